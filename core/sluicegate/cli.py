@@ -1,0 +1,182 @@
+"""The ``sluicegate`` command: serve, check, plugins."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+from collections.abc import Sequence
+
+from sluicegate import __version__
+from sluicegate.errors import ConfigError, PluginError
+from sluicegate.gateway import Gateway, GatewaySource
+from sluicegate.plugins import load_plugins
+
+DEFAULT_CONFIG = "gateway.toml"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.run(args)
+    except (ConfigError, PluginError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sluicegate", description="A plugin-based LLM API gateway.")
+    parser.add_argument("--version", action="version", version=f"sluicegate {__version__}")
+    commands = parser.add_subparsers(dest="command")
+
+    serve = commands.add_parser("serve", help="run the gateway")
+    serve.add_argument("--config", default=DEFAULT_CONFIG, help="config file (default ./gateway.toml)")
+    serve.add_argument("--host", help="overrides [server] host")
+    serve.add_argument("--port", type=int, help="overrides [server] port")
+    serve.add_argument("--workers", type=int, help="processes sharing the port (overrides [server] workers)")
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.set_defaults(run=_serve)
+
+    check = commands.add_parser("check", help="validate a config and print what it resolves to")
+    check.add_argument("--config", default=DEFAULT_CONFIG)
+    check.set_defaults(run=_check)
+
+    plugins = commands.add_parser("plugins", help="list discovered plugins and what they register")
+    plugins.set_defaults(run=_plugins)
+    return parser
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _install_uvloop() -> None:
+    try:
+        import uvloop
+    except ImportError:
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+def _serve(args: argparse.Namespace) -> int:
+    _setup_logging(args.log_level)
+    source = GatewaySource(path=args.config)
+    loaded = source.load()  # fail here, before any process starts, on a bad config
+    workers = args.workers if args.workers is not None else loaded.config.server.workers
+    if workers < 1:
+        print("error: --workers must be at least 1", file=sys.stderr)
+        return 1
+    if workers == 1:
+        _run_worker(args.config, args.host, args.port, False, args.log_level, loaded)
+        return 0
+    return _supervise(args, workers)
+
+
+def _run_worker(config: str, host, port, reuse_port: bool, log_level: str, loaded=None) -> None:
+    from sluicegate.server.runner import serve_forever
+
+    if loaded is None:
+        _setup_logging(log_level)
+    _install_uvloop()
+    gateway = Gateway(GatewaySource(path=config), loaded)
+    asyncio.run(serve_forever(gateway, host, port, reuse_port=reuse_port))
+
+
+def _supervise(args: argparse.Namespace, workers: int) -> int:
+    """N processes bind the same port with SO_REUSEPORT; the kernel spreads connections."""
+    context = multiprocessing.get_context("spawn")
+    processes = [
+        context.Process(
+            target=_run_worker,
+            args=(args.config, args.host, args.port, True, args.log_level),
+            name=f"sluicegate-worker-{index}",
+        )
+        for index in range(workers)
+    ]
+    for process in processes:
+        process.start()
+
+    def forward(signum, _frame) -> None:
+        for process in processes:
+            if process.pid is not None and process.is_alive():
+                os.kill(process.pid, signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, forward)
+    for process in processes:
+        process.join()
+    return max((process.exitcode or 0) for process in processes)
+
+
+def _check(args: argparse.Namespace) -> int:
+    loaded = GatewaySource(path=args.config).load()
+    config, host = loaded.config, loaded.host
+    print(f"{config.source}: OK")
+    server = config.server
+    print(f"\nserver: http://{server.host}:{server.port}  workers={server.workers}  max_body_mb={server.max_body_mb:g}")
+    tokens = [token for token in config.auth.tokens if token]
+    print(f"auth: {len(tokens)} client token(s)" + ("" if tokens else " -- OPEN: anyone can call this gateway"))
+    print("\nproviders:")
+    if not config.providers:
+        print("  (none)")
+    for provider_id, options in config.providers.items():
+        key = options.api_key
+        if key is None:
+            key_state = "no key"
+        elif key:
+            key_state = "key set"
+        else:
+            key_state = f"UNCONFIGURED ({', '.join(key.missing) or 'api_key'} not set)"
+        url = f"  {options.base_url}" if options.base_url else ""
+        print(f"  {provider_id:<16} type={options.type:<10} {key_state}{url}")
+    print("\nmodels:")
+    if not config.models:
+        print("  (none; use 'provider/model' names)")
+    for alias, model in config.models.items():
+        print(f"  {alias:<16} -> {', '.join(model.targets)}")
+    print("\nplugins:")
+    for plugin in host.plugins:
+        print(f"  {plugin.name:<26} {plugin.distribution} {plugin.version}")
+    if config.features:
+        print("\nfeatures: " + ", ".join(sorted(config.features)))
+    return 0
+
+
+def _plugins(args: argparse.Namespace) -> int:
+    host = load_plugins()
+    rows = []
+    for plugin in host.plugins:
+        components = host.registry.by_plugin(plugin.name)
+        registers = ", ".join(f"{c.kind}:{c.name}" for c in components)
+        hooks = sorted(
+            impl.function.__name__
+            for caller in host.pm.get_hookcallers(host.pm.get_plugin(plugin.name)) or ()
+            for impl in caller.get_hookimpls()
+            if impl.plugin_name == plugin.name and not impl.function.__name__.startswith("register_")
+        )
+        if hooks:
+            registers = ", ".join(filter(None, [registers, *(f"hook:{h}" for h in hooks)]))
+        rows.append((plugin.name, plugin.distribution, plugin.version, registers or "-"))
+    widths = [max(len(row[i]) for row in [("NAME", "DISTRIBUTION", "VERSION", ""), *rows]) for i in range(3)]
+    print(f"{'NAME':<{widths[0]}}  {'DISTRIBUTION':<{widths[1]}}  {'VERSION':<{widths[2]}}  REGISTERS")
+    for name, dist, version, registers in rows:
+        print(f"{name:<{widths[0]}}  {dist:<{widths[1]}}  {version:<{widths[2]}}  {registers}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

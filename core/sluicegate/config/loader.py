@@ -1,0 +1,201 @@
+"""Turn gateway.toml text into a validated GatewayConfig, or a ConfigError listing every problem."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from attrs import define
+
+from sluicegate.config.converter import (
+    describe_type,
+    make_converter,
+    problems_from,
+    suggest,
+    validator_problems,
+)
+from sluicegate.config.interpolate import interpolate_tree
+from sluicegate.config.schema import CORE_TABLES, GatewayConfig, ModelConfig
+from sluicegate.errors import ConfigError, ConfigProblem
+from sluicegate.plugins import PluginHost, load_plugins
+from sluicegate.provider import ProviderOptions
+from sluicegate.registry import MIDDLEWARE, PROVIDER, Registry
+
+_PROVIDER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@define
+class LoadedConfig:
+    """A validated config and the plugin host it was validated against."""
+
+    config: GatewayConfig
+    host: PluginHost
+
+
+def load_config(
+    path: str | os.PathLike[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    extra_plugins: Iterable[tuple[str, Any]] = (),
+    use_entry_points: bool = True,
+) -> LoadedConfig:
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([ConfigProblem("", f"config file {source} does not exist")], source) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([ConfigProblem("", f"cannot read {source}: {exc}")], source) from None
+    return load_config_text(
+        text, source=source, env=env, extra_plugins=extra_plugins, use_entry_points=use_entry_points
+    )
+
+
+def load_config_text(
+    text: str,
+    *,
+    source: str = "gateway.toml",
+    env: Mapping[str, str] | None = None,
+    extra_plugins: Iterable[tuple[str, Any]] = (),
+    use_entry_points: bool = True,
+) -> LoadedConfig:
+    """Parse, interpolate and validate; plugins are loaded in between because they own tables."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([ConfigProblem("", f"invalid TOML: {exc}")], source) from None
+    raw = interpolate_tree(raw, os.environ if env is None else env)
+    host = load_plugins(_disabled_plugins(raw), extra_plugins, use_entry_points)
+    return LoadedConfig(structure_config(raw, host.registry, source), host)
+
+
+def _disabled_plugins(raw: dict[str, Any]) -> list[str]:
+    # Read leniently: the full validation of [plugins] happens with everything else.
+    table = raw.get("plugins")
+    disabled = table.get("disabled") if isinstance(table, dict) else None
+    if isinstance(disabled, list):
+        return [name for name in disabled if isinstance(name, str)]
+    return []
+
+
+def structure_config(raw: dict[str, Any], registry: Registry, source: str) -> GatewayConfig:
+    converter = make_converter()
+    problems: list[ConfigProblem] = []
+    features = registry.of_kind(MIDDLEWARE)
+    known_tables = [*CORE_TABLES, "providers", "models", *features]
+    values: dict[str, Any] = {}
+
+    def structure(value: Any, cls: type, path: str) -> Any:
+        if not isinstance(value, dict):
+            problems.append(ConfigProblem(path, f"expected a table, got {describe_type(value)}"))
+            return None
+        try:
+            return converter.structure(value, cls)
+        except Exception as exc:  # cattrs groups every problem; flatten them with paths
+            found = problems_from(exc, path, cls)
+            seen = {problem.path for problem in found}
+            found += [p for p in validator_problems(value, cls, path) if p.path not in seen]
+            problems.extend(found)
+            return None
+
+    for key, value in raw.items():
+        if key in CORE_TABLES:
+            values[key] = structure(value, CORE_TABLES[key], key)
+        elif key in ("providers", "models"):
+            continue
+        elif key in features:
+            option = _structure_feature(key, value, features[key].options, structure, problems)
+            if option is not None:
+                values.setdefault("features", {})[key] = option
+        else:
+            kind = "table" if isinstance(value, dict) else "key"
+            problems.append(ConfigProblem(key, f"unknown {kind}" + suggest(key, known_tables)))
+
+    providers = _structure_providers(raw.get("providers", {}), registry, structure, problems)
+    provider_table = raw.get("providers", {})
+    declared = set(provider_table) if isinstance(provider_table, dict) else set()
+    models = _structure_models(raw.get("models", {}), declared, structure, problems)
+
+    if problems:
+        raise ConfigError(problems, source)
+    values = {key: value for key, value in values.items() if value is not None}
+    return GatewayConfig(providers=providers, models=models, source=source, **values)
+
+
+def _structure_feature(name, value, options_cls, structure, problems) -> Any:
+    if not isinstance(value, dict):
+        problems.append(ConfigProblem(name, f"expected a table, got {describe_type(value)}"))
+        return None
+    if value.get("enabled") is False:
+        return None
+    if options_cls is None:
+        extra = [key for key in value if key != "enabled"]
+        for key in extra:
+            problems.append(ConfigProblem(f"{name}.{key}", "unknown key (this table takes no options)"))
+        return True if not extra else None
+    return structure(value, options_cls, name)
+
+
+def _structure_providers(table, registry, structure, problems) -> dict[str, Any]:
+    if not isinstance(table, dict):
+        problems.append(ConfigProblem("providers", f"expected a table, got {describe_type(table)}"))
+        return {}
+    provider_types = registry.of_kind(PROVIDER)
+    providers: dict[str, Any] = {}
+    for provider_id, value in table.items():
+        path = f"providers.{provider_id}"
+        if not _PROVIDER_ID.match(provider_id):
+            problems.append(ConfigProblem(
+                path, "provider ids may hold only letters, digits, '_', '.' and '-' (no '/')"))
+            continue
+        if not isinstance(value, dict):
+            problems.append(ConfigProblem(path, f"expected a table, got {describe_type(value)}"))
+            continue
+        type_name = value.get("type")
+        if type_name is None:
+            problems.append(ConfigProblem(f"{path}.type", "is required (the provider plugin to use)"))
+            continue
+        if not isinstance(type_name, str):
+            problems.append(ConfigProblem(f"{path}.type", f"expected a string, got {describe_type(type_name)}"))
+            continue
+        component = provider_types.get(type_name)
+        if component is None:
+            available = ", ".join(sorted(provider_types)) or "none installed"
+            problems.append(ConfigProblem(
+                f"{path}.type",
+                f"unknown provider type {type_name!r}{suggest(type_name, provider_types)}; "
+                f"installed types: {available}",
+            ))
+            continue
+        options = structure(value, component.options or ProviderOptions, path)
+        if options is not None:
+            providers[provider_id] = options
+    return providers
+
+
+def _structure_models(table, providers, structure, problems) -> dict[str, ModelConfig]:
+    if not isinstance(table, dict):
+        problems.append(ConfigProblem("models", f"expected a table, got {describe_type(table)}"))
+        return {}
+    models: dict[str, ModelConfig] = {}
+    for alias, value in table.items():
+        path = f"models.{alias}"
+        model = structure(value, ModelConfig, path)
+        if model is None:
+            continue
+        if not model.targets:
+            problems.append(ConfigProblem(f"{path}.targets", "needs at least one target"))
+        for index, target in enumerate(model.targets):
+            provider_id, slash, upstream = target.partition("/")
+            where = f"{path}.targets[{index}]"
+            if not slash or not upstream or not provider_id:
+                problems.append(ConfigProblem(where, f"{target!r} must look like 'provider/model'"))
+            elif provider_id not in providers:
+                problems.append(ConfigProblem(
+                    where, f"unknown provider {provider_id!r}{suggest(provider_id, providers)}"))
+        models[alias] = model
+    return models

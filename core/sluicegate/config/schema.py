@@ -1,0 +1,80 @@
+"""The core config schema: attrs classes for the tables the core itself owns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from attrs import Factory, define, field
+
+from sluicegate.config.checks import at_least_one, non_negative, port_number, positive
+from sluicegate.secrets import Secret
+
+DEFAULT_CORS_HEADERS = [
+    "authorization",
+    "content-type",
+    "x-request-id",
+    "x-api-key",
+    "anthropic-version",
+    "openai-organization",
+]
+
+
+@define(kw_only=True)
+class CorsConfig:
+    allow_origins: list[str] = Factory(lambda: ["*"])
+    allow_methods: list[str] = Factory(lambda: ["GET", "POST", "OPTIONS"])
+    allow_headers: list[str] = Factory(lambda: list(DEFAULT_CORS_HEADERS))
+    expose_headers: list[str] = Factory(lambda: ["x-request-id"])
+    allow_credentials: bool = False
+    max_age: int = 600
+
+
+@define(kw_only=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = field(default=8899, validator=port_number)
+    max_body_mb: float = field(default=32, validator=positive)
+    workers: int = field(default=1, validator=at_least_one)
+    # Seconds SIGTERM waits for in-flight requests before cancelling them.
+    shutdown_grace: float = field(default=30, validator=non_negative)
+    # Connections kept open to all upstreams together.
+    upstream_connections: int = field(default=1000, validator=at_least_one)
+    cors: CorsConfig | None = None
+
+
+@define(kw_only=True)
+class AuthConfig:
+    tokens: list[Secret] = Factory(list)
+
+
+@define(kw_only=True)
+class ModelConfig:
+    targets: list[str]
+    description: str = ""
+
+
+@define(kw_only=True)
+class PluginsConfig:
+    disabled: list[str] = Factory(list)
+
+
+@define(kw_only=True)
+class GatewayConfig:
+    """A whole, validated gateway.toml."""
+
+    server: ServerConfig = Factory(ServerConfig)
+    auth: AuthConfig = Factory(AuthConfig)
+    # Provider id -> the provider plugin's own options class instance.
+    providers: dict[str, Any] = Factory(dict)
+    models: dict[str, ModelConfig] = Factory(dict)
+    plugins: PluginsConfig = Factory(PluginsConfig)
+    # Table name -> options instance, for every table a plugin component owns and that is present.
+    features: dict[str, Any] = Factory(dict)
+    source: str = field(default="gateway.toml", eq=False)
+
+# Top-level tables the core structures itself; everything else must belong to a plugin.
+CORE_TABLES = {
+    "server": ServerConfig,
+    "auth": AuthConfig,
+    "plugins": PluginsConfig,
+}

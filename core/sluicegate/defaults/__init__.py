@@ -1,0 +1,1 @@
+"""Built-in plugins: the defaults, registered like any other plugin and listed in DEFAULT_PLUGINS."""

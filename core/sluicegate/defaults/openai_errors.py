@@ -1,0 +1,11 @@
+"""Default plugin: error responses in the OpenAI shape."""
+
+from __future__ import annotations
+
+from sluicegate.errors import openai_error_body
+from sluicegate.hookspecs import hookimpl
+
+
+@hookimpl(trylast=True)
+def gateway_error_body(error, request_id):
+    return openai_error_body(error, request_id)

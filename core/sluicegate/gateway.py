@@ -1,0 +1,160 @@
+"""Assembly: build providers, router and request chain from a config, and swap them atomically."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import attrs
+
+from sluicegate.config import LoadedConfig, load_config
+from sluicegate.config.schema import GatewayConfig
+from sluicegate.errors import ConfigError, ConfigProblem, GatewayError, openai_error_body
+from sluicegate.exchange import Handler
+from sluicegate.pipeline import compose, send_to_first_target
+from sluicegate.plugins import PluginHost, first_result
+from sluicegate.provider import Provider
+from sluicegate.registry import MIDDLEWARE, PROVIDER
+from sluicegate.routing import Router
+from sluicegate.services import Services
+
+log = logging.getLogger("sluicegate")
+
+
+class Assembly:
+    """Everything built from one config. Immutable once built; a reload builds a new one."""
+
+    def __init__(
+        self,
+        config: GatewayConfig,
+        host: PluginHost,
+        providers: dict[str, Provider],
+        chain: Handler,
+        middleware_names: list[str],
+    ) -> None:
+        self.config = config
+        self.host = host
+        self.providers = providers
+        self.router = Router(providers, config.models)
+        self.chain = chain
+        self.middleware_names = middleware_names
+        self.max_body = int(config.server.max_body_mb * 1024 * 1024)
+        # Token -> tenant label. The label is a digest prefix so logs and cache keys can name a
+        # client without holding its token.
+        self.tenants: dict[str, str] = {
+            token.reveal(): "t-" + hashlib.sha256(token.reveal().encode()).hexdigest()[:12]
+            for token in config.auth.tokens
+            if token
+        }
+        self.open_access = not self.tenants
+        self._error_body = first_result(host.pm, "gateway_error_body")
+
+    def error_body(self, error: GatewayError, request_id: str) -> Any:
+        body = self._error_body(error=error, request_id=request_id)
+        return body if body is not None else openai_error_body(error, request_id)
+
+    async def aclose(self) -> None:
+        for provider in self.providers.values():
+            try:
+                await provider.aclose()
+            except Exception:  # one provider failing to close must not keep others open
+                log.exception("provider %s failed to close", provider.name)
+
+
+def assemble(loaded: LoadedConfig, services_factory: Callable[[GatewayConfig], Services]) -> Assembly:
+    """Instantiate every component once. Raises ConfigError if a factory refuses its options."""
+    config, host = loaded.config, loaded.host
+    services = services_factory(config)
+    problems: list[ConfigProblem] = []
+    providers: dict[str, Provider] = {}
+    for provider_id, options in config.providers.items():
+        component = host.registry.get(PROVIDER, options.type)
+        assert component is not None  # the loader checked the type
+        try:
+            providers[provider_id] = component.factory(
+                name=provider_id, options=options, services=services
+            )
+        except ConfigError as exc:
+            problems.extend(
+                ConfigProblem(f"providers.{provider_id}" + (f".{p.path}" if p.path else ""), p.message)
+                for p in exc.problems
+            )
+        except GatewayError as exc:
+            problems.append(ConfigProblem(f"providers.{provider_id}", exc.message))
+
+    middlewares: list[tuple[int, str, Any]] = []
+    for name, component in host.registry.of_kind(MIDDLEWARE).items():
+        options = config.features.get(name)
+        if options is None:
+            if not component.extra.get("always"):
+                continue
+            options = component.options() if component.options is not None else None
+        try:
+            middleware = component.factory(options=options, services=services)
+        except ConfigError as exc:
+            problems.extend(ConfigProblem(f"{name}.{p.path}".rstrip("."), p.message) for p in exc.problems)
+            continue
+        if middleware is not None:
+            middlewares.append((int(component.extra.get("order", 500)), name, middleware))
+    if problems:
+        raise ConfigError(problems, config.source)
+    middlewares.sort(key=lambda item: (item[0], item[1]))
+    chain = compose([m for _, _, m in middlewares], send_to_first_target)
+    return Assembly(config, host, providers, chain, [name for _, name, _ in middlewares])
+
+
+@attrs.define
+class GatewaySource:
+    """Where a gateway's config comes from, so a reload can read it again."""
+
+    path: str | None = None
+    text: str | None = None
+    env: Mapping[str, str] | None = None
+    extra_plugins: Iterable[tuple[str, Any]] = ()
+    use_entry_points: bool = True
+
+    def load(self) -> LoadedConfig:
+        if self.text is not None:
+            from sluicegate.config import load_config_text
+
+            return load_config_text(
+                self.text,
+                env=self.env,
+                extra_plugins=self.extra_plugins,
+                use_entry_points=self.use_entry_points,
+            )
+        return load_config(
+            self.path or "gateway.toml",
+            env=self.env,
+            extra_plugins=self.extra_plugins,
+            use_entry_points=self.use_entry_points,
+        )
+
+
+class Gateway:
+    """The long-lived gateway of one server process; ``current`` is the assembly serving now."""
+
+    def __init__(self, source: GatewaySource, loaded: LoadedConfig | None = None) -> None:
+        self.source = source
+        self.loaded = loaded if loaded is not None else source.load()
+        self.http = None
+        self.current: Assembly | None = None
+        self.clock_overrides: dict[str, Any] = {}
+
+    @property
+    def config(self) -> GatewayConfig:
+        return self.loaded.config
+
+    def make_services(self, config: GatewayConfig) -> Services:
+        return Services(http=self.http, config=config, **self.clock_overrides)
+
+    async def start(self, http) -> None:
+        self.http = http
+        self.current = assemble(self.loaded, self.make_services)
+
+    async def close(self) -> None:
+        if self.current is not None:
+            await self.current.aclose()
+            self.current = None

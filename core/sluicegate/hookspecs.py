@@ -1,0 +1,130 @@
+"""The pluggy hook specifications: the whole contract between the core and its plugins.
+
+Every hook here is synchronous and runs while a gateway is *assembled* (at start-up and again on
+each config reload), never while a request is served. Hooks hand the core factories and
+components; the core composes them into a chain of plain async callables once, so the
+per-request path never touches the plugin manager.
+
+A plugin is any module or object with functions decorated by ``sluicegate.hookimpl`` whose
+names match the specs below. Distributions expose plugins through the ``sluicegate`` entry-point
+group::
+
+    [project.entry-points.sluicegate]
+    myplugin = "my_package.plugin_module"
+
+The ``register`` callbacks used by the ``register_*`` hooks all share one signature::
+
+    register(name, factory, *, options=None, **extra)
+
+``name``
+    The component name. Provider types are chosen by ``[providers.X] type = name``; middlewares
+    own the top-level config table ``[name]``; cache backends and rate limiters are chosen by
+    ``backend = name`` in their feature's table. Registering a name twice (from any two
+    plugins) is a start-up error naming both distributions.
+``factory``
+    A callable the core invokes at assembly time with keyword arguments (see each hook).
+``options``
+    An attrs class describing the component's config table. The core structures the table
+    into it with strict types and unknown keys rejected, so the factory receives validated,
+    typed options. ``None`` means the component takes no options.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+PROJECT = "sluicegate"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def register_providers(register):
+    """Register provider types (vendor adapters).
+
+    Runs once per assembly. Call ``register(type_name, factory, options=OptionsClass)`` for each
+    provider type the plugin offers. ``OptionsClass`` must subclass
+    ``sluicegate.provider.ProviderOptions`` (which holds ``type``, ``base_url``, ``api_key``,
+    ``timeout``, ``models`` and ``headers``); a plugin may add fields or change defaults.
+
+    For every ``[providers.<id>]`` table whose ``type`` is ``type_name`` the core calls
+    ``factory(name=<id>, options=<OptionsClass instance>, services=<Services>)`` and expects a
+    ``sluicegate.provider.Provider``. Raising from the factory (``sluicegate.errors.ConfigError``
+    for config problems) refuses the whole config. The return value of this hook is ignored.
+    """
+
+
+@hookspec
+def register_middlewares(register):
+    """Register request middlewares: code that runs around every proxied API call.
+
+    Runs once per assembly. Call ``register(name, factory, options=OptionsClass, order=N,
+    always=False)``. A middleware is enabled when the top-level table ``[name]`` is present in
+    ``gateway.toml`` and does not say ``enabled = false`` (``OptionsClass`` should subclass
+    ``sluicegate.plugin_options.FeatureOptions`` to get that key); with ``always=True`` it runs
+    even when its table is absent, with default options.
+
+    For each enabled middleware the core calls ``factory(options=..., services=...)`` once and
+    expects an async callable ``middleware(ctx, req, call_next) -> Reply | StreamReply``.
+    ``call_next(ctx, req)`` continues the chain; a middleware may return without calling it
+    (short-circuit), raise a ``sluicegate.errors.GatewayError`` (the client gets that error), or
+    wrap the reply's stream. Middlewares run in ascending ``order`` (``sluicegate.pipeline.Order``
+    names the stages: EDGE, ADMIT, CACHE). A factory returning ``None`` leaves the middleware
+    out of the chain.
+    """
+
+
+@hookspec
+def register_cache_backends(register):
+    """Register response-cache storage backends.
+
+    Runs once per assembly. Call ``register(name, factory, options=OptionsClass)``; the cache
+    feature chooses one by ``[cache] backend = name`` and calls ``factory(options=...,
+    services=...)``. The object returned must implement ``sluicegate.contracts.CacheBackend``.
+    """
+
+
+@hookspec
+def register_rate_limiters(register):
+    """Register rate-limiter backends.
+
+    Runs once per assembly. Call ``register(name, factory, options=OptionsClass)``; the rate-limit
+    feature chooses one by ``[ratelimit] backend = name`` and calls ``factory(options=...,
+    services=...)``. The object returned must implement ``sluicegate.contracts.RateLimiter``.
+    """
+
+
+@hookspec
+def register_breaker_policies(register):
+    """Register circuit-breaker policies.
+
+    Runs once per assembly. Call ``register(name, factory, options=OptionsClass)``; the router
+    chooses one by ``[breaker] policy = name`` and calls ``factory(options=..., services=...)``.
+    The object returned must implement ``sluicegate.contracts.BreakerPolicy``.
+    """
+
+
+@hookspec
+def gateway_app_created(app, gateway):
+    """Extend the aiohttp application: add routes, signals or cleanup contexts.
+
+    Runs once, when the HTTP application is created, before it is frozen (it does not run again
+    on config reload). ``app`` is the ``aiohttp.web.Application``; ``gateway`` is the long-lived
+    ``sluicegate.gateway.Gateway`` whose ``current`` attribute is the assembly serving right now
+    (read it inside handlers, not here, so reloads are seen). Return value ignored; raising stops
+    the server from starting.
+    """
+
+
+@hookspec(firstresult=True)
+def gateway_error_body(error, request_id):
+    """Build the JSON body of an error response.
+
+    Collected once per assembly into a plain function; it then runs for each error response
+    without going through pluggy. ``error`` is a ``sluicegate.errors.GatewayError`` whose
+    message is already free of secrets; ``request_id`` is the response's ``x-request-id``.
+    Return a JSON-serialisable object to use it as the body, or ``None`` to let the next
+    implementation decide; the built-in default returns the OpenAI shape
+    ``{"error": {"message", "type", "param", "code"}}``. Raising is treated as ``None``.
+    """

@@ -1,0 +1,141 @@
+"""Plugin discovery and the per-gateway plugin manager (no globals)."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+from collections.abc import Iterable
+from typing import Any
+
+import pluggy
+from attrs import define
+
+from sluicegate import __version__, hookspecs
+from sluicegate.errors import PluginError
+from sluicegate.registry import KINDS, PluginInfo, Registry
+
+ENTRY_POINT_GROUP = "sluicegate"
+
+# The defaults are ordinary plugins living in the core; [plugins] disabled can turn any off.
+DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
+    ("sluicegate.openai_errors", "sluicegate.defaults.openai_errors"),
+)
+
+
+@define
+class PluginHost:
+    """A plugin manager with its plugins loaded and their components registered."""
+
+    pm: pluggy.PluginManager
+    plugins: list[PluginInfo]
+    registry: Registry
+
+    def info(self, name: str) -> PluginInfo | None:
+        return next((p for p in self.plugins if p.name == name), None)
+
+
+def load_plugins(
+    disabled: Iterable[str] = (),
+    extra: Iterable[tuple[str, Any]] = (),
+    use_entry_points: bool = True,
+) -> PluginHost:
+    """Build a fresh plugin manager: defaults, then entry points, then ``extra`` objects.
+
+    ``extra`` is ``(name, plugin_object)`` pairs, for tests and embedding. Raises ``PluginError``
+    naming the plugin when one fails to import or registers something invalid.
+    """
+    disabled = set(disabled)
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    loaded: list[PluginInfo] = []
+
+    def add(name: str, obj: Any, info: PluginInfo) -> None:
+        try:
+            pm.register(obj, name=name)
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(f"plugin {name!r} ({info.distribution}) is invalid: {exc}") from None
+        except ValueError as exc:
+            raise PluginError(f"plugin {name!r} ({info.distribution}): {exc}") from None
+        loaded.append(info)
+
+    for name, module_name in DEFAULT_PLUGINS:
+        if name in disabled:
+            continue
+        module = importlib.import_module(module_name)
+        add(name, module, PluginInfo(name, "sluicegate", __version__, module_name))
+
+    if use_entry_points:
+        seen: dict[str, str] = {}
+        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+            dist = ep.dist.name if ep.dist else "unknown"
+            version = ep.dist.version if ep.dist else "unknown"
+            if ep.name in seen and seen[ep.name] != dist:
+                raise PluginError(
+                    f"plugin name {ep.name!r} is claimed by two distributions: "
+                    f"{seen[ep.name]} and {dist}"
+                )
+            if ep.name in seen:
+                continue
+            seen[ep.name] = dist
+            if ep.name in disabled:
+                continue
+            try:
+                module = ep.load()
+            except Exception as exc:  # any import-time failure is the plugin's, name it
+                raise PluginError(
+                    f"plugin {ep.name!r} from distribution {dist} {version} failed to load "
+                    f"({ep.value}): {exc.__class__.__name__}: {exc}"
+                ) from exc
+            add(ep.name, module, PluginInfo(ep.name, dist, version, ep.value))
+
+    for name, obj in extra:
+        if name in disabled:
+            continue
+        module_name = getattr(obj, "__name__", type(obj).__name__)
+        add(name, obj, PluginInfo(name, "(in process)", "-", module_name))
+
+    return PluginHost(pm, loaded, collect_components(pm, loaded))
+
+
+def collect_components(pm: pluggy.PluginManager, plugins: list[PluginInfo]) -> Registry:
+    """Run every register_* hook once, attributing each component to the plugin that made it."""
+    registry = Registry()
+    by_name = {p.name: p for p in plugins}
+    for kind, hook_name in KINDS.items():
+        caller = getattr(pm.hook, hook_name)
+        for impl in caller.get_hookimpls():
+            info = by_name[impl.plugin_name]
+            register = registry.register_callback(kind, info)
+            try:
+                impl.function(**({"register": register} if "register" in impl.argnames else {}))
+            except PluginError:
+                raise
+            except Exception as exc:
+                raise PluginError(
+                    f"plugin {info.name!r} ({info.distribution}) failed in {hook_name}: "
+                    f"{exc.__class__.__name__}: {exc}"
+                ) from exc
+    return registry
+
+
+def first_result(pm: pluggy.PluginManager, hook_name: str):
+    """Compile a firstresult hook into a plain function (no pluggy on the request path).
+
+    Implementations are tried in pluggy's calling order; one that raises counts as ``None``.
+    """
+    impls = [
+        (impl.function, impl.argnames)
+        for impl in reversed(getattr(pm.hook, hook_name).get_hookimpls())
+    ]
+
+    def call(**kwargs: Any) -> Any:
+        for function, argnames in impls:
+            try:
+                result = function(**{name: kwargs[name] for name in argnames})
+            except Exception:
+                continue
+            if result is not None:
+                return result
+        return None
+
+    return call

@@ -1,0 +1,98 @@
+"""The provider contract: options every vendor table shares, and the adapter base class."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from attrs import Factory, define, field
+
+from sluicegate.config.checks import http_url, positive
+from sluicegate.errors import InvalidRequest, ProviderNotConfigured
+from sluicegate.exchange import Endpoint, GatewayRequest, RequestContext, Result
+from sluicegate.secrets import Secret
+
+if TYPE_CHECKING:
+    from sluicegate.routing import Target
+    from sluicegate.services import Services
+
+
+@define(kw_only=True)
+class ProviderOptions:
+    """Keys every ``[providers.<id>]`` table accepts; provider plugins subclass it."""
+
+    type: str
+    base_url: str | None = field(default=None, validator=http_url)
+    api_key: Secret | None = None
+    # Seconds: the whole answer for non-streaming calls; time to first byte and the longest
+    # silence between chunks for streams (a long generation is not cut off).
+    timeout: float = field(default=600.0, validator=positive)
+    # Upstream model names this provider offers; listed by /v1/models as "<id>/<model>", and
+    # routable by bare name when no alias claims it.
+    models: list[str] = Factory(list)
+    # Extra headers sent upstream with every call (e.g. an organisation id).
+    headers: dict[str, str] = Factory(dict)
+
+
+class Provider:
+    """Base class for vendor adapters; one instance per ``[providers.<id>]`` table.
+
+    Subclasses implement ``send`` (translate, call the vendor, translate back) and set
+    ``endpoints`` to the operations they support. Everything that can be decided from config
+    should be decided in ``__init__``, not per request.
+    """
+
+    endpoints: frozenset[Endpoint] = frozenset({Endpoint.CHAT})
+    #: Whether the vendor needs a key; providers without one report as unconfigured.
+    requires_key: bool = True
+
+    def __init__(self, name: str, options: ProviderOptions, services: Services) -> None:
+        self.name = name
+        self.options = options
+        self.type = options.type
+        self.services = services
+        self.unconfigured_reason = self._check_configured(options)
+
+    def _check_configured(self, options: ProviderOptions) -> str | None:
+        key = options.api_key
+        if key is not None and not key:
+            if key.missing:
+                return f"{', '.join(key.missing)} is not set"
+            return "api_key is empty"
+        if key is None and self.requires_key:
+            return "api_key is not configured"
+        return None
+
+    @property
+    def configured(self) -> bool:
+        return self.unconfigured_reason is None
+
+    def secrets(self) -> tuple[str, ...]:
+        """Secret values to scrub from anything this provider passes on."""
+        return (self.options.api_key.reveal(),) if self.options.api_key else ()
+
+    def check_request(self, req: GatewayRequest) -> None:
+        """Refuse, before any network call, what this provider cannot do."""
+        if self.unconfigured_reason is not None:
+            raise ProviderNotConfigured(
+                f"provider {self.name!r} is not configured: {self.unconfigured_reason}"
+            )
+        if req.endpoint not in self.endpoints:
+            raise InvalidRequest(
+                f"provider {self.name!r} (type {self.type}) does not support /v1/{req.endpoint}",
+                code="unsupported_endpoint",
+            )
+
+    async def send(self, ctx: RequestContext, req: GatewayRequest, target: Target) -> Result:
+        raise NotImplementedError
+
+    def describe(self) -> dict[str, Any]:
+        """Non-secret facts for /health and ``sluicegate check``."""
+        info: dict[str, Any] = {"type": self.type, "configured": self.configured}
+        if self.options.base_url:
+            info["base_url"] = self.options.base_url
+        if self.unconfigured_reason:
+            info["reason"] = self.unconfigured_reason
+        return info
+
+    async def aclose(self) -> None:
+        """Release resources; called when the assembly that built this provider is retired."""

@@ -1,0 +1,1 @@
+"""The HTTP side: aiohttp application, API handlers, edge handling and the process runner."""

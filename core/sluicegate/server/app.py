@@ -1,0 +1,54 @@
+"""Build the aiohttp application around a Gateway: routes, the shared HTTP session, plugin hooks."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+
+from sluicegate.exchange import Endpoint
+from sluicegate.gateway import Gateway
+from sluicegate.server import handlers
+from sluicegate.server.edge import add_cors_headers, edge_middleware, fallback
+from sluicegate.server.keys import GATEWAY
+
+log = logging.getLogger("sluicegate")
+
+
+def create_app(gateway: Gateway) -> web.Application:
+    # client_max_size=0: the handlers enforce the (reloadable) [server] max_body_mb themselves.
+    app = web.Application(middlewares=[edge_middleware], client_max_size=0)
+    app[GATEWAY] = gateway
+    app.cleanup_ctx.append(_gateway_lifecycle)
+    app.on_response_prepare.append(add_cors_headers)
+    router = app.router
+    for endpoint in Endpoint:
+        router.add_post(f"/v1/{endpoint.value}", handlers.api_handler(endpoint))
+    router.add_get("/v1/models", handlers.list_models)
+    router.add_get("/v1/models/{model:.+}", handlers.get_model)
+    router.add_get("/health", handlers.health)
+    gateway.loaded.host.pm.hook.gateway_app_created(app=app, gateway=gateway)
+    # Last, so plugin routes win: answers preflights and renders 404/405 in the API's shape.
+    router.add_route("*", "/{tail:.*}", fallback)
+    return app
+
+
+async def _gateway_lifecycle(app: web.Application) -> AsyncIterator[None]:
+    """One ClientSession per gateway, opened with the app and closed after the last request."""
+    gateway = app[GATEWAY]
+    connector = aiohttp.TCPConnector(
+        limit=gateway.config.server.upstream_connections,
+        ttl_dns_cache=300,
+        keepalive_timeout=60,
+    )
+    session = aiohttp.ClientSession(connector=connector, auto_decompress=True, trust_env=False)
+    try:
+        await gateway.start(session)
+        if gateway.current.open_access:
+            log.warning("[auth] tokens is empty: the gateway accepts requests from anyone")
+        yield
+    finally:
+        await gateway.close()
+        await session.close()

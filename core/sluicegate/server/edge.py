@@ -1,0 +1,118 @@
+"""The aiohttp edge: request ids, errors rendered in the API's shape, CORS."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+
+import orjson
+from aiohttp import web
+
+from sluicegate.errors import GatewayError, MethodNotAllowed, PayloadTooLarge, RouteNotFound
+from sluicegate.server.keys import GATEWAY, REQUEST_ID
+
+log = logging.getLogger("sluicegate")
+
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
+
+
+def new_request_id() -> str:
+    return "req_" + os.urandom(12).hex()
+
+
+def request_id_for(request: web.Request) -> str:
+    given = request.headers.get("x-request-id")
+    if given and _VALID_REQUEST_ID.match(given):
+        return given
+    return new_request_id()
+
+
+def error_response(request: web.Request, error: GatewayError, request_id: str) -> web.Response:
+    assembly = request.app[GATEWAY].current
+    body = assembly.error_body(error, request_id) if assembly is not None else None
+    if body is None:
+        from sluicegate.errors import openai_error_body
+
+        body = openai_error_body(error, request_id)
+    headers = {"x-request-id": request_id, **error.headers}
+    return web.Response(
+        body=orjson.dumps(body), status=error.status, headers=headers, content_type="application/json"
+    )
+
+
+def _from_http_exception(exc: web.HTTPException, request: web.Request) -> GatewayError:
+    if exc.status == 404:
+        return RouteNotFound(f"Unknown route: {request.method} {request.path}")
+    if exc.status == 405:
+        return MethodNotAllowed(f"Method {request.method} is not allowed on {request.path}")
+    if exc.status == 413:
+        return PayloadTooLarge("The request body is too large.")
+    return GatewayError(exc.reason or "HTTP error", status=exc.status, code=None,
+                        type="invalid_request_error" if exc.status < 500 else "server_error")
+
+
+@web.middleware
+async def edge_middleware(request: web.Request, handler) -> web.StreamResponse:
+    request_id = request_id_for(request)
+    request[REQUEST_ID] = request_id
+    try:
+        response = await handler(request)
+    except GatewayError as error:
+        return error_response(request, error, request_id)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return error_response(request, _from_http_exception(exc, request), request_id)
+    except Exception:
+        # The traceback goes to the log with the request id, never to the client.
+        log.exception("unhandled error while serving %s %s [%s]", request.method, request.path, request_id)
+        error = GatewayError("The gateway hit an internal error.", status=500)
+        return error_response(request, error, request_id)
+    if not response.prepared and "x-request-id" not in response.headers:
+        response.headers["x-request-id"] = request_id
+    return response
+
+
+async def add_cors_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare signal: CORS headers on every response, streams included."""
+    assembly = request.app[GATEWAY].current
+    cors = assembly.config.server.cors if assembly is not None else None
+    if cors is None:
+        return
+    origin = request.headers.get("origin")
+    if not origin:
+        return
+    wildcard = "*" in cors.allow_origins
+    if not wildcard and origin not in cors.allow_origins:
+        return
+    headers = response.headers
+    headers["Access-Control-Allow-Origin"] = "*" if wildcard and not cors.allow_credentials else origin
+    if not wildcard or cors.allow_credentials:
+        headers["Vary"] = "Origin"
+    if cors.allow_credentials:
+        headers["Access-Control-Allow-Credentials"] = "true"
+    if cors.expose_headers:
+        headers["Access-Control-Expose-Headers"] = ", ".join(cors.expose_headers)
+
+
+async def fallback(request: web.Request) -> web.Response:
+    """Every request no other route took: CORS preflights, else a 404 or 405 in the API's shape."""
+    assembly = request.app[GATEWAY].current
+    cors = assembly.config.server.cors if assembly is not None else None
+    if request.method != "OPTIONS" or cors is None or "access-control-request-method" not in request.headers:
+        for resource in request.app.router.resources():
+            if resource is request.match_info.route.resource:
+                continue
+            _, allowed = await resource.resolve(request)
+            if allowed:
+                raise MethodNotAllowed(f"Method {request.method} is not allowed on {request.path}")
+        raise RouteNotFound(f"Unknown route: {request.method} {request.path}")
+    return web.Response(
+        status=204,
+        headers={
+            "Access-Control-Allow-Methods": ", ".join(cors.allow_methods),
+            "Access-Control-Allow-Headers": ", ".join(cors.allow_headers),
+            "Access-Control-Max-Age": str(cors.max_age),
+        },
+    )

@@ -1,0 +1,137 @@
+"""Reading and checking an OpenAI-style request body: once, and only what the gateway needs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from sluicegate.errors import InvalidRequest, PayloadTooLarge
+from sluicegate.exchange import Endpoint
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The whole body, refusing more than ``limit`` bytes without reading them all."""
+    length = request.content_length
+    if length is not None:
+        if length > limit:
+            raise too_large(limit)
+        return await request.read()
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            raise too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"The request body is larger than the gateway's limit of {limit / 1048576:g} MB.")
+
+
+def parse_object(raw: bytes) -> dict[str, Any]:
+    if not raw:
+        raise InvalidRequest("The request body is empty; expected a JSON object.", code="invalid_json")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            raise InvalidRequest(
+                f"The request body is not valid UTF-8 (byte {bad.start}).", code="invalid_encoding"
+            ) from None
+        raise InvalidRequest(f"The request body is not valid JSON: {exc}", code="invalid_json") from None
+    if not isinstance(body, dict):
+        raise InvalidRequest(
+            f"The request body must be a JSON object, not {_json_kind(body)}.", code="invalid_json"
+        )
+    return body
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "a boolean"
+    if value is None:
+        return "null"
+    return "a number"
+
+
+def _model(body: dict[str, Any]) -> str:
+    model = body.get("model")
+    if model is None:
+        raise InvalidRequest("you must provide a model parameter", param="model", code="missing_required_parameter")
+    if not isinstance(model, str) or not model:
+        raise InvalidRequest("'model' must be a non-empty string", param="model", code="invalid_type")
+    return model
+
+
+def _stream(body: dict[str, Any]) -> bool:
+    stream = body.get("stream", False)
+    if stream is None:
+        return False
+    if not isinstance(stream, bool):
+        raise InvalidRequest("'stream' must be a boolean", param="stream", code="invalid_type")
+    return stream
+
+
+def _required(body: dict[str, Any], name: str, kinds: tuple[type, ...], what: str) -> Any:
+    value = body.get(name)
+    if value is None:
+        raise InvalidRequest(f"Missing required parameter: '{name}'.", param=name, code="missing_required_parameter")
+    if not isinstance(value, kinds):
+        raise InvalidRequest(f"'{name}' must be {what}", param=name, code="invalid_type")
+    return value
+
+
+def check_chat(body: dict[str, Any]) -> tuple[str, bool]:
+    model = _model(body)
+    messages = _required(body, "messages", (list,), "an array of message objects")
+    if not messages:
+        raise InvalidRequest("'messages' must contain at least one message", param="messages", code="invalid_value")
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict):
+            raise InvalidRequest(
+                f"'messages[{index}]' must be an object", param=f"messages[{index}]", code="invalid_type"
+            )
+        if not isinstance(message.get("role"), str):
+            raise InvalidRequest(
+                f"'messages[{index}].role' must be a string",
+                param=f"messages[{index}].role",
+                code="invalid_type" if "role" in message else "missing_required_parameter",
+            )
+    return model, _stream(body)
+
+
+def check_completions(body: dict[str, Any]) -> tuple[str, bool]:
+    model = _model(body)
+    _required(body, "prompt", (str, list), "a string or an array")
+    return model, _stream(body)
+
+
+def check_embeddings(body: dict[str, Any]) -> tuple[str, bool]:
+    model = _model(body)
+    _required(body, "input", (str, list), "a string or an array")
+    return model, False
+
+
+def check_moderations(body: dict[str, Any]) -> tuple[str, bool]:
+    model = _model(body)
+    _required(body, "input", (str, list), "a string or an array")
+    return model, False
+
+
+CHECKS: dict[Endpoint, Callable[[dict[str, Any]], tuple[str, bool]]] = {
+    Endpoint.CHAT: check_chat,
+    Endpoint.COMPLETIONS: check_completions,
+    Endpoint.EMBEDDINGS: check_embeddings,
+    Endpoint.MODERATIONS: check_moderations,
+}

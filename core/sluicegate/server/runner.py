@@ -1,0 +1,77 @@
+"""Run the gateway in this process: bind, serve, drain on SIGTERM within the grace period."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+
+from aiohttp import web
+from attrs import define
+
+from sluicegate.gateway import Gateway
+from sluicegate.server.app import create_app
+
+log = logging.getLogger("sluicegate")
+
+
+@define
+class RunningServer:
+    runner: web.AppRunner
+    host: str
+    port: int
+    gateway: Gateway
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
+
+
+async def start_server(
+    gateway: Gateway,
+    host: str | None = None,
+    port: int | None = None,
+    *,
+    reuse_port: bool = False,
+    shutdown_grace: float | None = None,
+) -> RunningServer:
+    """Start serving ``gateway`` on host:port (port 0 picks a free one) and return at once."""
+    server_config = gateway.config.server
+    host = server_config.host if host is None else host
+    port = server_config.port if port is None else port
+    grace = server_config.shutdown_grace if shutdown_grace is None else shutdown_grace
+    runner = web.AppRunner(
+        create_app(gateway),
+        access_log=None,
+        # Cancel the handler when its client disconnects, so an abandoned stream closes the
+        # upstream connection at once instead of at the next chunk.
+        handler_cancellation=True,
+        shutdown_timeout=grace,
+    )
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
+    await site.start()
+    bound = port
+    for sock in site._server.sockets if site._server else ():  # the real port when port was 0
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            bound = sock.getsockname()[1]
+            break
+    return RunningServer(runner, host, bound, gateway)
+
+
+async def serve_forever(gateway: Gateway, host: str | None, port: int | None, *, reuse_port: bool = False) -> None:
+    """Serve until SIGTERM or SIGINT, then stop accepting and drain in-flight requests."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    server = await start_server(gateway, host, port, reuse_port=reuse_port)
+    log.info("sluicegate listening on %s", server.base_url)
+    print(f"sluicegate listening on {server.base_url}", flush=True)
+    await stop.wait()
+    log.info("shutting down: draining in-flight requests (grace %gs)", gateway.config.server.shutdown_grace)
+    await server.stop()

@@ -1,0 +1,31 @@
+"""Services the core hands every component factory: shared session, clock, randomness, logger."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+from attrs import define, field
+
+
+@define
+class Services:
+    """Injected, not global: tests swap the clock and RNG to make timing exact."""
+
+    http: aiohttp.ClientSession | None
+    config: Any
+    clock: Callable[[], float] = time.monotonic
+    wall_clock: Callable[[], float] = time.time
+    sleep: Callable[[float], Any] = field(default=None)
+    rng: random.Random = field(factory=random.Random)
+    log: logging.Logger = field(factory=lambda: logging.getLogger("sluicegate"))
+
+    def __attrs_post_init__(self) -> None:
+        if self.sleep is None:
+            import asyncio
+
+            self.sleep = asyncio.sleep

@@ -1,0 +1,56 @@
+"""Server-sent events read from an upstream body, event by event, without waiting for the end."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator
+
+from sluicegate.exchange import SSEEvent
+
+
+def parse_block(block: bytes) -> SSEEvent | None:
+    """One event block (lines without the blank separator); None for comments-only blocks."""
+    if block.startswith(b"data: ") and b"\n" not in block:
+        return SSEEvent(block[6:])
+    data: list[bytes] = []
+    event: str | None = None
+    for line in block.split(b"\n"):
+        if not line or line.startswith(b":"):
+            continue
+        name, _, value = line.partition(b":")
+        if value.startswith(b" "):
+            value = value[1:]
+        if name == b"data":
+            data.append(value)
+        elif name == b"event":
+            event = value.decode("utf-8", "replace")
+    if not data and event is None:
+        return None
+    return SSEEvent(b"\n".join(data), event)
+
+
+async def iter_sse(chunks: AsyncIterable[bytes]) -> AsyncIterator[SSEEvent]:
+    """Yield events as soon as their blank-line terminator arrives."""
+    buffer = b""
+    async for chunk in chunks:
+        buffer += chunk
+        if b"\r" in buffer:
+            # Normalise CRLF and CR line ends; hold a trailing CR, its LF may be in the next chunk.
+            held = buffer.endswith(b"\r")
+            body = buffer[:-1] if held else buffer
+            buffer = body.replace(b"\r\n", b"\n").replace(b"\r", b"\n") + (b"\r" if held else b"")
+        start = 0
+        while True:
+            end = buffer.find(b"\n\n", start)
+            if end < 0:
+                break
+            event = parse_block(buffer[start:end])
+            start = end + 2
+            if event is not None:
+                yield event
+        if start:
+            buffer = buffer[start:]
+    buffer = buffer.rstrip(b"\r\n")
+    if buffer:
+        event = parse_block(buffer)
+        if event is not None:
+            yield event

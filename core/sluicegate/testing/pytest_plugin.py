@@ -1,0 +1,27 @@
+"""pytest fixtures: ``fake_upstream`` (a started FakeUpstream) and ``gateway`` (a server factory)."""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest_asyncio
+
+from sluicegate.testing.gateway import running_gateway
+from sluicegate.testing.upstream import FakeUpstream
+
+
+@pytest_asyncio.fixture
+async def fake_upstream():
+    async with FakeUpstream() as upstream:
+        yield upstream
+
+
+@pytest_asyncio.fixture
+async def gateway():
+    """``await gateway(config_text, env=..., extra_plugins=...)`` -> a running server, stopped after the test."""
+    async with contextlib.AsyncExitStack() as stack:
+
+        async def start(config_text: str, **kwargs):
+            return await stack.enter_async_context(running_gateway(config_text, **kwargs))
+
+        yield start

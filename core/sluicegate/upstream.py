@@ -1,0 +1,201 @@
+"""HTTP plumbing shared by vendor adapters: headers, timeouts, the call, and error mapping."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import aiohttp
+import orjson
+from multidict import CIMultiDict
+
+from sluicegate.errors import GatewayError, UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from sluicegate.exchange import SSEEvent
+from sluicegate.provider import Provider
+from sluicegate.secrets import scrub
+from sluicegate.sse import iter_sse
+
+# Never forwarded upstream: hop-by-hop headers (RFC 9110 §7.6.1), the client's credentials,
+# and what the HTTP client computes itself.
+BLOCKED_REQUEST_HEADERS = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+        "content-type",
+        "accept-encoding",
+        "authorization",
+        "x-api-key",
+        "api-key",
+        "cookie",
+        "openai-organization",
+        "openai-project",
+        "anthropic-version",
+        "anthropic-beta",
+        "x-sluicegate-token",
+    }
+)
+
+
+def forwardable_headers(client_headers: Mapping[str, str]) -> list[tuple[str, str]]:
+    """The client's headers that may travel upstream (everything but the blocked ones).
+
+    Headers named in the client's ``Connection`` header are hop-by-hop too and are dropped.
+    """
+    connection = client_headers.get("connection")
+    extra_blocked = (
+        {token.strip().lower() for token in connection.split(",")} if connection else ()
+    )
+    return [
+        (name, value)
+        for name, value in client_headers.items()
+        if (lowered := name.lower()) not in BLOCKED_REQUEST_HEADERS and lowered not in extra_blocked
+    ]
+
+
+def error_message_from_body(body: bytes) -> tuple[str, str | None, str | None]:
+    """(message, code, type) from a vendor error body, whatever its shape."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        text = body.decode("utf-8", "replace").strip()
+        return (text[:500] or "no error message"), None, None
+    if isinstance(data, dict):
+        error = data.get("error", data)
+        if isinstance(error, dict):
+            message = error.get("message") or error.get("msg") or data.get("message")
+            code = error.get("code") or data.get("code")
+            kind = error.get("type")
+            return (
+                str(message) if message else "no error message",
+                str(code) if code is not None else None,
+                str(kind) if kind is not None else None,
+            )
+        if isinstance(error, str):
+            return error, None, None
+    return "no error message", None, None
+
+
+class HttpProvider(Provider):
+    """A provider that speaks HTTP through the gateway's shared ``ClientSession``."""
+
+    default_base_url: str | None = None
+
+    def __init__(self, name, options, services) -> None:
+        super().__init__(name, options, services)
+        self.base_url = (options.base_url or self.default_base_url or "").rstrip("/")
+        timeout = options.timeout
+        self.timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=timeout)
+        self.stream_timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=timeout, sock_read=timeout
+        )
+        self._secrets = self.secrets()
+
+    def auth_headers(self) -> dict[str, str]:
+        """Headers carrying this provider's credentials; subclasses choose the scheme."""
+        return {}
+
+    def base_headers(self) -> CIMultiDict[str]:
+        headers = CIMultiDict(self.options.headers)
+        headers.update(self.auth_headers())
+        return headers
+
+    async def post(self, url: str, body: bytes, headers: Any, stream: bool) -> aiohttp.ClientResponse:
+        """POST and return the response once its headers arrived; errors become GatewayErrors."""
+        session = self.services.http
+        try:
+            response = await session.post(
+                url,
+                data=body,
+                headers=headers,
+                timeout=self.stream_timeout if stream else self.timeout,
+            )
+        except (TimeoutError, aiohttp.ServerTimeoutError):
+            raise UpstreamTimeout(
+                f"provider {self.name!r} did not answer within {self.options.timeout:g}s",
+                provider=self.name,
+                retryable=True,
+            ) from None
+        except aiohttp.ClientConnectorError as exc:
+            raise UpstreamUnavailable(
+                f"could not connect to provider {self.name!r}: {self.clean(str(exc.os_error))}",
+                provider=self.name,
+                retryable=True,
+            ) from None
+        except aiohttp.ClientError as exc:
+            raise UpstreamUnavailable(
+                f"provider {self.name!r} connection failed: {exc.__class__.__name__}",
+                provider=self.name,
+                retryable=True,
+            ) from None
+        if response.status >= 400:
+            try:
+                body = await self.read(response)
+            finally:
+                response.release()
+            raise self.map_error(response.status, body, response.headers)
+        return response
+
+    async def read(self, response: aiohttp.ClientResponse) -> bytes:
+        try:
+            return await response.read()
+        except (TimeoutError, aiohttp.ServerTimeoutError):
+            raise UpstreamTimeout(
+                f"provider {self.name!r} did not finish answering within {self.options.timeout:g}s",
+                provider=self.name,
+                retryable=True,
+            ) from None
+        except aiohttp.ClientError as exc:
+            raise UpstreamUnavailable(
+                f"provider {self.name!r} broke off its answer: {exc.__class__.__name__}",
+                provider=self.name,
+                retryable=True,
+            ) from None
+
+    async def events(self, response: aiohttp.ClientResponse) -> AsyncIterator[SSEEvent]:
+        """The response body as SSE events; closing the iterator closes the connection."""
+        try:
+            async for event in iter_sse(response.content.iter_any()):
+                yield event
+        except (TimeoutError, aiohttp.ServerTimeoutError):
+            raise UpstreamTimeout(
+                f"provider {self.name!r} went silent for {self.options.timeout:g}s mid-stream",
+                provider=self.name,
+                retryable=True,
+            ) from None
+        except aiohttp.ClientError as exc:
+            raise UpstreamUnavailable(
+                f"provider {self.name!r} broke off the stream: {exc.__class__.__name__}",
+                provider=self.name,
+                retryable=True,
+            ) from None
+        finally:
+            response.close()
+
+    def clean(self, text: str) -> str:
+        return scrub(text, self._secrets)
+
+    def map_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> GatewayError:
+        """Turn a vendor's error response into a GatewayError; adapters refine this."""
+        message, code, kind = error_message_from_body(body)
+        extra: dict[str, str] = {}
+        retry_after = headers.get("retry-after")
+        if retry_after and status == 429:
+            extra["Retry-After"] = retry_after
+        return UpstreamError(
+            f"provider {self.name!r} returned HTTP {status}: {self.clean(message)}",
+            provider=self.name,
+            status=status,
+            type=kind or ("invalid_request_error" if status < 500 else "upstream_error"),
+            code=code or f"upstream_{status}",
+            retryable=status in (408, 409, 429) or status >= 500,
+            headers=extra,
+        )
