@@ -81,7 +81,8 @@ def register_cache_backends(register):
 
     Runs once per assembly. Call ``register(name, factory, options=OptionsClass)``; the cache
     feature chooses one by ``[cache] backend = name`` and calls ``factory(options=...,
-    services=...)``. The object returned must implement ``sluicegate.contracts.CacheBackend``.
+    services=...)``. The returned object's interface is defined by the cache feature that uses
+    it (README, "Cache"); until that feature is enabled the registration is only listed.
     """
 
 
@@ -91,7 +92,8 @@ def register_rate_limiters(register):
 
     Runs once per assembly. Call ``register(name, factory, options=OptionsClass)``; the rate-limit
     feature chooses one by ``[ratelimit] backend = name`` and calls ``factory(options=...,
-    services=...)``. The object returned must implement ``sluicegate.contracts.RateLimiter``.
+    services=...)``. The returned object's interface is defined by the rate-limit feature that
+    uses it (README, "Rate limits"); until that feature is enabled the registration is only listed.
     """
 
 
@@ -101,7 +103,8 @@ def register_breaker_policies(register):
 
     Runs once per assembly. Call ``register(name, factory, options=OptionsClass)``; the router
     chooses one by ``[breaker] policy = name`` and calls ``factory(options=..., services=...)``.
-    The object returned must implement ``sluicegate.contracts.BreakerPolicy``.
+    The returned object's interface is defined by the router's resilience feature (README,
+    "Resilience"); until that feature is enabled the registration is only listed.
     """
 
 
