@@ -1,0 +1,46 @@
+"""Example middleware plugin: adds a response header and refuses blocked models.
+
+Enabled by a ``[stamp]`` table in gateway.toml::
+
+    [stamp]
+    header = "x-served-by"
+    value = "gateway-eu-1"
+    blocked_models = ["gpt-4o"]
+"""
+
+from __future__ import annotations
+
+from attrs import Factory, define
+
+from sluicegate import hookimpl
+from sluicegate.errors import InvalidRequest
+from sluicegate.pipeline import Order
+from sluicegate.plugin_options import FeatureOptions
+
+
+@define(kw_only=True)
+class StampOptions(FeatureOptions):
+    header: str = "x-stamp"
+    value: str = "sluicegate"
+    blocked_models: list[str] = Factory(list)
+
+
+def make_stamp(options: StampOptions, services):
+    # Resolve everything from options here, once; the returned coroutine runs per request.
+    header, value = options.header, options.value
+    blocked = frozenset(options.blocked_models)
+
+    async def stamp(ctx, req, call_next):
+        if req.model in blocked:
+            raise InvalidRequest(f"model {req.model!r} is blocked on this gateway", param="model",
+                                 code="model_blocked")
+        result = await call_next(ctx, req)
+        ctx.response_headers[header] = value
+        return result
+
+    return stamp
+
+
+@hookimpl
+def register_middlewares(register):
+    register("stamp", make_stamp, options=StampOptions, order=Order.EDGE)
