@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+import contextlib
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
 import aiohttp
@@ -108,19 +109,14 @@ class HttpProvider(Provider):
         headers.update(self.auth_headers())
         return headers
 
-    async def post(self, url: str, body: bytes, headers: Any, stream: bool) -> aiohttp.ClientResponse:
-        """POST and return the response once its headers arrived; errors become GatewayErrors."""
-        session = self.services.http
+    @contextlib.contextmanager
+    def _failures(self, timed_out: str, broke: str) -> Iterator[None]:
+        """Map the HTTP client's exceptions to retryable gateway errors with safe messages."""
         try:
-            response = await session.post(
-                url,
-                data=body,
-                headers=headers,
-                timeout=self.stream_timeout if stream else self.timeout,
-            )
+            yield
         except (TimeoutError, aiohttp.ServerTimeoutError):
             raise UpstreamTimeout(
-                f"provider {self.name!r} did not answer within {self.options.timeout:g}s",
+                f"provider {self.name!r} {timed_out} within {self.options.timeout:g}s",
                 provider=self.name,
                 retryable=True,
             ) from None
@@ -132,10 +128,20 @@ class HttpProvider(Provider):
             ) from None
         except aiohttp.ClientError as exc:
             raise UpstreamUnavailable(
-                f"provider {self.name!r} connection failed: {exc.__class__.__name__}",
+                f"provider {self.name!r} {broke}: {exc.__class__.__name__}",
                 provider=self.name,
                 retryable=True,
             ) from None
+
+    async def post(self, url: str, body: bytes, headers: Any, stream: bool) -> aiohttp.ClientResponse:
+        """POST and return the response once its headers arrived; errors become GatewayErrors."""
+        with self._failures("did not answer", "connection failed"):
+            response = await self.services.http.post(
+                url,
+                data=body,
+                headers=headers,
+                timeout=self.stream_timeout if stream else self.timeout,
+            )
         if response.status >= 400:
             try:
                 body = await self.read(response)
@@ -145,38 +151,15 @@ class HttpProvider(Provider):
         return response
 
     async def read(self, response: aiohttp.ClientResponse) -> bytes:
-        try:
+        with self._failures("did not finish answering", "broke off its answer"):
             return await response.read()
-        except (TimeoutError, aiohttp.ServerTimeoutError):
-            raise UpstreamTimeout(
-                f"provider {self.name!r} did not finish answering within {self.options.timeout:g}s",
-                provider=self.name,
-                retryable=True,
-            ) from None
-        except aiohttp.ClientError as exc:
-            raise UpstreamUnavailable(
-                f"provider {self.name!r} broke off its answer: {exc.__class__.__name__}",
-                provider=self.name,
-                retryable=True,
-            ) from None
 
     async def events(self, response: aiohttp.ClientResponse) -> AsyncIterator[SSEEvent]:
         """The response body as SSE events; closing the iterator closes the connection."""
         try:
-            async for event in iter_sse(response.content.iter_any()):
-                yield event
-        except (TimeoutError, aiohttp.ServerTimeoutError):
-            raise UpstreamTimeout(
-                f"provider {self.name!r} went silent for {self.options.timeout:g}s mid-stream",
-                provider=self.name,
-                retryable=True,
-            ) from None
-        except aiohttp.ClientError as exc:
-            raise UpstreamUnavailable(
-                f"provider {self.name!r} broke off the stream: {exc.__class__.__name__}",
-                provider=self.name,
-                retryable=True,
-            ) from None
+            with self._failures("went silent mid-stream, nothing", "broke off the stream"):
+                async for event in iter_sse(response.content.iter_any()):
+                    yield event
         finally:
             response.close()
 
