@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from collections.abc import Callable, Iterable, Mapping
@@ -11,7 +12,7 @@ import attrs
 
 from sluicegate.config import LoadedConfig, load_config
 from sluicegate.config.schema import GatewayConfig
-from sluicegate.errors import ConfigError, ConfigProblem, GatewayError, openai_error_body
+from sluicegate.errors import ConfigError, ConfigProblem, GatewayError, PluginError, openai_error_body
 from sluicegate.exchange import Handler
 from sluicegate.pipeline import compose, send_to_first_target
 from sluicegate.plugins import PluginHost, first_result
@@ -142,6 +143,7 @@ class Gateway:
         self.http = None
         self.current: Assembly | None = None
         self.clock_overrides: dict[str, Any] = {}
+        self._retiring: set[asyncio.Task[None]] = set()
 
     @property
     def config(self) -> GatewayConfig:
@@ -154,7 +156,36 @@ class Gateway:
         self.http = http
         self.current = assemble(self.loaded, self.make_services)
 
+    async def reload(self) -> bool:
+        """Load the config again and swap it in atomically; a bad config is refused and logged.
+
+        Requests already running finish on the assembly they started with; it is closed after
+        ``server.shutdown_grace`` seconds. Server-level settings (host, port, workers) need a
+        restart.
+        """
+        loop = asyncio.get_running_loop()
+        try:
+            # Reading files and importing plugins blocks; keep it off the event loop.
+            loaded = await loop.run_in_executor(None, self.source.load)
+            assembly = assemble(loaded, self.make_services)
+        except (ConfigError, PluginError) as exc:
+            log.error("config reload refused; the previous config keeps serving.\n%s", exc)
+            return False
+        old, self.current, self.loaded = self.current, assembly, loaded
+        log.info("config reloaded from %s", loaded.config.source)
+        if old is not None:
+            task = loop.create_task(self._retire(old, loaded.config.server.shutdown_grace))
+            self._retiring.add(task)
+            task.add_done_callback(self._retiring.discard)
+        return True
+
+    async def _retire(self, assembly: Assembly, grace: float) -> None:
+        await asyncio.sleep(grace)
+        await assembly.aclose()
+
     async def close(self) -> None:
+        for task in list(self._retiring):
+            task.cancel()
         if self.current is not None:
             await self.current.aclose()
             self.current = None

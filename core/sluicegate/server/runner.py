@@ -69,6 +69,14 @@ async def serve_forever(gateway: Gateway, host: str | None, port: int | None, *,
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    reloads: set[asyncio.Task[bool]] = set()
+
+    def reload() -> None:
+        task = loop.create_task(gateway.reload())
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, reload)
     server = await start_server(gateway, host, port, reuse_port=reuse_port)
     log.info("sluicegate listening on %s", server.base_url)
     print(f"sluicegate listening on {server.base_url}", flush=True)

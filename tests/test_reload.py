@@ -1,0 +1,83 @@
+"""Config reload: a good new config is swapped in atomically, a bad one is refused and the old serves."""
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import aiohttp
+import pytest
+
+from sluicegate.gateway import Gateway, GatewaySource
+from sluicegate.server.runner import start_server
+
+CONFIG = """
+[providers.mock]
+type = "mock"
+[models.{alias}]
+targets = ["mock/m"]
+"""
+
+
+async def model_ids(base_url: str) -> list[str]:
+    async with aiohttp.ClientSession() as http, http.get(base_url + "/v1/models") as response:
+        return [entry["id"] for entry in (await response.json())["data"]]
+
+
+async def test_reload_swaps_good_config_and_refuses_bad(tmp_path, caplog):
+    path = tmp_path / "gateway.toml"
+    path.write_text(CONFIG.format(alias="first"))
+    gateway = Gateway(GatewaySource(path=str(path), env={}))
+    server = await start_server(gateway, "127.0.0.1", 0, shutdown_grace=0)
+    try:
+        assert await model_ids(server.base_url) == ["first"]
+        path.write_text(CONFIG.format(alias="second"))
+        assert await gateway.reload() is True
+        assert await model_ids(server.base_url) == ["second"]
+
+        path.write_text(CONFIG.format(alias="third") + "\n[bogus]\n")
+        assert await gateway.reload() is False
+        assert await model_ids(server.base_url) == ["second"]
+        assert "bogus: unknown table" in caplog.text
+    finally:
+        await server.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGHUP is POSIX")
+async def test_sighup_reloads_a_running_server(tmp_path):
+    path = tmp_path / "gateway.toml"
+    port = free_port()
+    path.write_text(f"[server]\nport = {port}\n" + CONFIG.format(alias="before"))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sluicegate.cli", "serve", "--config", str(path)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ},
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                assert await model_ids(base) == ["before"]
+                break
+            except aiohttp.ClientConnectionError:
+                assert time.monotonic() < deadline, "server did not start"
+                await asyncio.sleep(0.1)
+        path.write_text(f"[server]\nport = {port}\n" + CONFIG.format(alias="after"))
+        process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while await model_ids(base) != ["after"]:
+            assert time.monotonic() < deadline, "SIGHUP did not reload"
+            await asyncio.sleep(0.05)
+        assert process.poll() is None
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0
