@@ -57,9 +57,9 @@ async def test_sighup_reloads_a_running_server(tmp_path):
     path = tmp_path / "gateway.toml"
     port = free_port()
     path.write_text(f"[server]\nport = {port}\n" + CONFIG.format(alias="before"))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "sluicegate.cli", "serve", "--config", str(path)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ},
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "sluicegate.cli", "serve", "--config", str(path),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ},
     )
     try:
         base = f"http://127.0.0.1:{port}"
@@ -77,7 +77,7 @@ async def test_sighup_reloads_a_running_server(tmp_path):
         while await model_ids(base) != ["after"]:
             assert time.monotonic() < deadline, "SIGHUP did not reload"
             await asyncio.sleep(0.05)
-        assert process.poll() is None
+        assert process.returncode is None
     finally:
         process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=15) == 0
+        assert await asyncio.wait_for(process.wait(), 15) == 0
