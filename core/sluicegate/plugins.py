@@ -29,6 +29,8 @@ class PluginHost:
     pm: pluggy.PluginManager
     plugins: list[PluginInfo]
     registry: Registry
+    # Every plugin name that could have been loaded, disabled ones included.
+    available: frozenset[str] = frozenset()
 
     def info(self, name: str) -> PluginInfo | None:
         return next((p for p in self.plugins if p.name == name), None)
@@ -45,6 +47,7 @@ def load_plugins(
     naming the plugin when one fails to import or registers something invalid.
     """
     disabled = set(disabled)
+    available: set[str] = set()
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     loaded: list[PluginInfo] = []
@@ -59,6 +62,7 @@ def load_plugins(
         loaded.append(info)
 
     for name, module_name in DEFAULT_PLUGINS:
+        available.add(name)
         if name in disabled:
             continue
         module = importlib.import_module(module_name)
@@ -77,6 +81,7 @@ def load_plugins(
             if ep.name in seen:
                 continue
             seen[ep.name] = dist
+            available.add(ep.name)
             if ep.name in disabled:
                 continue
             try:
@@ -89,12 +94,19 @@ def load_plugins(
             add(ep.name, module, PluginInfo(ep.name, dist, version, ep.value))
 
     for name, obj in extra:
+        available.add(name)
         if name in disabled:
             continue
         module_name = getattr(obj, "__name__", type(obj).__name__)
         add(name, obj, PluginInfo(name, "(in process)", "-", module_name))
 
-    return PluginHost(pm, loaded, collect_components(pm, loaded))
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        # A hook function whose name matches no hookspec (a typo) would otherwise never run.
+        name = pm.get_name(exc.plugin) if exc.plugin is not None else "?"
+        raise PluginError(f"plugin {name!r} implements an unknown hook: {exc}") from None
+    return PluginHost(pm, loaded, collect_components(pm, loaded), frozenset(available))
 
 
 def collect_components(pm: pluggy.PluginManager, plugins: list[PluginInfo]) -> Registry:

@@ -29,8 +29,9 @@ class ProviderOptions:
     # Upstream model names this provider offers; listed by /v1/models as "<id>/<model>", and
     # routable by bare name when no alias claims it.
     models: list[str] = Factory(list)
-    # Extra headers sent upstream with every call (e.g. an organisation id).
-    headers: dict[str, str] = Factory(dict)
+    # Extra headers sent upstream with every call; values are secrets (some vendors take keys
+    # in headers), masked in every repr.
+    headers: dict[str, Secret] = Factory(dict)
 
 
 class Provider:

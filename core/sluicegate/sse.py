@@ -31,13 +31,15 @@ def parse_block(block: bytes) -> SSEEvent | None:
 async def iter_sse(chunks: AsyncIterable[bytes]) -> AsyncIterator[SSEEvent]:
     """Yield events as soon as their blank-line terminator arrives."""
     buffer = b""
+    after_cr = False
     async for chunk in chunks:
+        if after_cr and chunk.startswith(b"\n"):
+            chunk = chunk[1:]  # the LF of a CRLF split across chunks; the CR already ended the line
+        if chunk:
+            after_cr = chunk.endswith(b"\r")
+        if b"\r" in chunk:
+            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         buffer += chunk
-        if b"\r" in buffer:
-            # Normalise CRLF and CR line ends; hold a trailing CR, its LF may be in the next chunk.
-            held = buffer.endswith(b"\r")
-            body = buffer[:-1] if held else buffer
-            buffer = body.replace(b"\r\n", b"\n").replace(b"\r", b"\n") + (b"\r" if held else b"")
         start = 0
         while True:
             end = buffer.find(b"\n\n", start)

@@ -51,10 +51,9 @@ def forwardable_headers(client_headers: Mapping[str, str]) -> list[tuple[str, st
 
     Headers named in the client's ``Connection`` header are hop-by-hop too and are dropped.
     """
-    connection = client_headers.get("connection")
-    extra_blocked = (
-        {token.strip().lower() for token in connection.split(",")} if connection else ()
-    )
+    getall = getattr(client_headers, "getall", None)
+    fields = getall("connection", ()) if getall else [client_headers.get("connection") or ""]
+    extra_blocked = {token.strip().lower() for field in fields for token in field.split(",")}
     return [
         (name, value)
         for name, value in client_headers.items()
@@ -105,7 +104,7 @@ class HttpProvider(Provider):
         return {}
 
     def base_headers(self) -> CIMultiDict[str]:
-        headers = CIMultiDict(self.options.headers)
+        headers = CIMultiDict({name: value.reveal() for name, value in self.options.headers.items()})
         headers.update(self.auth_headers())
         return headers
 

@@ -130,6 +130,9 @@ def problems_from(exc: BaseException, path: str, cls: type | None = None) -> lis
         with_notes, without = exc.group_exceptions()
         for sub, note in with_notes:
             if isinstance(note, AttributeValidationNote):
+                if isinstance(sub, KeyError):  # a required key is absent; the note names it
+                    found.append(ConfigProblem(join_path(path, note.name), "is required"))
+                    continue
                 sub_cls = _attrs_class_of(note.type)
                 found.extend(problems_from(sub, join_path(path, note.name), sub_cls))
             elif isinstance(note, IterableValidationNote):

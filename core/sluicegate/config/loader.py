@@ -70,7 +70,7 @@ def load_config_text(
         raise ConfigError([ConfigProblem("", f"invalid TOML: {exc}")], source) from None
     raw = interpolate_tree(raw, os.environ if env is None else env)
     host = load_plugins(_disabled_plugins(raw), extra_plugins, use_entry_points)
-    return LoadedConfig(structure_config(raw, host.registry, source), host)
+    return LoadedConfig(structure_config(raw, host.registry, source, host.available), host)
 
 
 def _disabled_plugins(raw: dict[str, Any]) -> list[str]:
@@ -82,7 +82,9 @@ def _disabled_plugins(raw: dict[str, Any]) -> list[str]:
     return []
 
 
-def structure_config(raw: dict[str, Any], registry: Registry, source: str) -> GatewayConfig:
+def structure_config(
+    raw: dict[str, Any], registry: Registry, source: str, available_plugins: frozenset[str] | None = None
+) -> GatewayConfig:
     converter = make_converter()
     problems: list[ConfigProblem] = []
     features = registry.of_kind(MIDDLEWARE)
@@ -97,8 +99,13 @@ def structure_config(raw: dict[str, Any], registry: Registry, source: str) -> Ga
             return converter.structure(value, cls)
         except Exception as exc:  # cattrs groups every problem; flatten them with paths
             found = problems_from(exc, path, cls)
+            by_key = validator_problems(value, cls, path)
+            if by_key:
+                # A validator raising inside __init__ reaches cattrs without a key (at the table's
+                # own path); the per-key re-run names the key, so keep only that copy.
+                found = [p for p in found if p.path != path]
             seen = {problem.path for problem in found}
-            found += [p for p in validator_problems(value, cls, path) if p.path not in seen]
+            found += [p for p in by_key if p.path not in seen]
             problems.extend(found)
             return None
 
@@ -120,6 +127,14 @@ def structure_config(raw: dict[str, Any], registry: Registry, source: str) -> Ga
     declared = set(provider_table) if isinstance(provider_table, dict) else set()
     models = _structure_models(raw.get("models", {}), declared, structure, problems)
 
+    plugins = values.get("plugins")
+    if plugins is not None and available_plugins is not None:
+        for index, name in enumerate(plugins.disabled):
+            if name not in available_plugins:
+                problems.append(ConfigProblem(
+                    f"plugins.disabled[{index}]",
+                    f"no plugin is named {name!r}{suggest(name, available_plugins)}",
+                ))
     if problems:
         raise ConfigError(problems, source)
     values = {key: value for key, value in values.items() if value is not None}

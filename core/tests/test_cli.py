@@ -1,0 +1,154 @@
+"""The ``sluicegate`` command: check (good and bad configs) and plugins listing."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import re
+
+import pytest
+
+from sluicegate import __version__
+from sluicegate.cli import main
+
+KEY_VALUE = "sk-cli-test-0123456789abcdef"
+
+GOOD = """
+[server]
+port = 9123
+
+[providers.openai]
+type = "openai"
+api_key = "${SG_TEST_OPENAI_KEY}"
+
+[providers.deepseek]
+type = "openai"
+base_url = "https://api.deepseek.com/v1"
+api_key = "${SG_TEST_DEEPSEEK_KEY}"
+
+[providers.mock]
+type = "mock"
+
+[models.chat]
+targets = ["deepseek/deepseek-chat", "mock/echo"]
+"""
+
+BAD = """
+[server]
+port = "8080"
+prot = 1
+
+[providers.x]
+type = "opena"
+
+[models.chat]
+targets = ["x/gpt", "nope"]
+"""
+
+
+@pytest.fixture
+def config_file(tmp_path):
+    def write(text: str):
+        path = tmp_path / "gateway.toml"
+        path.write_text(text)
+        return str(path)
+
+    return write
+
+
+def section(out: str, title: str) -> list[str]:
+    """The indented lines under ``title:`` in check's output."""
+    lines = out.splitlines()
+    start = lines.index(f"{title}:") + 1
+    end = next((i for i in range(start, len(lines)) if not lines[i].startswith("  ")), len(lines))
+    return lines[start:end]
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_check_prints_providers_models_and_plugins(capsys, config_file, monkeypatch):
+    monkeypatch.setenv("SG_TEST_DEEPSEEK_KEY", KEY_VALUE)
+    monkeypatch.delenv("SG_TEST_OPENAI_KEY", raising=False)
+    path = config_file(GOOD)
+    code, out, err = run(capsys, "check", "--config", path)
+    assert (code, err) == (0, "")
+    assert out.startswith(f"{path}: OK\n")
+    assert "server: http://127.0.0.1:9123  workers=1  max_body_mb=32" in out
+    assert "auth: 0 client token(s) -- OPEN: anyone can call this gateway" in out
+    providers, models, plugins = (section(out, name) for name in ("providers", "models", "plugins"))
+    assert len(providers) == 3
+    assert re.fullmatch(r"  openai +type=openai +UNCONFIGURED \(SG_TEST_OPENAI_KEY not set\)  https://api.openai.com/v1",
+                        providers[0])
+    assert re.fullmatch(r"  deepseek +type=openai +key set  https://api.deepseek.com/v1", providers[1])
+    assert re.fullmatch(r"  mock +type=mock +no key", providers[2])
+    assert len(models) == 1
+    assert re.fullmatch(r"  chat +-> deepseek/deepseek-chat, mock/echo", models[0])
+    assert re.fullmatch(rf"  sluicegate\.openai_errors +sluicegate {re.escape(__version__)}", plugins[0])
+    for dist, name in (("sluicegate-openai", "openai"), ("sluicegate-mock", "mock")):
+        version = importlib.metadata.version(dist)
+        assert any(re.fullmatch(rf"  {name} +{dist} {re.escape(version)}", line) for line in plugins)
+    assert KEY_VALUE not in out + err
+
+
+def test_check_counts_client_tokens_without_printing_them(capsys, config_file, monkeypatch):
+    monkeypatch.setenv("SG_TEST_TOKEN", "client-secret-token-42")
+    path = config_file('[auth]\ntokens = ["${SG_TEST_TOKEN}", "${SG_TEST_UNSET_TOKEN}"]\n')
+    monkeypatch.delenv("SG_TEST_UNSET_TOKEN", raising=False)
+    code, out, err = run(capsys, "check", "--config", path)
+    assert code == 0
+    assert "auth: 1 client token(s)\n" in out
+    assert "(none)" in out and "(none; use 'provider/model' names)" in out
+    assert "client-secret-token-42" not in out + err
+
+
+def test_check_bad_config_lists_every_problem_and_exits_1(capsys, config_file):
+    path = config_file(BAD)
+    code, out, err = run(capsys, "check", "--config", path)
+    assert (code, out) == (1, "")
+    assert "Traceback" not in err
+    assert err.splitlines() == [
+        f"error: {path}: 4 problem(s):",
+        "  - server.port: expected an integer, got a string",
+        '  - server.prot: unknown key (did you mean "port"?)',
+        '  - providers.x.type: unknown provider type \'opena\' (did you mean "openai"?); '
+        "installed types: mock, openai",
+        "  - models.chat.targets[1]: 'nope' must look like 'provider/model'",
+    ]
+
+
+def test_check_toml_syntax_error_exits_1_without_traceback(capsys, config_file):
+    path = config_file("[server\n")
+    code, out, err = run(capsys, "check", "--config", path)
+    assert code == 1
+    assert err.startswith(f"error: {path}: 1 problem(s):\n  - invalid TOML: ")
+    assert "Traceback" not in err
+
+
+def test_check_missing_file_exits_1(capsys, tmp_path):
+    missing = tmp_path / "absent.toml"
+    code, out, err = run(capsys, "check", "--config", str(missing))
+    assert code == 1
+    assert err == f"error: {missing}: 1 problem(s):\n  - config file {missing} does not exist\n"
+
+
+def test_no_command_prints_help_and_exits_2(capsys):
+    code, out, _ = run(capsys)
+    assert code == 2
+    assert out.startswith("usage: sluicegate")
+
+
+def test_plugins_lists_name_distribution_version_and_registrations(capsys):
+    code, out, err = run(capsys, "plugins")
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    assert re.fullmatch(r"NAME +DISTRIBUTION +VERSION +REGISTERS", lines[0])
+    rows = {line.split()[0]: line.split() for line in lines[1:]}
+    assert rows["sluicegate.openai_errors"] == ["sluicegate.openai_errors", "sluicegate", __version__,
+                                                "hook:gateway_error_body"]
+    assert rows["openai"] == ["openai", "sluicegate-openai", importlib.metadata.version("sluicegate-openai"),
+                              "provider:openai"]
+    assert rows["mock"] == ["mock", "sluicegate-mock", importlib.metadata.version("sluicegate-mock"),
+                            "provider:mock"]

@@ -1,0 +1,276 @@
+"""Config validation: every problem at once, with TOML paths, strict types and suggestions."""
+
+from __future__ import annotations
+
+import pytest
+
+from sluicegate.config import GatewayConfig, load_config, load_config_text
+from sluicegate.errors import ConfigError, ConfigProblem
+
+
+def problems(text: str, env: dict[str, str] | None = None) -> list[ConfigProblem]:
+    with pytest.raises(ConfigError) as info:
+        load_config_text(text, env=env or {}, use_entry_points=True)
+    return info.value.problems
+
+
+def as_pairs(found: list[ConfigProblem]) -> set[tuple[str, str]]:
+    return {(p.path, p.message) for p in found}
+
+
+def test_valid_config_structures_into_typed_options():
+    text = """
+    [server]
+    host = "0.0.0.0"
+    port = 9000
+    max_body_mb = 5
+
+    [providers.m]
+    type = "mock"
+    models = ["a"]
+
+    [models.chat]
+    targets = ["m/a"]
+    description = "demo"
+    """
+    config = load_config_text(text, env={}).config
+    assert isinstance(config, GatewayConfig)
+    assert (config.server.host, config.server.port) == ("0.0.0.0", 9000)
+    assert config.server.max_body_mb == 5.0 and type(config.server.max_body_mb) is float
+    assert config.providers["m"].type == "mock"
+    assert type(config.providers["m"]).__name__ == "MockOptions"
+    assert config.models["chat"].targets == ["m/a"]
+    assert config.models["chat"].description == "demo"
+
+
+def test_every_problem_is_listed_at_once_with_its_path():
+    text = """
+    [server]
+    port = "8080"
+    max_body_mb = -1
+
+    [auth]
+    tokens = [1]
+
+    [providers.x]
+    type = "opena"
+
+    [providers.y]
+    type = "openai"
+    timeout = 0
+    api_key = 5
+
+    [models.chat]
+    targets = ["y/gpt", "bad", "z/m"]
+    """
+    found = problems(text)
+    assert as_pairs(found) == {
+        ("server.port", "expected an integer, got a string"),
+        ("server.max_body_mb", "must be greater than 0, got -1"),
+        ("auth.tokens[0]", "expected a string, got an integer"),
+        (
+            "providers.x.type",
+            "unknown provider type 'opena' (did you mean \"openai\"?); installed types: mock, openai",
+        ),
+        ("providers.y.timeout", "must be greater than 0, got 0"),
+        ("providers.y.api_key", "expected a string, got an integer"),
+        ("models.chat.targets[1]", "'bad' must look like 'provider/model'"),
+        ("models.chat.targets[2]", "unknown provider 'z'"),
+    }
+    assert len(found) == 8
+
+
+def test_config_error_text_lists_each_problem_with_source():
+    with pytest.raises(ConfigError) as info:
+        load_config_text("[server]\nport = 'x'\nworkers = 0\n", source="my.toml", env={})
+    assert str(info.value) == (
+        "my.toml: 2 problem(s):\n"
+        "  - server.port: expected an integer, got a string\n"
+        "  - server.workers: must be at least 1, got 0"
+    )
+    assert info.value.source == "my.toml"
+
+
+def test_unknown_table_suggests_close_name():
+    assert as_pairs(problems("[servr]\nport = 1\n")) == {("servr", 'unknown table (did you mean "server"?)')}
+
+
+def test_unknown_top_level_key_without_close_match_has_no_suggestion():
+    assert as_pairs(problems("zzzzqqq = 1\n")) == {("zzzzqqq", "unknown key")}
+
+
+def test_unknown_key_in_core_table_suggests_close_name():
+    assert as_pairs(problems("[server]\nprot = 1\n")) == {("server.prot", 'unknown key (did you mean "port"?)')}
+
+
+def test_unknown_key_in_nested_table_has_full_path():
+    found = problems("[server.cors]\nallow_origin = ['*']\n")
+    assert as_pairs(found) == {("server.cors.allow_origin", 'unknown key (did you mean "allow_origins"?)')}
+
+
+def test_unknown_key_in_provider_table_suggests_close_name():
+    found = problems("[providers.x]\ntype = 'openai'\napi_kye = 'k'\n")
+    assert as_pairs(found) == {("providers.x.api_kye", 'unknown key (did you mean "api_key"?)')}
+
+
+def test_unknown_key_in_plugin_owned_provider_options_suggests_close_name():
+    found = problems("[providers.m]\ntype = 'mock'\nrepyl = 'hi'\n")
+    assert as_pairs(found) == {("providers.m.repyl", 'unknown key (did you mean "reply"?)')}
+
+
+@pytest.mark.parametrize(
+    ("line", "path", "message"),
+    [
+        ('port = "8080"', "server.port", "expected an integer, got a string"),
+        ("port = true", "server.port", "expected an integer, got a boolean"),
+        ("port = 80.0", "server.port", "expected an integer, got a number"),
+        ("max_body_mb = true", "server.max_body_mb", "expected a number, got a boolean"),
+        ('max_body_mb = "5"', "server.max_body_mb", "expected a number, got a string"),
+        ("host = 1", "server.host", "expected a string, got an integer"),
+        ("host = [1]", "server.host", "expected a string, got an array"),
+        ("cors = 1", "server.cors", "has the wrong type"),
+    ],
+)
+def test_strict_scalars_never_coerce(line, path, message):
+    assert as_pairs(problems(f"[server]\n{line}\n")) == {(path, message)}
+
+
+def test_boolean_field_rejects_integer():
+    found = problems("[server.cors]\nallow_credentials = 1\n")
+    assert as_pairs(found) == {("server.cors.allow_credentials", "expected a boolean (true or false), got an integer")}
+
+
+def test_array_field_rejects_string():
+    found = problems("[providers.m]\ntype = 'mock'\n[models.chat]\ntargets = 'm/a'\n")
+    assert as_pairs(found) == {("models.chat.targets", "expected an array, got a string")}
+
+
+def test_table_field_value_type_has_key_path():
+    found = problems("[providers.x]\ntype = 'openai'\nheaders = {a = 1, b = 'ok'}\n")
+    assert as_pairs(found) == {("providers.x.headers.a", "expected a string, got an integer")}
+
+
+def test_integer_is_accepted_where_a_number_belongs():
+    config = load_config_text("[server]\nshutdown_grace = 2\n", env={}).config
+    assert config.server.shutdown_grace == 2.0
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("port = 70000", "must be a TCP port between 0 and 65535, got 70000"),
+        ("port = -1", "must be a TCP port between 0 and 65535, got -1"),
+        ("max_body_mb = 0", "must be greater than 0, got 0"),
+        ("workers = 0", "must be at least 1, got 0"),
+        ("shutdown_grace = -1", "must be 0 or more, got -1"),
+    ],
+)
+def test_validator_alone_is_reported_once_at_its_key(line, message):
+    key = line.split(" = ")[0]
+    assert problems(f"[server]\n{line}\n") == [ConfigProblem(f"server.{key}", message)]
+
+
+def test_validators_reported_even_when_another_key_has_a_type_error():
+    found = problems("[server]\nhost = 1\nport = 70000\nmax_body_mb = -2\n")
+    assert as_pairs(found) == {
+        ("server.host", "expected a string, got an integer"),
+        ("server.port", "must be a TCP port between 0 and 65535, got 70000"),
+        ("server.max_body_mb", "must be greater than 0, got -2"),
+    }
+
+
+def test_provider_validators_reported_alongside_type_errors():
+    found = problems("[providers.x]\ntype = 'openai'\ntimeout = '5'\nbase_url = 'ftp://h'\n")
+    assert as_pairs(found) == {
+        ("providers.x.timeout", "expected a number, got a string"),
+        ("providers.x.base_url", "must be an http:// or https:// URL"),
+    }
+
+
+def test_plugin_option_validators_are_reported_with_path():
+    found = problems("[providers.m]\ntype = 'mock'\nfail_rate = 2.0\nlatency = 'x'\n")
+    assert as_pairs(found) == {
+        ("providers.m.latency", "expected a number, got a string"),
+        ("providers.m.fail_rate", "must be between 0 and 1, got 2.0"),
+    }
+
+
+def test_unknown_provider_type_lists_installed_types():
+    found = problems("[providers.x]\ntype = 'zzzz'\n")
+    assert as_pairs(found) == {("providers.x.type", "unknown provider type 'zzzz'; installed types: mock, openai")}
+
+
+def test_provider_type_is_required():
+    found = problems("[providers.x]\nbase_url = 'https://h'\n")
+    assert as_pairs(found) == {("providers.x.type", "is required (the provider plugin to use)")}
+
+
+def test_provider_type_must_be_a_string():
+    found = problems("[providers.x]\ntype = 1\n")
+    assert as_pairs(found) == {("providers.x.type", "expected a string, got an integer")}
+
+
+def test_provider_id_with_slash_is_refused():
+    found = problems("[providers.'a/b']\ntype = 'mock'\n")
+    assert as_pairs(found) == {
+        ("providers.a/b", "provider ids may hold only letters, digits, '_', '.' and '-' (no '/')")
+    }
+
+
+@pytest.mark.parametrize(("table", "line"), [("providers", "providers = 1"), ("models", "models = [1]")])
+def test_providers_and_models_must_be_tables(table, line):
+    kind = "an integer" if table == "providers" else "an array"
+    assert as_pairs(problems(line + "\n")) == {(table, f"expected a table, got {kind}")}
+
+
+def test_target_naming_unknown_provider_suggests_close_id():
+    found = problems("[providers.openai]\ntype = 'openai'\n[models.c]\ntargets = ['opnai/gpt']\n")
+    assert as_pairs(found) == {("models.c.targets[0]", "unknown provider 'opnai' (did you mean \"openai\"?)")}
+
+
+@pytest.mark.parametrize("target", ["m", "m/", "/x"])
+def test_target_must_look_like_provider_slash_model(target):
+    found = problems(f"[providers.m]\ntype = 'mock'\n[models.c]\ntargets = ['{target}']\n")
+    assert as_pairs(found) == {("models.c.targets[0]", f"{target!r} must look like 'provider/model'")}
+
+
+def test_model_targets_may_not_be_empty():
+    found = problems("[models.c]\ntargets = []\n")
+    assert as_pairs(found) == {("models.c.targets", "needs at least one target")}
+
+
+def test_missing_required_targets_is_reported_at_its_own_path():
+    assert problems("[models.c]\ndescription = 'no targets'\n") == [ConfigProblem("models.c.targets", "is required")]
+
+
+def test_toml_syntax_error_is_one_problem_without_traceback_chain():
+    with pytest.raises(ConfigError) as info:
+        load_config_text("[server\nport = 1\n", env={})
+    [problem] = info.value.problems
+    assert problem.path == ""
+    assert problem.message.startswith("invalid TOML: ")
+    assert "(at line 1, column 8)" in problem.message
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+
+
+def test_load_config_on_missing_file(tmp_path):
+    missing = tmp_path / "nope.toml"
+    with pytest.raises(ConfigError) as info:
+        load_config(missing, env={})
+    assert info.value.problems == [ConfigProblem("", f"config file {missing} does not exist")]
+    assert info.value.source == str(missing)
+
+
+def test_load_config_reads_file_and_records_source(tmp_path):
+    path = tmp_path / "g.toml"
+    path.write_text("[server]\nport = 1234\n")
+    config = load_config(path, env={}).config
+    assert (config.server.port, config.source) == (1234, str(path))
+
+
+def test_config_problem_str_and_equality():
+    assert str(ConfigProblem("a.b", "bad")) == "a.b: bad"
+    assert str(ConfigProblem("", "bad")) == "bad"
+    assert ConfigProblem("a", "m") == ConfigProblem("a", "m")
+    assert ConfigProblem("a", "m") != ConfigProblem("a", "n")
+    assert repr(ConfigProblem("a", "m")) == "ConfigProblem('a', 'm')"

@@ -1,0 +1,124 @@
+"""The SSE parser: arbitrary chunk boundaries, CRLF/CR line ends, fields, comments and framing."""
+
+from __future__ import annotations
+
+import pytest
+
+from sluicegate.exchange import DONE, SSEEvent
+from sluicegate.sse import iter_sse, parse_block
+
+STREAM = (
+    b": keep-alive comment\n\n"
+    b'data: {"a": 1}\n\n'
+    b"event: message_start\n"
+    b'data: {"type": "message_start"}\n\n'
+    b"data: line one\n"
+    b"data: line two\n\n"
+    b"id: 7\n"
+    b"retry: 100\n"
+    b"data:no-space\n\n"
+    b"data: [DONE]\n\n"
+)
+EXPECTED = [
+    SSEEvent(b'{"a": 1}'),
+    SSEEvent(b'{"type": "message_start"}', "message_start"),
+    SSEEvent(b"line one\nline two"),
+    SSEEvent(b"no-space"),
+    SSEEvent(b"[DONE]"),
+]
+
+
+async def collect(chunks: list[bytes]) -> list[SSEEvent]:
+    async def source():
+        for chunk in chunks:
+            yield chunk
+
+    return [event async for event in iter_sse(source())]
+
+
+def split_every(data: bytes, size: int) -> list[bytes]:
+    return [data[i : i + size] for i in range(0, len(data), size)]
+
+
+async def test_whole_stream_in_one_chunk():
+    assert await collect([STREAM]) == EXPECTED
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 7, 13])
+async def test_events_survive_any_chunk_boundaries(size):
+    assert await collect(split_every(STREAM, size)) == EXPECTED
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 4, 7, 50])
+async def test_crlf_line_endings(size):
+    assert await collect(split_every(STREAM.replace(b"\n", b"\r\n"), size)) == EXPECTED
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 50])
+async def test_cr_line_endings(size):
+    assert await collect(split_every(STREAM.replace(b"\n", b"\r"), size)) == EXPECTED
+
+
+async def test_crlf_split_between_chunks_is_one_line_end():
+    chunks = [b"data: a\r", b"\n\r", b"\ndata: b\r\n", b"\r\n"]
+    assert await collect(chunks) == [SSEEvent(b"a"), SSEEvent(b"b")]
+
+
+@pytest.mark.parametrize("ending", [b"\n", b"\r\n", b"\r"])
+async def test_event_is_dispatched_at_its_blank_line_without_waiting_for_more_data(ending):
+    # The blank line ends the event; a final CR must not hold it back until the next chunk.
+    produced: list[str] = []
+
+    async def source():
+        produced.append("first")
+        yield b"data: 1" + ending + ending
+        produced.append("second")
+        yield b"data: 2" + ending + ending
+
+    events = iter_sse(source())
+    first = await anext(events)
+    assert (first, produced) == (SSEEvent(b"1"), ["first"])
+    await events.aclose()
+
+
+async def test_trailing_event_without_blank_line_is_yielded():
+    assert await collect([b"data: 1\n\ndata: last\n"]) == [SSEEvent(b"1"), SSEEvent(b"last")]
+    assert await collect([b"data: last"]) == [SSEEvent(b"last")]
+    assert await collect([b"data: last\r\n"]) == [SSEEvent(b"last")]
+
+
+async def test_comment_only_stream_yields_nothing():
+    assert await collect([b": ping\n\n: ping\n\n", b"\n\n"]) == []
+
+
+def test_parse_block_fields():
+    assert parse_block(b"event: delta\ndata: x\ndata:  y") == SSEEvent(b"x\n y", "delta")
+    assert parse_block(b"data: only") == SSEEvent(b"only")
+    assert parse_block(b": comment\nid: 3") is None
+    assert parse_block(b"event: ping") == SSEEvent(b"", "ping")
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        SSEEvent(b'{"x": 1}'),
+        SSEEvent(b"a\nb\n\nc"),
+        SSEEvent(b" leading space"),
+        SSEEvent(b""),
+        SSEEvent(b"with: colon", "named"),
+        SSEEvent.from_data({"type": "content_block_delta", "text": "hi\nthere"}, "content_block_delta"),
+        DONE,
+    ],
+)
+async def test_frame_round_trips_through_the_parser(event):
+    frame = event.frame()
+    assert frame.endswith(b"\n\n")
+    assert parse_block(frame[:-2]) == event
+    assert await collect(split_every(frame * 2, 3)) == [event, event]
+
+
+def test_frame_format():
+    assert SSEEvent(b"a\nb", "ev").frame() == b"event: ev\ndata: a\ndata: b\n\n"
+    assert DONE.frame() == b"data: [DONE]\n\n"
+    assert DONE.is_done and not SSEEvent(b"{}").is_done
+    assert SSEEvent(b'{"k": [1]}').json() == {"k": [1]}
