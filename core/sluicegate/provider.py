@@ -69,7 +69,10 @@ class Provider:
 
     def secrets(self) -> tuple[str, ...]:
         """Secret values to scrub from anything this provider passes on."""
-        return (self.options.api_key.reveal(),) if self.options.api_key else ()
+        values = [self.options.api_key.reveal()] if self.options.api_key else []
+        # Short header values ("on", "v2") are flags, not keys; scrubbing them would mangle text.
+        values += [v.reveal() for v in self.options.headers.values() if len(v.reveal()) >= 8]
+        return tuple(values)
 
     def check_request(self, req: GatewayRequest) -> None:
         """Refuse, before any network call, what this provider cannot do."""

@@ -32,6 +32,7 @@ BLOCKED_REQUEST_HEADERS = frozenset(
         "host",
         "content-length",
         "content-type",
+        "content-encoding",
         "accept-encoding",
         "authorization",
         "x-api-key",

@@ -22,7 +22,6 @@ from sluicegate.config.interpolate import interpolate_tree
 from sluicegate.config.schema import CORE_TABLES, GatewayConfig, ModelConfig
 from sluicegate.errors import ConfigError, ConfigProblem
 from sluicegate.plugins import PluginHost, load_plugins
-from sluicegate.provider import ProviderOptions
 from sluicegate.registry import MIDDLEWARE, PROVIDER, Registry
 
 _PROVIDER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -159,6 +158,8 @@ def _structure_providers(table, registry, structure, problems) -> dict[str, Any]
     if not isinstance(table, dict):
         problems.append(ConfigProblem("providers", f"expected a table, got {describe_type(table)}"))
         return {}
+    from sluicegate.provider import ProviderOptions  # provider imports config: avoid a cycle
+
     provider_types = registry.of_kind(PROVIDER)
     providers: dict[str, Any] = {}
     for provider_id, value in table.items():

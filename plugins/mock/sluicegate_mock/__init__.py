@@ -17,7 +17,7 @@ from typing import Any
 from attrs import define, field
 
 from sluicegate import hookimpl
-from sluicegate.config.checks import non_negative, probability
+from sluicegate.config.checks import at_least_one, non_negative, probability
 from sluicegate.errors import UpstreamError
 from sluicegate.exchange import Endpoint, Reply, SSEEvent, StreamReply
 from sluicegate.provider import Provider, ProviderOptions
@@ -47,7 +47,7 @@ class MockOptions(ProviderOptions):
     fail_after_chunks: int | None = None
     # Seed for failure injection; unset uses the gateway's random source.
     seed: int | None = None
-    embedding_dims: int = 8
+    embedding_dims: int = field(default=8, validator=at_least_one)
 
 
 def message_text(message: dict[str, Any]) -> str:
@@ -59,6 +59,11 @@ def message_text(message: dict[str, Any]) -> str:
             part.get("text", "") for part in content if isinstance(part, dict) and part.get("type") == "text"
         )
     return ""
+
+
+def prompt_text(body: dict[str, Any]) -> str:
+    prompt = body.get("prompt", "")
+    return prompt if isinstance(prompt, str) else " ".join(map(str, prompt))
 
 
 def count_words(text: str) -> int:
@@ -111,8 +116,7 @@ class MockProvider(Provider):
                 if message.get("role") == "user":
                     return message_text(message)
             return ""
-        prompt = body.get("prompt", "")
-        return prompt if isinstance(prompt, str) else " ".join(map(str, prompt))
+        return prompt_text(body)
 
     def _limited_words(self, body: dict[str, Any]) -> tuple[list[str], str]:
         words = _WORDS.findall(self._reply_text(body))
@@ -125,7 +129,7 @@ class MockProvider(Provider):
         if "messages" in body:
             prompt = sum(count_words(message_text(m)) for m in body["messages"])
         else:
-            prompt = count_words(self._reply_text({"prompt": body.get("prompt", "")}))
+            prompt = count_words(prompt_text(body))
         return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
     def _answer(self, endpoint: Endpoint, body: dict[str, Any], model: str, request_id: str) -> Any:
