@@ -93,7 +93,13 @@ def _run_worker(config: str, host, port, reuse_port: bool, log_level: str, loade
         _setup_logging(log_level)
     _install_uvloop()
     gateway = Gateway(GatewaySource(path=config), loaded)
-    asyncio.run(serve_forever(gateway, host, port, reuse_port=reuse_port))
+    try:
+        asyncio.run(serve_forever(gateway, host, port, reuse_port=reuse_port))
+    except OSError as exc:  # e.g. the port is taken: one line, not a traceback
+        server = gateway.config.server
+        address = f"{host or server.host}:{server.port if port is None else port}"
+        print(f"error: cannot listen on {address}: {exc.strerror or exc}", file=sys.stderr)
+        sys.exit(1)
 
 
 def _supervise(args: argparse.Namespace, workers: int) -> int:

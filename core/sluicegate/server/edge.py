@@ -101,12 +101,18 @@ async def fallback(request: web.Request) -> web.Response:
     assembly = request.app[GATEWAY].current
     cors = assembly.config.server.cors if assembly is not None else None
     if request.method != "OPTIONS" or cors is None or "access-control-request-method" not in request.headers:
+        methods: set[str] = set()
         for resource in request.app.router.resources():
             if resource is request.match_info.route.resource:
                 continue
             _, allowed = await resource.resolve(request)
-            if allowed:
-                raise MethodNotAllowed(f"Method {request.method} is not allowed on {request.path}")
+            methods |= allowed
+        if methods:
+            # RFC 9110 §15.5.6: a 405 names the methods the resource does allow.
+            raise MethodNotAllowed(
+                f"Method {request.method} is not allowed on {request.path}",
+                headers={"Allow": ", ".join(sorted(methods))},
+            )
         raise RouteNotFound(f"Unknown route: {request.method} {request.path}")
     return web.Response(
         status=204,

@@ -51,6 +51,8 @@ async def start_server(
         # upstream connection at once instead of at the next chunk.
         handler_cancellation=True,
         shutdown_timeout=grace,
+        # read_body inflates gzip/deflate itself, within [server] max_body_mb.
+        auto_decompress=False,
     )
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
