@@ -11,7 +11,7 @@ import orjson
 from multidict import CIMultiDict
 
 from sluicegate.errors import GatewayError, UpstreamError, UpstreamTimeout, UpstreamUnavailable
-from sluicegate.exchange import SSEEvent
+from sluicegate.exchange import SSEEvent, StreamReply
 from sluicegate.provider import Provider
 from sluicegate.secrets import scrub
 from sluicegate.sse import iter_sse
@@ -153,6 +153,15 @@ class HttpProvider(Provider):
     async def read(self, response: aiohttp.ClientResponse) -> bytes:
         with self._failures("did not finish answering", "broke off its answer"):
             return await response.read()
+
+    def stream_reply(self, events: AsyncIterator[SSEEvent], response: aiohttp.ClientResponse) -> StreamReply:
+        """Wrap an adapter's event iterator so closing the reply closes the upstream connection
+        at once, however deeply the adapter nests its generators."""
+
+        async def close() -> None:
+            response.close()
+
+        return StreamReply(events, on_close=close)
 
     async def events(self, response: aiohttp.ClientResponse) -> AsyncIterator[SSEEvent]:
         """The response body as SSE events; closing the iterator closes the connection."""

@@ -7,7 +7,6 @@ name changes, responses and stream events are relayed as the vendor sent them.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import aclosing
 
 import orjson
 from attrs import define, field
@@ -70,20 +69,17 @@ class OpenAIProvider(HttpProvider):
             finally:
                 response.release()
             return StreamReply(_single(data))
-        return StreamReply(self._relay(response))
+        return self.stream_reply(self._relay(response), response)
 
     async def _relay(self, response) -> AsyncIterator[SSEEvent]:
         done = False
-        # aclosing: when the client goes away this generator is closed at a yield; the inner one
-        # must close (and with it the upstream connection) now, not whenever it is collected.
-        async with aclosing(self.events(response)) as events:
-            async for event in events:
-                data = event.data
-                if data.startswith(b'{"error"'):
-                    raise self._stream_error(data)
-                if data == b"[DONE]":
-                    done = True
-                yield event
+        async for event in self.events(response):
+            data = event.data
+            if data.startswith(b'{"error"'):
+                raise self._stream_error(data)
+            if data == b"[DONE]":
+                done = True
+            yield event
         if not done:
             raise UpstreamUnavailable(
                 f"provider {self.name!r} ended the stream without [DONE]",
