@@ -80,6 +80,12 @@ class PayloadTooLarge(GatewayError):
     code = "request_too_large"
 
 
+class UnsupportedMediaType(GatewayError):
+    status = 415
+    type = "invalid_request_error"
+    code = "unsupported_encoding"
+
+
 class UpstreamError(GatewayError):
     """A vendor answered with an error; status and code are the vendor's where meaningful."""
 

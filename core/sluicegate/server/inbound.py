@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from sluicegate.errors import GatewayError, InvalidRequest, PayloadTooLarge
+from sluicegate.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from sluicegate.exchange import Endpoint
 
 # Request bodies the gateway inflates itself (aiohttp's own inflation is off: it knows no limit).
@@ -24,9 +24,8 @@ async def read_body(request: web.Request, limit: int) -> bytes:
         raise too_large(limit)
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
     if encoding not in _INFLATED and encoding != "identity":
-        raise GatewayError(
-            f"Unsupported Content-Encoding {encoding[:40]!r}; send gzip, deflate or identity.",
-            status=415, type="invalid_request_error", code="unsupported_encoding",
+        raise UnsupportedMediaType(
+            f"Unsupported Content-Encoding {encoding[:40]!r}; send gzip, deflate or identity."
         )
     if encoding == "identity" and length is not None:
         return await request.read()  # the common case: size already checked
