@@ -16,12 +16,20 @@ if TYPE_CHECKING:
 
 
 class Endpoint(enum.StrEnum):
-    """An OpenAI API operation; the value is its path under ``/v1/``."""
+    """An API operation the gateway serves; the value is its path under ``/v1/``."""
 
     CHAT = "chat/completions"
     COMPLETIONS = "completions"
     EMBEDDINGS = "embeddings"
     MODERATIONS = "moderations"
+    #: The Anthropic Messages API; its body is in Anthropic's format, not OpenAI's.
+    MESSAGES = "messages"
+
+
+#: The operations of the OpenAI API (bodies in OpenAI's format).
+OPENAI_ENDPOINTS = frozenset(
+    {Endpoint.CHAT, Endpoint.COMPLETIONS, Endpoint.EMBEDDINGS, Endpoint.MODERATIONS}
+)
 
 
 @define(slots=True)

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
-from sluicegate.exchange import Endpoint
+from sluicegate.exchange import OPENAI_ENDPOINTS
 from sluicegate.gateway import Gateway
 from sluicegate.server import handlers
 from sluicegate.server.edge import add_cors_headers, edge_middleware, fallback
@@ -24,7 +24,7 @@ def create_app(gateway: Gateway) -> web.Application:
     app.cleanup_ctx.append(_gateway_lifecycle)
     app.on_response_prepare.append(add_cors_headers)
     router = app.router
-    for endpoint in Endpoint:
+    for endpoint in OPENAI_ENDPOINTS:
         router.add_post(f"/v1/{endpoint.value}", handlers.api_handler(endpoint))
     router.add_get("/v1/models", handlers.list_models)
     router.add_get("/v1/models/{model:.+}", handlers.get_model)

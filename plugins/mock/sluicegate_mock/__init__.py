@@ -19,7 +19,7 @@ from attrs import define, field
 from sluicegate import hookimpl
 from sluicegate.config.checks import at_least_one, non_negative, probability
 from sluicegate.errors import UpstreamError
-from sluicegate.exchange import Endpoint, Reply, SSEEvent, StreamReply
+from sluicegate.exchange import OPENAI_ENDPOINTS, Endpoint, Reply, SSEEvent, StreamReply
 from sluicegate.provider import Provider, ProviderOptions
 
 _WORDS = re.compile(r"\S+\s*|\s+")
@@ -71,7 +71,7 @@ def count_words(text: str) -> int:
 
 
 class MockProvider(Provider):
-    endpoints = frozenset(Endpoint)
+    endpoints = OPENAI_ENDPOINTS
     requires_key = False
 
     def __init__(self, name, options: MockOptions, services) -> None:

@@ -15,7 +15,7 @@ from multidict import CIMultiDict
 from sluicegate import hookimpl
 from sluicegate.config.checks import http_url
 from sluicegate.errors import UpstreamError, UpstreamUnavailable
-from sluicegate.exchange import Endpoint, Reply, SSEEvent, StreamReply
+from sluicegate.exchange import OPENAI_ENDPOINTS, Reply, SSEEvent, StreamReply
 from sluicegate.provider import ProviderOptions
 from sluicegate.upstream import HttpProvider, error_message_from_body, forwardable_headers
 
@@ -28,14 +28,14 @@ class OpenAIOptions(ProviderOptions):
 
 
 class OpenAIProvider(HttpProvider):
-    endpoints = frozenset(Endpoint)
+    endpoints = OPENAI_ENDPOINTS
     # Local servers (vLLM, Ollama) take no key; a key given as an unset ${VAR} still counts as
     # unconfigured.
     requires_key = False
 
     def __init__(self, name, options: OpenAIOptions, services) -> None:
         super().__init__(name, options, services)
-        self._urls = {endpoint: f"{self.base_url}/{endpoint.value}" for endpoint in Endpoint}
+        self._urls = {endpoint: f"{self.base_url}/{endpoint.value}" for endpoint in OPENAI_ENDPOINTS}
         self._fixed_headers = self.base_headers()
         self._fixed_headers["Content-Type"] = "application/json"
 
