@@ -6,6 +6,7 @@ import contextlib
 from pathlib import Path
 
 import aiohttp
+import anthropic
 import openai
 import orjson
 import pytest
@@ -105,7 +106,13 @@ async def test_shipped_config_health_offline():
     assert providers["openai"]["reason"] == "OPENAI_API_KEY is not set"
     assert providers["deepseek"]["reason"] == "DEEPSEEK_API_KEY is not set"
     assert providers["qwen-compat"]["reason"] == "DASHSCOPE_API_KEY is not set"
-    assert health["models"] == ["echo", "chat"]
+    assert providers["anthropic"] == {
+        "type": "anthropic", "configured": False, "base_url": "https://api.anthropic.com/v1",
+        "reason": "ANTHROPIC_API_KEY is not set",
+    }
+    assert providers["qwen"]["type"] == "dashscope"
+    assert providers["qwen"]["reason"] == "DASHSCOPE_API_KEY is not set"
+    assert health["models"] == ["echo", "chat", "claude", "qwen"]
 
 
 async def test_shipped_config_answers_chat_with_mock():
@@ -122,8 +129,23 @@ async def test_shipped_config_answers_chat_with_mock():
         )
         assert "".join([c.choices[0].delta.content or "" async for c in stream]) == "hello offline world"
         ids = [m.id for m in (await client.models.list()).data]
-        assert ids == ["echo", "chat"]
+        assert ids[:4] == ["echo", "chat", "claude", "qwen"]
+        assert {"openai/gpt-4o-mini", "anthropic/claude-sonnet-4-5", "qwen/qwen-plus"} <= set(ids)
         # The keyed alias is refused at once, no network.
         with pytest.raises(openai.InternalServerError) as caught:
             await client.chat.completions.create(model="chat", messages=[{"role": "user", "content": "x"}])
         assert caught.value.code == "provider_not_configured"
+
+
+async def test_shipped_config_answers_the_anthropic_sdk_with_mock():
+    async with shipped_gateway() as server:
+        claude = anthropic.AsyncAnthropic(base_url=server.base_url, api_key="unused", max_retries=0)
+        message = await claude.messages.create(
+            model="echo", max_tokens=50, messages=[{"role": "user", "content": "hello offline claude"}]
+        )
+        assert message.content[0].text == "hello offline claude"
+        with pytest.raises(anthropic.APIStatusError) as caught:
+            await claude.messages.create(model="claude", max_tokens=5, messages=[{"role": "user", "content": "x"}])
+        assert caught.value.status_code == 503
+        assert caught.value.body["error"]["type"] == "api_error"
+        assert "ANTHROPIC_API_KEY is not set" in caught.value.body["error"]["message"]

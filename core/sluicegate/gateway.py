@@ -20,6 +20,7 @@ from sluicegate.provider import Provider
 from sluicegate.registry import MIDDLEWARE, PROVIDER
 from sluicegate.routing import Router
 from sluicegate.services import Services
+from sluicegate.translate.anthropic_inbound import anthropic_error_body
 
 log = logging.getLogger("sluicegate")
 
@@ -52,9 +53,15 @@ class Assembly:
         self.open_access = not self.tenants
         self._error_body = first_result(host.pm, "gateway_error_body")
 
-    def error_body(self, error: GatewayError, request_id: str) -> Any:
-        body = self._error_body(error=error, request_id=request_id)
-        return body if body is not None else openai_error_body(error, request_id)
+    def error_body(self, error: GatewayError, request_id: str, api: str = "openai") -> Any:
+        body = self._error_body(error=error, request_id=request_id, api=api)
+        if body is not None:
+            return body
+        # Every plugin declined (the defaults may be disabled): the client still gets the
+        # shape its SDK parses.
+        if api == "anthropic":
+            return anthropic_error_body(error.message, error.status, error.code, request_id)
+        return openai_error_body(error, request_id)
 
     async def aclose(self) -> None:
         for provider in self.providers.values():

@@ -121,13 +121,17 @@ def gateway_app_created(app, gateway):
 
 
 @hookspec(firstresult=True)
-def gateway_error_body(error, request_id):
+def gateway_error_body(error, request_id, api):
     """Build the JSON body of an error response.
 
     Collected once per assembly into a plain function; it then runs for each error response
     without going through pluggy. ``error`` is a ``sluicegate.errors.GatewayError`` whose
-    message is already free of secrets; ``request_id`` is the response's ``x-request-id``.
-    Return a JSON-serialisable object to use it as the body, or ``None`` to let the next
-    implementation decide; the built-in default returns the OpenAI shape
-    ``{"error": {"message", "type", "param", "code"}}``. Raising is treated as ``None``.
+    message is already free of secrets; ``request_id`` is the response's ``x-request-id``;
+    ``api`` names the API the client spoke: ``"openai"`` (every ``/v1/...`` route but one) or
+    ``"anthropic"`` (``/v1/messages``), whose SDKs expect different shapes. Return a
+    JSON-serialisable object to use it as the body, or ``None`` to let the next implementation
+    decide (return ``None`` for an ``api`` you do not shape). The built-in defaults return the
+    OpenAI shape ``{"error": {"message", "type", "param", "code"}}`` and the Anthropic shape
+    ``{"type": "error", "error": {"type", "message"}, "request_id"}``. Raising is treated as
+    ``None``. The same body is used for an error that ends a stream in-band.
     """

@@ -40,4 +40,4 @@ def send_to_first_target(ctx: RequestContext, req: GatewayRequest) -> Awaitable[
     ctx.target = target
     provider = target.provider
     provider.check_request(req)
-    return provider.send(ctx, req, target)
+    return provider.senders[req.endpoint](ctx, req, target)

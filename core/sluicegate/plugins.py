@@ -19,6 +19,7 @@ ENTRY_POINT_GROUP = "sluicegate"
 # The defaults are ordinary plugins living in the core; [plugins] disabled can turn any off.
 DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("sluicegate.openai_errors", "sluicegate.defaults.openai_errors"),
+    ("sluicegate.anthropic_errors", "sluicegate.defaults.anthropic_errors"),
 )
 
 

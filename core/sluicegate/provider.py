@@ -12,8 +12,12 @@ from sluicegate.exchange import Endpoint, GatewayRequest, RequestContext, Result
 from sluicegate.secrets import Secret
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from sluicegate.routing import Target
     from sluicegate.services import Services
+
+    Sender = Callable[[RequestContext, GatewayRequest, Target], Awaitable[Result]]
 
 
 @define(kw_only=True)
@@ -42,6 +46,8 @@ class Provider:
     should be decided in ``__init__``, not per request.
     """
 
+    #: Operations served natively by ``send`` (the Anthropic Messages API is bridged onto chat
+    #: when absent).
     endpoints: frozenset[Endpoint] = frozenset({Endpoint.CHAT})
     #: Whether the vendor needs a key; providers without one report as unconfigured.
     requires_key: bool = True
@@ -52,6 +58,20 @@ class Provider:
         self.type = options.type
         self.services = services
         self.unconfigured_reason = self._check_configured(options)
+        self.senders = self._senders()
+
+    def _senders(self) -> dict[Endpoint, Sender]:
+        """How each operation is served, decided once: natively by ``send``, or bridged.
+
+        A provider that speaks OpenAI chat but not the Anthropic Messages API still serves
+        ``/v1/messages``: the request is translated to chat and the answer back.
+        """
+        senders: dict[Endpoint, Sender] = {endpoint: self.send for endpoint in self.endpoints}
+        if Endpoint.MESSAGES not in senders and Endpoint.CHAT in senders:
+            from sluicegate.translate.messages_bridge import messages_via_chat
+
+            senders[Endpoint.MESSAGES] = messages_via_chat(self)
+        return senders
 
     def _check_configured(self, options: ProviderOptions) -> str | None:
         key = options.api_key
@@ -80,7 +100,7 @@ class Provider:
             raise ProviderNotConfigured(
                 f"provider {self.name!r} is not configured: {self.unconfigured_reason}"
             )
-        if req.endpoint not in self.endpoints:
+        if req.endpoint not in self.senders:
             raise InvalidRequest(
                 f"provider {self.name!r} (type {self.type}) does not support /v1/{req.endpoint}",
                 code="unsupported_endpoint",

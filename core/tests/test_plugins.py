@@ -53,9 +53,10 @@ def test_use_entry_points_false_skips_installed_plugins():
 
 
 def test_disabled_plugin_is_skipped_and_its_provider_type_vanishes():
+    every = set(load_plugins().registry.of_kind(PROVIDER))
     host = load_plugins(disabled=["mock"])
     assert host.info("mock") is None
-    assert sorted(host.registry.of_kind(PROVIDER)) == ["openai"]
+    assert set(host.registry.of_kind(PROVIDER)) == every - {"mock"}
 
 
 def test_plugins_disabled_in_config_removes_the_provider_type():
@@ -63,14 +64,17 @@ def test_plugins_disabled_in_config_removes_the_provider_type():
     with pytest.raises(ConfigError) as info:
         load_config_text(text, env={})
     [problem] = info.value.problems
+    others = ", ".join(sorted(set(load_plugins().registry.of_kind(PROVIDER)) - {"mock"}))
     assert (problem.path, problem.message) == (
         "providers.m.type",
-        "unknown provider type 'mock'; installed types: openai",
+        f"unknown provider type 'mock'; installed types: {others}",
     )
 
 
 def test_default_plugin_can_be_disabled():
     host = load_plugins(disabled=["sluicegate.openai_errors"], use_entry_points=False)
+    assert [plugin.name for plugin in host.plugins] == ["sluicegate.anthropic_errors"]
+    host = load_plugins(disabled=[name for name, _ in DEFAULT_PLUGINS], use_entry_points=False)
     assert host.plugins == []
     assert host.pm.hook.gateway_error_body.get_hookimpls() == []
 
@@ -219,7 +223,7 @@ def test_registration_extra_keywords_are_kept():
 
 
 def _error_body_plugin(result=None, exc=None, **marker):
-    def gateway_error_body(error, request_id):
+    def gateway_error_body(error, request_id, api):
         if exc is not None:
             raise exc
         return result
@@ -232,9 +236,9 @@ def test_first_result_follows_pluggy_order():
     host = load_plugins(extra=extra, use_entry_points=False)
     call = first_result(host.pm, "gateway_error_body")
     error = GatewayError("m")
-    expected = host.pm.hook.gateway_error_body(error=error, request_id="r")
+    expected = host.pm.hook.gateway_error_body(error=error, request_id="r", api="openai")
     assert expected == "from-second"  # pluggy calls the later registration first
-    assert call(error=error, request_id="r") == expected
+    assert call(error=error, request_id="r", api="openai") == expected
 
 
 def test_first_result_honours_tryfirst():
@@ -244,7 +248,7 @@ def test_first_result_honours_tryfirst():
     ]
     host = load_plugins(extra=extra, use_entry_points=False)
     call = first_result(host.pm, "gateway_error_body")
-    assert call(error=GatewayError("m"), request_id="r") == "from-eager"
+    assert call(error=GatewayError("m"), request_id="r", api="openai") == "from-eager"
 
 
 def test_first_result_treats_raising_and_none_as_no_answer():
@@ -255,19 +259,23 @@ def test_first_result_treats_raising_and_none_as_no_answer():
     ]
     host = load_plugins(extra=extra, use_entry_points=False)
     call = first_result(host.pm, "gateway_error_body")
-    assert call(error=GatewayError("m"), request_id="r") == "from-fallback"
+    assert call(error=GatewayError("m"), request_id="r", api="openai") == "from-fallback"
 
 
-def test_first_result_falls_back_to_default_openai_body():
+def test_first_result_falls_back_to_the_default_body_of_each_api():
     host = load_plugins(extra=[("none", _error_body_plugin(None))], use_entry_points=False)
     call = first_result(host.pm, "gateway_error_body")
-    body = call(error=GatewayError("boom", code="c", param="p"), request_id="r")
+    error = GatewayError("boom", status=429, code="c", param="p")
+    body = call(error=error, request_id="r", api="openai")
     assert body == {"error": {"message": "boom", "type": "server_error", "param": "p", "code": "c"}}
+    body = call(error=error, request_id="r", api="anthropic")
+    assert body == {"type": "error", "error": {"type": "rate_limit_error", "message": "boom"}, "request_id": "r"}
 
 
 def test_first_result_without_implementations_returns_none():
-    host = load_plugins(disabled=["sluicegate.openai_errors"], use_entry_points=False)
-    assert first_result(host.pm, "gateway_error_body")(error=GatewayError("m"), request_id="r") is None
+    host = load_plugins(disabled=[name for name, _ in DEFAULT_PLUGINS], use_entry_points=False)
+    call = first_result(host.pm, "gateway_error_body")
+    assert call(error=GatewayError("m"), request_id="r", api="openai") is None
 
 
 def test_every_hookspec_has_a_docstring():

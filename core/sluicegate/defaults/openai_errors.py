@@ -1,4 +1,4 @@
-"""Default plugin: error responses in the OpenAI shape."""
+"""Default plugin: error responses in the OpenAI shape, for the OpenAI-compatible routes."""
 
 from __future__ import annotations
 
@@ -7,5 +7,7 @@ from sluicegate.hookspecs import hookimpl
 
 
 @hookimpl(trylast=True)
-def gateway_error_body(error, request_id):
+def gateway_error_body(error, request_id, api):
+    if api != "openai":
+        return None
     return openai_error_body(error, request_id)

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
-from sluicegate.exchange import OPENAI_ENDPOINTS
+from sluicegate.exchange import OPENAI_ENDPOINTS, Endpoint
 from sluicegate.gateway import Gateway
 from sluicegate.server import handlers
 from sluicegate.server.edge import add_cors_headers, edge_middleware, fallback
@@ -26,6 +26,7 @@ def create_app(gateway: Gateway) -> web.Application:
     router = app.router
     for endpoint in OPENAI_ENDPOINTS:
         router.add_post(f"/v1/{endpoint.value}", handlers.api_handler(endpoint))
+    router.add_post("/v1/messages", handlers.api_handler(Endpoint.MESSAGES))
     router.add_get("/v1/models", handlers.list_models)
     router.add_get("/v1/models/{model:.+}", handlers.get_model)
     router.add_get("/health", handlers.health)

@@ -9,8 +9,15 @@ import re
 import orjson
 from aiohttp import web
 
-from sluicegate.errors import GatewayError, MethodNotAllowed, PayloadTooLarge, RouteNotFound
+from sluicegate.errors import (
+    GatewayError,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    RouteNotFound,
+    openai_error_body,
+)
 from sluicegate.server.keys import GATEWAY, REQUEST_ID
+from sluicegate.translate.anthropic_inbound import anthropic_error_body
 
 log = logging.getLogger("sluicegate")
 
@@ -28,12 +35,23 @@ def request_id_for(request: web.Request) -> str:
     return new_request_id()
 
 
+# Routes under this prefix speak the Anthropic Messages API, so their errors take its shape.
+ANTHROPIC_PREFIX = "/v1/messages"
+
+
+def api_of(request: web.Request) -> str:
+    """Which API's error shape the client expects on this route."""
+    return "anthropic" if request.path.startswith(ANTHROPIC_PREFIX) else "openai"
+
+
 def error_response(request: web.Request, error: GatewayError, request_id: str) -> web.Response:
     assembly = request.app[GATEWAY].current
-    body = assembly.error_body(error, request_id) if assembly is not None else None
-    if body is None:
-        from sluicegate.errors import openai_error_body
-
+    api = api_of(request)
+    if assembly is not None:
+        body = assembly.error_body(error, request_id, api)
+    elif api == "anthropic":
+        body = anthropic_error_body(error.message, error.status, error.code, request_id)
+    else:
         body = openai_error_body(error, request_id)
     headers = {"x-request-id": request_id, **error.headers}
     return web.Response(

@@ -27,6 +27,7 @@ SSE_HEADERS = {
 
 def api_handler(endpoint: Endpoint):
     check = CHECKS[endpoint]
+    api = "anthropic" if endpoint is Endpoint.MESSAGES else "openai"
 
     async def handle(request: web.Request) -> web.StreamResponse:
         assembly = request.app[GATEWAY].current
@@ -46,12 +47,14 @@ def api_handler(endpoint: Endpoint):
             if result.headers:
                 headers.update(result.headers)
             return web.Response(body=result.body, status=result.status, headers=headers)
-        return await write_stream(request, ctx, result, assembly)
+        return await write_stream(request, ctx, result, assembly, api)
 
     return handle
 
 
-async def write_stream(request: web.Request, ctx: RequestContext, reply: StreamReply, assembly) -> web.StreamResponse:
+async def write_stream(
+    request: web.Request, ctx: RequestContext, reply: StreamReply, assembly, api: str = "openai"
+) -> web.StreamResponse:
     """Send events as they come; an upstream failure after the first byte ends the stream with an
     in-band error event rather than a clean end the client would mistake for success."""
     events = reply.events.__aiter__()
@@ -75,9 +78,12 @@ async def write_stream(request: web.Request, ctx: RequestContext, reply: StreamR
             async for event in events:
                 await response.write(event.frame())
     except GatewayError as error:
-        body = orjson.dumps(assembly.error_body(error, ctx.request_id))
+        body = orjson.dumps(assembly.error_body(error, ctx.request_id, api))
+        # Each API's SDK recognises its own in-band error: OpenAI's a data-only event with an
+        # "error" key, Anthropic's an event named "error".
+        prefix = b"event: error\ndata: " if api == "anthropic" else b"data: "
         try:
-            await response.write(b"data: " + body + b"\n\n")
+            await response.write(prefix + body + b"\n\n")
         except ConnectionResetError:
             return response
     except ConnectionResetError:

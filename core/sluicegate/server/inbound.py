@@ -153,9 +153,44 @@ def check_moderations(body: dict[str, Any]) -> tuple[str, bool]:
     return model, False
 
 
+_MESSAGE_ROLES = ("user", "assistant")
+
+
+def check_messages(body: dict[str, Any]) -> tuple[str, bool]:
+    """The Anthropic Messages API's required fields, checked as Anthropic's own API checks them."""
+    model = _model(body)
+    max_tokens = body.get("max_tokens")
+    if max_tokens is None:
+        raise InvalidRequest("max_tokens: Field required", param="max_tokens", code="missing_required_parameter")
+    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
+        raise InvalidRequest("max_tokens: must be a positive integer", param="max_tokens", code="invalid_type")
+    messages = _required(body, "messages", (list,), "an array of message objects")
+    if not messages:
+        raise InvalidRequest("messages: at least one message is required", param="messages", code="invalid_value")
+    for index, message in enumerate(messages):
+        where = f"messages.{index}"
+        if not isinstance(message, dict):
+            raise InvalidRequest(f"{where}: must be an object", param=where, code="invalid_type")
+        if message.get("role") not in _MESSAGE_ROLES:
+            raise InvalidRequest(
+                f"{where}.role: must be 'user' or 'assistant'", param=f"{where}.role", code="invalid_value"
+            )
+        if not isinstance(message.get("content"), (str, list)):
+            raise InvalidRequest(
+                f"{where}.content: must be a string or an array of content blocks",
+                param=f"{where}.content",
+                code="invalid_type",
+            )
+    system = body.get("system")
+    if system is not None and not isinstance(system, (str, list)):
+        raise InvalidRequest("system: must be a string or an array of text blocks", param="system", code="invalid_type")
+    return model, _stream(body)
+
+
 CHECKS: dict[Endpoint, Callable[[dict[str, Any]], tuple[str, bool]]] = {
     Endpoint.CHAT: check_chat,
     Endpoint.COMPLETIONS: check_completions,
     Endpoint.EMBEDDINGS: check_embeddings,
     Endpoint.MODERATIONS: check_moderations,
+    Endpoint.MESSAGES: check_messages,
 }

@@ -1,0 +1,1 @@
+"""Translations between the wire formats of the APIs the gateway speaks."""

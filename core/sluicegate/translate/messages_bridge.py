@@ -1,0 +1,63 @@
+"""Serve the Anthropic Messages API through a provider that only speaks OpenAI chat."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+import orjson
+
+from sluicegate.errors import UpstreamError
+from sluicegate.exchange import Endpoint, GatewayRequest, Reply, RequestContext, Result, SSEEvent, StreamReply
+from sluicegate.translate.anthropic_inbound import ChatToMessageStream, chat_to_message, messages_to_chat
+
+if TYPE_CHECKING:
+    from sluicegate.provider import Provider, Sender
+    from sluicegate.routing import Target
+
+
+def messages_via_chat(provider: Provider) -> Sender:
+    """A sender for ``Endpoint.MESSAGES`` that translates to ``provider.send`` on chat and back."""
+
+    async def send_messages(ctx: RequestContext, req: GatewayRequest, target: Target) -> Result:
+        chat_body = messages_to_chat(req.body, target.model)
+        chat = GatewayRequest(
+            Endpoint.CHAT, chat_body, orjson.dumps(chat_body), req.model, req.stream, req.targets
+        )
+        result = await provider.send(ctx, chat, target)
+        if isinstance(result, StreamReply):
+            return StreamReply(
+                _message_events(result, req.model, provider.name), headers=result.headers, on_close=result.aclose
+            )
+        try:
+            message = chat_to_message(result.data, req.model)
+        except (ValueError, TypeError, AttributeError, KeyError):
+            raise _not_a_completion(provider.name) from None
+        return Reply.from_data(message, status=result.status, headers=result.headers)
+
+    return send_messages
+
+
+async def _message_events(reply: StreamReply, model: str, provider: str) -> AsyncIterator[SSEEvent]:
+    translator = ChatToMessageStream(model)
+    async for event in reply.events:
+        if event.is_done:
+            break
+        try:
+            chunk = event.json()
+        except orjson.JSONDecodeError:
+            raise _not_a_completion(provider) from None
+        if not isinstance(chunk, dict):
+            raise _not_a_completion(provider)
+        for name, data in translator.feed(chunk):
+            yield SSEEvent.from_data(data, name)
+    for name, data in translator.finish():
+        yield SSEEvent.from_data(data, name)
+
+
+def _not_a_completion(provider: str) -> UpstreamError:
+    return UpstreamError(
+        f"provider {provider!r} answered with something that is not a chat completion",
+        provider=provider,
+        code="upstream_bad_response",
+    )
