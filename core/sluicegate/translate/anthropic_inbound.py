@@ -584,9 +584,15 @@ _ERROR_TYPES = {
 }
 
 
+_KNOWN_TYPES = frozenset(_ERROR_TYPES.values()) | {"api_error", "billing_error"}
+
+
 def anthropic_error_type(status: int, code: str | None) -> str:
     """Anthropic's error ``type`` for a gateway error's HTTP status and code."""
-    if status == 503 and code in ("overloaded_error", "overloaded"):
+    if code in _KNOWN_TYPES:
+        # An Anthropic provider's own error type travels as the code: give it back unchanged.
+        return code
+    if status == 503 and code == "overloaded":
         return "overloaded_error"
     known = _ERROR_TYPES.get(status)
     if known is not None:

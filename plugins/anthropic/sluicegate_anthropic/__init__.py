@@ -1,0 +1,193 @@
+"""sluicegate provider ``type = "anthropic"``: Anthropic's Messages API.
+
+OpenAI chat requests are translated to Messages requests and the answers back (see
+``sluicegate_anthropic.translate``). Requests from the gateway's Anthropic entrance
+(``/v1/messages``) already speak Anthropic and pass through: the body is re-encoded only when
+the model name changes, answers and stream events are relayed as the vendor sent them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from attrs import Factory, define, field
+from multidict import CIMultiDict
+
+from sluicegate import hookimpl
+from sluicegate.config.checks import http_url, positive
+from sluicegate.errors import UpstreamError, UpstreamUnavailable
+from sluicegate.exchange import DONE, Endpoint, Reply, SSEEvent
+from sluicegate.provider import ProviderOptions
+from sluicegate.upstream import HttpProvider, error_message_from_body, forwardable_headers
+from sluicegate_anthropic.translate import (
+    STREAM_ERROR_STATUS,
+    StreamTranslator,
+    client_status,
+    is_retryable,
+    openai_error_type,
+    to_anthropic_request,
+    to_openai_completion,
+)
+
+
+@define(kw_only=True)
+class AnthropicOptions(ProviderOptions):
+    base_url: str | None = field(default="https://api.anthropic.com/v1", validator=http_url)
+    # The anthropic-version header: the wire format the translation is written against.
+    version: str = "2023-06-01"
+    # Anthropic requires max_tokens; used when an OpenAI request sets neither max_tokens nor
+    # max_completion_tokens.
+    default_max_tokens: int = field(default=4096, validator=positive)
+    # Beta features (anthropic-beta) enabled on every call.
+    beta: list[str] = Factory(list)
+
+
+class AnthropicProvider(HttpProvider):
+    endpoints = frozenset({Endpoint.CHAT, Endpoint.MESSAGES})
+    requires_key = True
+
+    def __init__(self, name, options: AnthropicOptions, services) -> None:
+        super().__init__(name, options, services)
+        self._url = f"{self.base_url}/messages"
+        self._beta = tuple(options.beta)
+        self._default_max_tokens = options.default_max_tokens
+        headers = self.base_headers()
+        headers["anthropic-version"] = options.version
+        if self._beta:
+            headers["anthropic-beta"] = ",".join(self._beta)
+        headers["Content-Type"] = "application/json"
+        self._fixed_headers = headers
+
+    def auth_headers(self) -> dict[str, str]:
+        return {"x-api-key": self.options.api_key.reveal()} if self.options.api_key else {}
+
+    def _headers(self, ctx) -> CIMultiDict[str]:
+        headers = CIMultiDict(forwardable_headers(ctx.client_headers))
+        headers.update(self._fixed_headers)
+        headers["X-Request-Id"] = ctx.request_id
+        return headers
+
+    async def send(self, ctx, req, target):
+        if req.endpoint is Endpoint.MESSAGES:
+            return await self._pass_through(ctx, req, target)
+        created = int(self.services.wall_clock())
+        # Translated before anything is sent: untranslatable input is a 400 with no upstream call.
+        payload = orjson.dumps(to_anthropic_request(req.body, target.model, self._default_max_tokens))
+        response = await self.post(self._url, payload, self._headers(ctx), req.stream)
+        if not req.stream:
+            return Reply.from_data(to_openai_completion(self._message(await self._read_all(response)), created))
+        options = req.body.get("stream_options")
+        translator = StreamTranslator(
+            created, include_usage=isinstance(options, dict) and options.get("include_usage") is True
+        )
+        return self.stream_reply(self._translate(response, translator), response)
+
+    async def _pass_through(self, ctx, req, target):
+        body = req.body
+        payload = req.raw if body.get("model") == target.model else orjson.dumps({**body, "model": target.model})
+        headers = self._headers(ctx)
+        # anthropic-beta is blocked for every other route; here the client chose its features.
+        client_beta = ctx.client_headers.getall("anthropic-beta", ())
+        if client_beta:
+            headers["anthropic-beta"] = self._merge_beta(client_beta)
+        response = await self.post(self._url, payload, headers, req.stream)
+        if not req.stream:
+            return Reply(await self._read_all(response))
+        return self.stream_reply(self._relay(response), response)
+
+    def _merge_beta(self, client_values: list[str]) -> str:
+        names = list(self._beta)
+        for value in client_values:
+            for name in value.split(","):
+                name = name.strip()
+                if name and name not in names:
+                    names.append(name)
+        return ",".join(names)
+
+    async def _read_all(self, response) -> bytes:
+        try:
+            return await self.read(response)
+        finally:
+            response.release()
+
+    async def _relay(self, response) -> AsyncIterator[SSEEvent]:
+        stopped = False
+        async for event in self.events(response):
+            if event.event == "error":
+                raise self._in_band_error(event.data)
+            if event.event == "message_stop":
+                stopped = True
+            yield event
+        if not stopped:
+            raise self._cut_off()
+
+    async def _translate(self, response, translator: StreamTranslator) -> AsyncIterator[SSEEvent]:
+        async for event in self.events(response):
+            if translator.finished:
+                continue  # read to the end so the connection goes back to the pool
+            data = self._parse(event.data)
+            if data.get("type") == "error":
+                raise self._in_band_error(event.data)
+            for chunk in translator.feed(data):
+                yield SSEEvent.from_data(chunk)
+            if translator.finished:
+                yield DONE
+        if not translator.finished:
+            raise self._cut_off()
+
+    def _message(self, body: bytes) -> dict[str, Any]:
+        data = self._parse(body)
+        if data.get("type") == "error":
+            raise self._in_band_error(body)
+        if not isinstance(data.get("content"), list):
+            raise self._unreadable()
+        return data
+
+    def _parse(self, raw: bytes) -> dict[str, Any]:
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise self._unreadable() from None
+        if not isinstance(data, dict):
+            raise self._unreadable()
+        return data
+
+    def _unreadable(self) -> UpstreamError:
+        return UpstreamError(
+            f"provider {self.name!r} sent an answer that is not an Anthropic message",
+            provider=self.name, status=502, code="upstream_invalid_response", retryable=True,
+        )
+
+    def _cut_off(self) -> UpstreamUnavailable:
+        return UpstreamUnavailable(
+            f"provider {self.name!r} ended the stream without message_stop", provider=self.name, retryable=True
+        )
+
+    def _error(self, vendor_status: int, kind: str | None, what: str, retry_after: str | None) -> UpstreamError:
+        status = client_status(vendor_status)
+        return UpstreamError(
+            f"provider {self.name!r} {what}",
+            provider=self.name,
+            status=status,
+            type=openai_error_type(status),
+            # The Anthropic error type, so an Anthropic-shaped renderer can give it back as it was.
+            code=kind or f"upstream_{vendor_status}",
+            retryable=is_retryable(vendor_status),
+            headers={"Retry-After": retry_after} if retry_after and vendor_status in (429, 529) else None,
+        )
+
+    def map_error(self, status, body, headers):
+        message, _, kind = error_message_from_body(body)
+        return self._error(status, kind, f"returned HTTP {status}: {self.clean(message)}", headers.get("retry-after"))
+
+    def _in_band_error(self, raw: bytes) -> UpstreamError:
+        message, _, kind = error_message_from_body(raw)
+        status = STREAM_ERROR_STATUS.get(kind or "", 500)
+        return self._error(status, kind, f"reported {kind or 'an error'} mid-stream: {self.clean(message)}", None)
+
+
+@hookimpl
+def register_providers(register):
+    register("anthropic", AnthropicProvider, options=AnthropicOptions)
