@@ -35,6 +35,9 @@ targets = ["broken/echo-1"]
 
 [models.gpt]
 targets = ["up/gpt-4o-mini"]
+
+[retry]
+attempts = 1
 """
 
 

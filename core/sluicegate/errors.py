@@ -27,6 +27,8 @@ class GatewayError(Exception):
         param: str | None = None,
         retryable: bool = False,
         headers: dict[str, str] | None = None,
+        error_class: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -39,6 +41,11 @@ class GatewayError(Exception):
         self.param = param
         self.retryable = retryable
         self.headers = headers or {}
+        # One of sluicegate.resilience.classify.ErrorClass, when the adapter knows it; otherwise
+        # classify() derives it from status and code.
+        self.error_class = error_class
+        # Seconds the vendor asked us to wait (Retry-After and kin), when it said.
+        self.retry_after = retry_after
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}({self.status}, {self.code!r}, {self.message!r})"

@@ -12,7 +12,7 @@ from attrs import define, field
 if TYPE_CHECKING:
     from multidict import CIMultiDictProxy
 
-    from sluicegate.routing import Target
+    from sluicegate.routing import Route, Target
 
 
 class Endpoint(enum.StrEnum):
@@ -42,6 +42,8 @@ class GatewayRequest:
     model: str
     stream: bool
     targets: tuple[Target, ...]
+    # The resolved route (try order, hedging, context fallbacks); None means "targets in order".
+    route: Route | None = None
 
 
 @define(slots=True)
@@ -155,6 +157,19 @@ class StreamReply:
 
     def __aiter__(self) -> AsyncIterator[SSEEvent]:
         return self.events
+
+    def also_on_close(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` (plain, synchronous) after the reply is closed."""
+        previous = self._on_close
+
+        async def close() -> None:
+            try:
+                if previous is not None:
+                    await previous()
+            finally:
+                callback()
+
+        self._on_close = close
 
     async def aclose(self) -> None:
         aclose = getattr(self.events, "aclose", None)

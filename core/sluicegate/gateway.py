@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import random
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -14,10 +15,12 @@ from sluicegate.config import LoadedConfig, load_config
 from sluicegate.config.schema import GatewayConfig
 from sluicegate.errors import ConfigError, ConfigProblem, GatewayError, PluginError, openai_error_body
 from sluicegate.exchange import Handler
-from sluicegate.pipeline import compose, send_to_first_target
+from sluicegate.pipeline import compose
 from sluicegate.plugins import PluginHost, first_result
 from sluicegate.provider import Provider
-from sluicegate.registry import MIDDLEWARE, PROVIDER
+from sluicegate.registry import BREAKER_POLICY, MIDDLEWARE, PROVIDER
+from sluicegate.resilience.balance import StatsBoard
+from sluicegate.resilience.router import ResilientRouter
 from sluicegate.routing import Router
 from sluicegate.services import Services
 from sluicegate.translate.anthropic_inbound import anthropic_error_body
@@ -35,11 +38,17 @@ class Assembly:
         providers: dict[str, Provider],
         chain: Handler,
         middleware_names: list[str],
+        *,
+        breakers: Any = None,
+        stats: StatsBoard | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self.config = config
         self.host = host
         self.providers = providers
-        self.router = Router(providers, config.models)
+        self.breakers = breakers
+        self.stats = stats if stats is not None else StatsBoard()
+        self.router = Router(providers, config.models, self.stats, rng)
         self.chain = chain
         self.middleware_names = middleware_names
         self.max_body = int(config.server.max_body_mb * 1024 * 1024)
@@ -106,11 +115,20 @@ def assemble(loaded: LoadedConfig, services_factory: Callable[[GatewayConfig], S
             continue
         if middleware is not None:
             middlewares.append((int(component.extra.get("order", 500)), name, middleware))
+    breakers = None
+    policy = host.registry.get(BREAKER_POLICY, config.breaker.policy)
+    if policy is not None:
+        breakers = policy.factory(options=config.breaker, services=services)
     if problems:
         raise ConfigError(problems, config.source)
     middlewares.sort(key=lambda item: (item[0], item[1]))
-    chain = compose([m for _, _, m in middlewares], send_to_first_target)
-    return Assembly(config, host, providers, chain, [name for _, name, _ in middlewares])
+    stats = StatsBoard()
+    terminal = ResilientRouter(config.retry, breakers, stats, config.degrade, services)
+    chain = compose([m for _, _, m in middlewares], terminal)
+    return Assembly(
+        config, host, providers, chain, [name for _, name, _ in middlewares],
+        breakers=breakers, stats=stats, rng=services.rng,
+    )
 
 
 @attrs.define

@@ -32,12 +32,3 @@ def _link(middleware: Middleware, call_next: Handler) -> Handler:
         return middleware(ctx, req, call_next)
 
     return call  # type: ignore[return-value]
-
-
-def send_to_first_target(ctx: RequestContext, req: GatewayRequest) -> Awaitable[Result]:
-    """The terminal handler: the request's first target answers (fallback arrives with resilience)."""
-    target = req.targets[0]
-    ctx.target = target
-    provider = target.provider
-    provider.check_request(req)
-    return provider.senders[req.endpoint](ctx, req, target)

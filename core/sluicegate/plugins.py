@@ -20,6 +20,7 @@ ENTRY_POINT_GROUP = "sluicegate"
 DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("sluicegate.openai_errors", "sluicegate.defaults.openai_errors"),
     ("sluicegate.anthropic_errors", "sluicegate.defaults.anthropic_errors"),
+    ("sluicegate.breakers", "sluicegate.defaults.breakers"),
 )
 
 

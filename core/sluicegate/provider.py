@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from attrs import Factory, define, field
 
-from sluicegate.config.checks import http_url, positive
+from sluicegate.config.checks import http_url, optional_positive, positive
 from sluicegate.errors import InvalidRequest, ProviderNotConfigured
 from sluicegate.exchange import Endpoint, GatewayRequest, RequestContext, Result
 from sluicegate.secrets import Secret
@@ -27,9 +27,16 @@ class ProviderOptions:
     type: str
     base_url: str | None = field(default=None, validator=http_url)
     api_key: Secret | None = None
-    # Seconds: the whole answer for non-streaming calls; time to first byte and the longest
-    # silence between chunks for streams (a long generation is not cut off).
+    # Seconds: the whole answer for non-streaming calls; for streams the default of the first
+    # byte and idle timeouts below (a long generation is not cut off).
     timeout: float = field(default=600.0, validator=positive)
+    # Seconds to establish the connection (default: the smaller of 10 and timeout).
+    connect_timeout: float | None = field(default=None, validator=optional_positive)
+    # Streams: seconds until the first content event (a stream that stalls before it fails
+    # over); default: timeout.
+    first_byte_timeout: float | None = field(default=None, validator=optional_positive)
+    # Streams: the longest silence allowed between two chunks; default: timeout.
+    idle_timeout: float | None = field(default=None, validator=optional_positive)
     # Upstream model names this provider offers; listed by /v1/models as "<id>/<model>", and
     # routable by bare name when no alias claims it.
     models: list[str] = Factory(list)
@@ -59,6 +66,8 @@ class Provider:
         self.services = services
         self.unconfigured_reason = self._check_configured(options)
         self.senders = self._senders()
+        # The router waits this long for a stream's first content before failing over.
+        self.first_byte_timeout = options.first_byte_timeout or options.timeout
 
     def _senders(self) -> dict[Endpoint, Sender]:
         """How each operation is served, decided once: natively by ``send``, or bridged.

@@ -13,6 +13,8 @@ from multidict import CIMultiDict
 from sluicegate.errors import GatewayError, UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from sluicegate.exchange import SSEEvent, StreamReply
 from sluicegate.provider import Provider
+from sluicegate.resilience.classify import TRAITS, ErrorClass, classify
+from sluicegate.resilience.retry_after import retry_after_seconds
 from sluicegate.secrets import scrub
 from sluicegate.sse import iter_sse
 
@@ -94,9 +96,10 @@ class HttpProvider(Provider):
         super().__init__(name, options, services)
         self.base_url = (options.base_url or self.default_base_url or "").rstrip("/")
         timeout = options.timeout
-        self.timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=timeout)
+        connect = options.connect_timeout or min(10.0, timeout)
+        self.timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=connect)
         self.stream_timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=timeout, sock_read=timeout
+            total=None, sock_connect=connect, sock_read=options.idle_timeout or timeout
         )
         self._secrets = self.secrets()
 
@@ -119,18 +122,21 @@ class HttpProvider(Provider):
                 f"provider {self.name!r} {timed_out} within {self.options.timeout:g}s",
                 provider=self.name,
                 retryable=True,
+                error_class=ErrorClass.TIMEOUT,
             ) from None
         except aiohttp.ClientConnectorError as exc:
             raise UpstreamUnavailable(
                 f"could not connect to provider {self.name!r}: {self.clean(str(exc.os_error))}",
                 provider=self.name,
                 retryable=True,
+                error_class=ErrorClass.NETWORK,
             ) from None
         except aiohttp.ClientError as exc:
             raise UpstreamUnavailable(
                 f"provider {self.name!r} {broke}: {exc.__class__.__name__}",
                 provider=self.name,
                 retryable=True,
+                error_class=ErrorClass.NETWORK,
             ) from None
 
     async def post(self, url: str, body: bytes, headers: Any, stream: bool) -> aiohttp.ClientResponse:
@@ -147,7 +153,13 @@ class HttpProvider(Provider):
                 body = await self.read(response)
             finally:
                 response.release()
-            raise self.map_error(response.status, body, response.headers)
+            error = self.map_error(response.status, body, response.headers)
+            if error.retry_after is None:
+                # Here rather than in each adapter, so every HTTP vendor's wait is known.
+                error.retry_after = retry_after_seconds(
+                    response.headers, self.services.wall_clock(), status=response.status
+                )
+            raise error
         return response
 
     async def read(self, response: aiohttp.ClientResponse) -> bytes:
@@ -182,12 +194,26 @@ class HttpProvider(Provider):
         retry_after = headers.get("retry-after")
         if retry_after and status == 429:
             extra["Retry-After"] = retry_after
-        return UpstreamError(
+        error = UpstreamError(
             f"provider {self.name!r} returned HTTP {status}: {self.clean(message)}",
             provider=self.name,
             status=status,
             type=kind or ("invalid_request_error" if status < 500 else "upstream_error"),
             code=code or f"upstream_{status}",
-            retryable=status in (408, 409, 429) or status >= 500,
             headers=extra,
         )
+        return self.classified(error, self.vendor_error_class(status, code, kind, message))
+
+    def vendor_error_class(
+        self, status: int | None, code: str | None, kind: str | None, message: str
+    ) -> ErrorClass | None:
+        """What a vendor error's code, type or message tells beyond its status (``None`` inside
+        a stream); None when nothing, and the status and well-known codes decide."""
+        return None
+
+    @staticmethod
+    def classified(error: GatewayError, error_class: ErrorClass | None = None) -> GatewayError:
+        """Give ``error`` its class (``error_class``, else derived) and the retryability of it."""
+        error.error_class = error_class or classify(error)
+        error.retryable = TRAITS[ErrorClass(error.error_class)].retryable
+        return error

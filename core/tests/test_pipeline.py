@@ -11,7 +11,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from sluicegate import hookimpl
 from sluicegate.errors import InvalidRequest, ProviderNotConfigured
 from sluicegate.exchange import Endpoint, GatewayRequest, Reply, RequestContext
-from sluicegate.pipeline import Order, compose, send_to_first_target
+from sluicegate.pipeline import Order, compose
 from sluicegate.plugin_options import FeatureOptions
 
 
@@ -147,7 +147,7 @@ async def test_terminal_refuses_unconfigured_provider_before_sending(build):
     assembly = build('[providers.o]\ntype = "openai"\napi_key = "${NOPE}"\n')
     req = make_req("o/x", assembly.router.resolve("o/x"))
     with pytest.raises(ProviderNotConfigured, match="NOPE is not set"):
-        await send_to_first_target(make_ctx(), req)
+        await assembly.chain(make_ctx(), req)
 
 
 def test_order_stages_ascend():

@@ -39,3 +39,8 @@ def http_url(_: Any, attribute: Any, value: str | None) -> None:
 def probability(_: Any, attribute: Any, value: float) -> None:
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"must be between 0 and 1, got {value}")
+
+
+def optional_positive(instance: Any, attribute: Any, value: float | None) -> None:
+    if value is not None:
+        positive(instance, attribute, value)

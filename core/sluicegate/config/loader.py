@@ -19,10 +19,11 @@ from sluicegate.config.converter import (
     validator_problems,
 )
 from sluicegate.config.interpolate import interpolate_tree
+from sluicegate.config.resilience import BreakerOptions
 from sluicegate.config.schema import CORE_TABLES, GatewayConfig, ModelConfig
 from sluicegate.errors import ConfigError, ConfigProblem
 from sluicegate.plugins import PluginHost, load_plugins
-from sluicegate.registry import MIDDLEWARE, PROVIDER, Registry
+from sluicegate.registry import BREAKER_POLICY, MIDDLEWARE, PROVIDER, Registry
 
 _PROVIDER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -87,7 +88,7 @@ def structure_config(
     converter = make_converter()
     problems: list[ConfigProblem] = []
     features = registry.of_kind(MIDDLEWARE)
-    known_tables = [*CORE_TABLES, "providers", "models", *features]
+    known_tables = [*CORE_TABLES, "providers", "models", "breaker", *features]
     values: dict[str, Any] = {}
 
     def structure(value: Any, cls: type, path: str) -> Any:
@@ -113,6 +114,8 @@ def structure_config(
             values[key] = structure(value, CORE_TABLES[key], key)
         elif key in ("providers", "models"):
             continue
+        elif key == "breaker":
+            values[key] = _structure_breaker(value, registry, structure, problems)
         elif key in features:
             option = _structure_feature(key, value, features[key].options, structure, problems)
             if option is not None:
@@ -134,6 +137,9 @@ def structure_config(
                     f"plugins.disabled[{index}]",
                     f"no plugin is named {name!r}{suggest(name, available_plugins)}",
                 ))
+    degrade = values.get("degrade")
+    if degrade is not None and not degrade.enabled:
+        values["degrade"] = None
     if problems:
         raise ConfigError(problems, source)
     values = {key: value for key, value in values.items() if value is not None}
@@ -152,6 +158,25 @@ def _structure_feature(name, value, options_cls, structure, problems) -> Any:
             problems.append(ConfigProblem(f"{name}.{key}", "unknown key (this table takes no options)"))
         return True if not extra else None
     return structure(value, options_cls, name)
+
+
+def _structure_breaker(value, registry, structure, problems) -> Any:
+    """[breaker] takes the options of the policy it names (``policy``, default "consecutive")."""
+    if not isinstance(value, dict):
+        problems.append(ConfigProblem("breaker", f"expected a table, got {describe_type(value)}"))
+        return None
+    name = value.get("policy", "consecutive")
+    policies = registry.of_kind(BREAKER_POLICY)
+    component = policies.get(name) if isinstance(name, str) else None
+    if component is None:
+        available = ", ".join(sorted(policies)) or "none installed"
+        shown = name if isinstance(name, str) else describe_type(name)
+        problems.append(ConfigProblem(
+            "breaker.policy",
+            f"unknown breaker policy {shown!r}{suggest(str(name), policies)}; installed policies: {available}",
+        ))
+        return None
+    return structure(value, component.options or BreakerOptions, "breaker")
 
 
 def _structure_providers(table, registry, structure, problems) -> dict[str, Any]:
@@ -213,5 +238,21 @@ def _structure_models(table, providers, structure, problems) -> dict[str, ModelC
             elif provider_id not in providers:
                 problems.append(ConfigProblem(
                     where, f"unknown provider {provider_id!r}{suggest(provider_id, providers)}"))
+        for index, target in enumerate(model.context_fallbacks):
+            provider_id, slash, upstream = target.partition("/")
+            where = f"{path}.context_fallbacks[{index}]"
+            if not slash or not upstream or not provider_id:
+                problems.append(ConfigProblem(where, f"{target!r} must look like 'provider/model'"))
+            elif provider_id not in providers:
+                problems.append(ConfigProblem(
+                    where, f"unknown provider {provider_id!r}{suggest(provider_id, providers)}"))
+        if model.weights is not None:
+            if model.strategy != "weighted":
+                problems.append(ConfigProblem(f"{path}.weights", 'only used with strategy = "weighted"'))
+            elif len(model.weights) != len(model.targets):
+                problems.append(ConfigProblem(
+                    f"{path}.weights", f"needs one weight per target ({len(model.targets)}), got {len(model.weights)}"))
+            elif any(weight < 0 for weight in model.weights) or not any(model.weights):
+                problems.append(ConfigProblem(f"{path}.weights", "must be non-negative and not all zero"))
         models[alias] = model
     return models

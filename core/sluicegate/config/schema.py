@@ -6,7 +6,9 @@ from typing import Any
 
 from attrs import Factory, define, field
 
-from sluicegate.config.checks import at_least_one, non_negative, port_number, positive
+from sluicegate.config.checks import at_least_one, non_negative, optional_positive, port_number, positive
+from sluicegate.config.resilience import BreakerOptions, DegradeConfig, RetryConfig
+from sluicegate.resilience.balance import STRATEGIES
 from sluicegate.secrets import Secret
 
 DEFAULT_CORS_HEADERS = [
@@ -47,10 +49,23 @@ class AuthConfig:
     tokens: list[Secret] = Factory(list)
 
 
+def _strategy(_: Any, attribute: Any, value: str) -> None:
+    if value not in STRATEGIES:
+        raise ValueError(f"must be one of {', '.join(STRATEGIES)}; got {value!r}")
+
+
 @define(kw_only=True)
 class ModelConfig:
     targets: list[str]
     description: str = ""
+    # How the targets are ordered per request; fallback walks that order under every strategy.
+    strategy: str = field(default="ordered", validator=_strategy)
+    # "weighted" only: one non-negative weight per target.
+    weights: list[float] | None = None
+    # Seconds after which the request is also sent to the next target; the first answer wins.
+    hedge_after: float | None = field(default=None, validator=optional_positive)
+    # Targets tried (in order) when every target failed for a too-long prompt.
+    context_fallbacks: list[str] = Factory(list)
 
 
 @define(kw_only=True)
@@ -68,6 +83,10 @@ class GatewayConfig:
     providers: dict[str, Any] = Factory(dict)
     models: dict[str, ModelConfig] = Factory(dict)
     plugins: PluginsConfig = Factory(PluginsConfig)
+    retry: RetryConfig = Factory(RetryConfig)
+    # The breaker policy's options (the default policy's BreakerOptions when [breaker] is absent).
+    breaker: Any = Factory(BreakerOptions)
+    degrade: DegradeConfig | None = None
     # Table name -> options instance, for every table a plugin component owns and that is present.
     features: dict[str, Any] = Factory(dict)
     source: str = field(default="gateway.toml", eq=False)
@@ -77,4 +96,6 @@ CORE_TABLES = {
     "server": ServerConfig,
     "auth": AuthConfig,
     "plugins": PluginsConfig,
+    "retry": RetryConfig,
+    "degrade": DegradeConfig,
 }

@@ -36,9 +36,9 @@ def api_handler(endpoint: Endpoint):
         raw = await read_body(request, assembly.max_body)
         body = parse_object(raw)
         model, stream = check(body)
-        targets = assembly.router.resolve(model)
+        route = assembly.router.resolve(model)
         ctx = RequestContext(request_id, tenant, request.headers, time.monotonic())
-        req = GatewayRequest(endpoint, body, raw, model, stream, targets)
+        req = GatewayRequest(endpoint, body, raw, model, stream, route.targets, route)
         result = await assembly.chain(ctx, req)
         if type(result) is Reply:
             headers = {"Content-Type": "application/json", "x-request-id": request_id}
@@ -124,11 +124,20 @@ async def health(request: web.Request) -> web.Response:
     gateway = request.app[GATEWAY]
     assembly = gateway.current
     providers = {name: provider.describe() for name, provider in assembly.providers.items()}
+    # Per (provider, model) target that has been used: breaker state and live numbers, all
+    # from memory (no I/O, so the page stays fast when vendors are not).
+    targets: dict[str, dict[str, Any]] = {}
+    if assembly.breakers is not None:
+        for label, snapshot in assembly.breakers.snapshot().items():
+            targets[label] = {"breaker": snapshot.pop("state"), **snapshot}
+    for label, snapshot in assembly.stats.snapshot().items():
+        targets.setdefault(label, {"breaker": "closed"}).update(snapshot)
     return _json(
         {
             "status": "ok",
             "version": __version__,
             "providers": providers,
+            "targets": targets,
             "models": list(assembly.router.aliases),
             "middlewares": assembly.middleware_names,
         },

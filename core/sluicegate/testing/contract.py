@@ -73,6 +73,13 @@ timeout = {timeout}
 
 [models.chat]
 targets = ["vendor/{script.upstream_model}"]
+
+# The contract checks how each vendor error is mapped, call by call: no retries, no breaker.
+[retry]
+attempts = 1
+
+[breaker]
+enabled = false
 """
 
 
@@ -301,7 +308,7 @@ class ProviderContract:
             claude_body = claude_error.response.json()
             assert claude_body["type"] == "error" and claude_body["error"]["type"], case.name
             assert VENDOR_KEY not in claude_error.response.text
-            assert len(fake_upstream.calls(path)) == before + 2, case.name  # no retries within a target yet
+            assert len(fake_upstream.calls(path)) == before + 2, case.name  # [retry] attempts = 1
 
     async def test_error_mid_stream_is_reported_in_band(self, start, fake_upstream):
         import openai

@@ -22,7 +22,7 @@ def messages_via_chat(provider: Provider) -> Sender:
     async def send_messages(ctx: RequestContext, req: GatewayRequest, target: Target) -> Result:
         chat_body = messages_to_chat(req.body, target.model)
         chat = GatewayRequest(
-            Endpoint.CHAT, chat_body, orjson.dumps(chat_body), req.model, req.stream, req.targets
+            Endpoint.CHAT, chat_body, orjson.dumps(chat_body), req.model, req.stream, req.targets, req.route
         )
         result = await provider.send(ctx, chat, target)
         if isinstance(result, StreamReply):

@@ -25,7 +25,7 @@ from sluicegate_anthropic.translate import (
     STREAM_ERROR_STATUS,
     StreamTranslator,
     client_status,
-    is_retryable,
+    error_class,
     openai_error_type,
     to_anthropic_request,
     to_openai_completion,
@@ -165,27 +165,33 @@ class AnthropicProvider(HttpProvider):
             f"provider {self.name!r} ended the stream without message_stop", provider=self.name, retryable=True
         )
 
-    def _error(self, vendor_status: int, kind: str | None, what: str, retry_after: str | None) -> UpstreamError:
+    def _error(
+        self, vendor_status: int, kind: str | None, message: str, what: str, retry_after: str | None
+    ) -> UpstreamError:
         status = client_status(vendor_status)
-        return UpstreamError(
+        error = UpstreamError(
             f"provider {self.name!r} {what}",
             provider=self.name,
             status=status,
             type=openai_error_type(status),
             # The Anthropic error type, so an Anthropic-shaped renderer can give it back as it was.
             code=kind or f"upstream_{vendor_status}",
-            retryable=is_retryable(vendor_status),
             headers={"Retry-After": retry_after} if retry_after and vendor_status in (429, 529) else None,
         )
+        return self.classified(error, error_class(vendor_status, kind, message))
 
     def map_error(self, status, body, headers):
         message, _, kind = error_message_from_body(body)
-        return self._error(status, kind, f"returned HTTP {status}: {self.clean(message)}", headers.get("retry-after"))
+        return self._error(
+            status, kind, message, f"returned HTTP {status}: {self.clean(message)}", headers.get("retry-after")
+        )
 
     def _in_band_error(self, raw: bytes) -> UpstreamError:
         message, _, kind = error_message_from_body(raw)
         status = STREAM_ERROR_STATUS.get(kind or "", 500)
-        return self._error(status, kind, f"reported {kind or 'an error'} mid-stream: {self.clean(message)}", None)
+        return self._error(
+            status, kind, message, f"reported {kind or 'an error'} mid-stream: {self.clean(message)}", None
+        )
 
 
 @hookimpl

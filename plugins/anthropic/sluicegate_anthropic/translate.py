@@ -17,16 +17,18 @@
   ``chat.completion`` (or ``chat.completion.chunk`` dicts). Thinking, redacted thinking and
   server-tool blocks have no OpenAI counterpart and are dropped.
 - ``client_status``, ``openai_error_type``, ``is_retryable``, ``STREAM_ERROR_STATUS``: how an
-  Anthropic error appears to an OpenAI client.
+  Anthropic error appears to an OpenAI client; ``error_class``: what kind of failure it is.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
 
 from sluicegate.errors import InvalidRequest
+from sluicegate.resilience.classify import TRAITS, ErrorClass, for_status
 
 #: OpenAI request fields with no Anthropic counterpart; left out of the translated request.
 DROPPED_FIELDS = frozenset(
@@ -502,6 +504,38 @@ _OPENAI_ERROR_TYPES = {
 }
 
 
+#: Anthropic error types whose class does not depend on the message.
+ERROR_CLASSES = {
+    "authentication_error": ErrorClass.AUTHENTICATION,
+    "permission_error": ErrorClass.PERMISSION,
+    "not_found_error": ErrorClass.NOT_FOUND,
+    "billing_error": ErrorClass.QUOTA,
+    # A byte limit enforced in front of the API, not the model's context window.
+    "request_too_large": ErrorClass.INVALID_REQUEST,
+    "rate_limit_error": ErrorClass.RATE_LIMIT,
+    "api_error": ErrorClass.OVERLOADED,
+    "overloaded_error": ErrorClass.OVERLOADED,
+    "timeout_error": ErrorClass.TIMEOUT,
+}
+
+# invalid_request_error covers more than malformed requests: a prompt over the context window
+# ("prompt is too long: 210000 tokens > 200000 maximum", "input length and `max_tokens` exceed
+# context limit: ...") and an account out of credit or over its spend limit.
+_CONTEXT_MESSAGES = re.compile(r"prompt is too long|exceed context limit", re.IGNORECASE)
+_BILLING_MESSAGES = re.compile(r"credit balance is too low|reached your specified (?:\w+ )?API usage limits",
+                               re.IGNORECASE)
+
+
+def error_class(vendor_status: int, kind: str | None, message: str = "") -> ErrorClass:
+    """The class of an Anthropic error from its status, type and message."""
+    if kind == "invalid_request_error":
+        if _CONTEXT_MESSAGES.search(message):
+            return ErrorClass.CONTEXT_LENGTH
+        if _BILLING_MESSAGES.search(message):
+            return ErrorClass.QUOTA
+    return ERROR_CLASSES.get(kind or "") or for_status(vendor_status)
+
+
 def client_status(vendor_status: int) -> int:
     """529 is Anthropic's own "overloaded"; HTTP clients and proxies know it as 503."""
     return 503 if vendor_status == 529 else vendor_status
@@ -512,4 +546,5 @@ def openai_error_type(status: int) -> str:
 
 
 def is_retryable(vendor_status: int) -> bool:
-    return vendor_status in (408, 409, 429) or vendor_status >= 500
+    """Whether an error of this status alone is worth retrying (the class of the status)."""
+    return TRAITS[for_status(vendor_status)].retryable

@@ -53,6 +53,13 @@ base_url = "{url}/v1"
 models = ["{VENDOR_MODEL}"]
 {provider_extra}
 
+# Adapter tests check one call at a time: no retries, no breaker (tests/test_resilience.py has those).
+[retry]
+attempts = 1
+
+[breaker]
+enabled = false
+
 [models.chat]
 targets = ["claude/{VENDOR_MODEL}"]
 """

@@ -127,17 +127,17 @@ class DashScopeProvider(HttpProvider):
     def _error(
         self, code: str | None, message: str, status: int | None, retry_after: str | None, mid_stream: bool = False
     ) -> UpstreamError:
-        kind = translate.classify_error(code, status)
+        kind = translate.classify_error(code, status, message)
         where = "reported an error mid-stream" if mid_stream else f"returned HTTP {kind.status}"
-        return UpstreamError(
+        error = UpstreamError(
             f"provider {self.name!r} {where}: {self.clean(message)}",
             provider=self.name,
             status=kind.status,
             type=kind.type,
             code=code or f"upstream_{kind.status}",
-            retryable=kind.retryable,
             headers={"Retry-After": retry_after} if retry_after and kind.retryable else None,
         )
+        return self.classified(error, kind.error_class)
 
     def _parse(self, raw: bytes) -> dict[str, Any]:
         try:
@@ -149,11 +149,13 @@ class DashScopeProvider(HttpProvider):
         return data
 
     def _bad_answer(self) -> UpstreamError:
-        return UpstreamError(
+        error = UpstreamError(
             f"provider {self.name!r} answered with something that is not a DashScope result",
             provider=self.name,
             code="upstream_bad_response",
         )
+        # A 502: the vendor failed, not the request (as a garbled answer from any vendor).
+        return self.classified(error)
 
 
 @hookimpl

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
-from attrs import define
+from attrs import define, field
 
 from sluicegate.errors import InvalidRequest
+from sluicegate.resilience import classify
 
 TEXT_PATH = "/services/aigc/text-generation/generation"
 # Qwen-VL and the other vision models answer only here, with content as a list of parts.
@@ -443,29 +445,37 @@ ERROR_STATUS: dict[str, int] = {
     "ModelUnavailable": 503,
 }
 
-#: Codes no retry can fix, whatever status they arrive with: an unpaid or unpurchased account,
-#: content moderation, a bad key, no access.
-NOT_RETRYABLE = frozenset(
-    {
-        "Arrearage",
-        "DataInspectionFailed",
-        "InvalidParameter.DataInspection",
-        "IPInfringementSuspect",
-        "InvalidApiKey",
-        "AccessDenied",
-        "AccessDenied.Unpurchased",
-        "Model.AccessDenied",
-        "AllocationQuota.FreeTierOnly",
-        "CommodityNotPurchased",
-        "PrepaidBillOverdue",
-        "PostpaidBillOverdue",
-    }
-)
-
 # About the account's money, not the request: OpenAI's name for that is insufficient_quota.
 _BILLING = frozenset(
     {"Arrearage", "AllocationQuota.FreeTierOnly", "CommodityNotPurchased", "PrepaidBillOverdue", "PostpaidBillOverdue"}
 )
+
+#: The class of each DashScope code whose status alone would mislead or say too little; codes
+#: not listed (and not Throttling*) follow their status. Whatever status they arrive with, an
+#: unpaid account, moderation, a bad key and no access are never retried.
+CODE_CLASSES: dict[str, classify.ErrorClass] = {
+    **dict.fromkeys(_BILLING, classify.ErrorClass.QUOTA),
+    "DataInspectionFailed": classify.ErrorClass.CONTENT_FILTER,
+    "InvalidParameter.DataInspection": classify.ErrorClass.CONTENT_FILTER,
+    "data_inspection_failed": classify.ErrorClass.CONTENT_FILTER,  # the compatible mode's spelling
+    "IPInfringementSuspect": classify.ErrorClass.CONTENT_FILTER,  # input suspected of infringing
+    "InvalidApiKey": classify.ErrorClass.AUTHENTICATION,
+    "AccessDenied": classify.ErrorClass.PERMISSION,
+    "AccessDenied.Unpurchased": classify.ErrorClass.PERMISSION,
+    "Model.AccessDenied": classify.ErrorClass.PERMISSION,
+    "ModelNotFound": classify.ErrorClass.NOT_FOUND,
+    "RequestTimeOut": classify.ErrorClass.TIMEOUT,
+    "InternalError.Timeout": classify.ErrorClass.TIMEOUT,
+    "ModelUnavailable": classify.ErrorClass.OVERLOADED,
+}
+
+# InvalidParameter also reports a prompt over the model's window: "Range of input length should
+# be [1, 30720]" (natively) or "<400> InternalError.Algo.InvalidParameter: Range of input length
+# should be [1, 983616]" (compatible mode); other ranges ("Range of max_tokens ...") are plain
+# invalid requests.
+_CONTEXT_MESSAGES = re.compile(r"range of input length should be|maximum context length", re.IGNORECASE)
+# Throttling.AllocationQuota also means a used-up free quota, which no wait brings back.
+_FREE_QUOTA_MESSAGES = re.compile(r"free allocated quota exceeded", re.IGNORECASE)
 _STATUS_TYPES = {
     401: "authentication_error",
     403: "permission_error",
@@ -475,31 +485,48 @@ _STATUS_TYPES = {
 
 @define(frozen=True, slots=True)
 class ErrorClass:
+    """How a DashScope error appears to an OpenAI client, and what kind of failure it is."""
+
     status: int
     type: str
     retryable: bool
+    # Derived from the same code, so left out of comparisons.
+    error_class: classify.ErrorClass | None = field(default=None, eq=False)
 
 
-def classify_error(code: str | None, status: int | None) -> ErrorClass:
+def error_class(code: str | None, status: int, message: str = "") -> classify.ErrorClass:
+    """The class of a DashScope error from its code, message and (documented) status."""
+    if code is not None and code.startswith("Throttling"):
+        if _FREE_QUOTA_MESSAGES.search(message):
+            return classify.ErrorClass.QUOTA
+        return classify.ErrorClass.RATE_LIMIT
+    known = CODE_CLASSES.get(code or "")
+    if known is not None:
+        return known
+    if code is not None and "DataInspection" in code:
+        return classify.ErrorClass.CONTENT_FILTER  # e.g. InternalError.Algo.DataInspectionFailed
+    if 400 <= status < 500 and _CONTEXT_MESSAGES.search(message):
+        return classify.ErrorClass.CONTEXT_LENGTH
+    # InternalError*, SystemError, ModelServing* and the like land on OVERLOADED by status.
+    return classify.for_status(status)
+
+
+def classify_error(code: str | None, status: int | None, message: str = "") -> ErrorClass:
     """Status, OpenAI error type and retryability for a DashScope error code.
 
     ``status`` is the HTTP status DashScope answered with, or None inside a stream.
     """
     if status is None:
         status = ERROR_STATUS.get(code, 500) if code else 500
-    if code in NOT_RETRYABLE:
-        retryable = False
-    elif code is not None and code.startswith("Throttling"):
-        retryable = True
-    else:
-        retryable = status in (408, 409, 429) or status >= 500
-    if code in _BILLING:
+    kind_of_failure = error_class(code, status, message)
+    retryable = classify.TRAITS[kind_of_failure].retryable
+    if kind_of_failure is classify.ErrorClass.QUOTA:
         kind = "insufficient_quota"
     elif code == "InvalidApiKey":
         kind = "authentication_error"
     else:
         kind = _STATUS_TYPES.get(status) or ("invalid_request_error" if status < 500 else "upstream_error")
-    return ErrorClass(status, kind, retryable)
+    return ErrorClass(status, kind, retryable, kind_of_failure)
 
 
 def error_details(body: bytes) -> tuple[str | None, str]:

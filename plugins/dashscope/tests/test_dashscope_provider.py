@@ -56,6 +56,13 @@ api_key = "${{DASHSCOPE_KEY}}"
 models = ["qwen-plus"]
 {provider_extra}
 
+# Adapter tests check one call at a time: no retries, no breaker (tests/test_resilience.py has those).
+[retry]
+attempts = 1
+
+[breaker]
+enabled = false
+
 [models.chat]
 targets = ["qwen/qwen-plus"]
 """

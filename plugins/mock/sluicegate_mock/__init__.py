@@ -21,6 +21,7 @@ from sluicegate.config.checks import at_least_one, non_negative, probability
 from sluicegate.errors import UpstreamError
 from sluicegate.exchange import OPENAI_ENDPOINTS, Endpoint, Reply, SSEEvent, StreamReply
 from sluicegate.provider import Provider, ProviderOptions
+from sluicegate.resilience.classify import TRAITS, ErrorClass, for_status
 
 _WORDS = re.compile(r"\S+\s*|\s+")
 
@@ -87,13 +88,16 @@ class MockProvider(Provider):
             if options.fail_delay:
                 await self.sleep(options.fail_delay)
             status = options.fail_status
+            # A vendor's answer of this status, classed as one carrying no more specific code.
+            error_class = for_status(status)
             raise UpstreamError(
                 f"provider {self.name!r} returned HTTP {status}: {options.fail_message}",
                 provider=self.name,
                 status=status,
                 code="mock_failure",
                 type="invalid_request_error" if status < 500 and status != 429 else "upstream_error",
-                retryable=status >= 500 or status in (408, 429),
+                retryable=TRAITS[error_class].retryable,
+                error_class=error_class,
             )
 
     async def send(self, ctx, req, target):
@@ -215,10 +219,13 @@ class MockProvider(Provider):
             yield chunk({"role": "assistant", "content": ""})
         for index, word in enumerate(words):
             if self.options.fail_after_chunks is not None and index >= self.options.fail_after_chunks:
+                # Stands for a vendor connection dropped mid-answer.
                 raise UpstreamError(
                     f"provider {self.name!r} broke off the stream (injected)",
                     provider=self.name,
                     code="mock_stream_failure",
+                    retryable=TRAITS[ErrorClass.NETWORK].retryable,
+                    error_class=ErrorClass.NETWORK,
                 )
             if self.options.chunk_delay:
                 await self.sleep(self.options.chunk_delay)

@@ -371,6 +371,13 @@ tokens = ["tok"]
 type = "mock"
 {extra}
 
+# Adapter tests check one call at a time: no retries, no breaker (tests/test_resilience.py has those).
+[retry]
+attempts = 1
+
+[breaker]
+enabled = false
+
 [models.echo]
 targets = ["m/echo-1"]
 """

@@ -6,6 +6,7 @@ name changes, responses and stream events are relayed as the vendor sent them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 
 import orjson
@@ -17,7 +18,31 @@ from sluicegate.config.checks import http_url
 from sluicegate.errors import UpstreamError, UpstreamUnavailable
 from sluicegate.exchange import OPENAI_ENDPOINTS, Reply, SSEEvent, StreamReply
 from sluicegate.provider import ProviderOptions
+from sluicegate.resilience.classify import CODES, ErrorClass, for_status
 from sluicegate.upstream import HttpProvider, error_message_from_body, forwardable_headers
+
+# Context-window overflows that OpenAI-compatible servers report without OpenAI's
+# context_length_exceeded code: DeepSeek and vLLM ("This model's maximum context length is
+# ..." under a generic code), Qwen's compatible mode ("Range of input length should be
+# [1, N]"), and Anthropic's wording relayed by OpenAI-format proxies.
+_CONTEXT_MESSAGES = re.compile(
+    r"maximum context length|context length exceeded|range of input length should be"
+    r"|prompt is too long|exceed context limit",
+    re.IGNORECASE,
+)
+# A moderation refusal under a code that does not say so: OpenAI's reasoning models answer
+# "invalid_prompt", Qwen's compatible mode may name DataInspectionFailed only in the message.
+_FILTER_MESSAGES = re.compile(r"flagged as potentially violating|DataInspectionFailed", re.IGNORECASE)
+# Error "type" values that tell the class when no status is at hand (errors inside a stream).
+_STREAM_TYPES = {
+    "server_error": ErrorClass.OVERLOADED,
+    "invalid_request_error": ErrorClass.INVALID_REQUEST,
+    "insufficient_quota": ErrorClass.QUOTA,
+    "requests": ErrorClass.RATE_LIMIT,  # OpenAI's rate limit types name the exhausted bucket
+    "tokens": ErrorClass.RATE_LIMIT,
+    "rate_limit_error": ErrorClass.RATE_LIMIT,
+    "authentication_error": ErrorClass.AUTHENTICATION,
+}
 
 
 @define(kw_only=True)
@@ -89,12 +114,34 @@ class OpenAIProvider(HttpProvider):
 
     def _stream_error(self, data: bytes) -> UpstreamError:
         message, code, kind = error_message_from_body(data)
-        return UpstreamError(
+        error = UpstreamError(
             f"provider {self.name!r} reported an error mid-stream: {self.clean(message)}",
             provider=self.name,
             code=code or "upstream_stream_error",
             type=kind or "upstream_error",
         )
+        return self.classified(error, self.vendor_error_class(None, code, kind, message))
+
+    def vendor_error_class(self, status, code, kind, message) -> ErrorClass:
+        """The class of an OpenAI-dialect error: code first, then type and message, then status."""
+        known = CODES.get(code or "")
+        if known is not None:
+            return known
+        if kind == "insufficient_quota" or code == "Arrearage":
+            return ErrorClass.QUOTA  # a 429 (or Qwen's 400) that no wait fixes
+        if kind == "data_inspection_failed":
+            return ErrorClass.CONTENT_FILTER
+        client_error = status is None or 400 <= status < 500
+        if client_error and _CONTEXT_MESSAGES.search(message):
+            return ErrorClass.CONTEXT_LENGTH
+        if client_error and _FILTER_MESSAGES.search(message):
+            return ErrorClass.CONTENT_FILTER
+        if status is None:
+            # Inside a stream (after a 200) only the type is left to go by.
+            return _STREAM_TYPES.get(kind or "", ErrorClass.UNKNOWN)
+        # DeepSeek's 402 Insufficient Balance and 503 Server Overloaded come with its generic
+        # invalid_request_error code; their status says it.
+        return for_status(status)
 
 
 async def _single(data: bytes) -> AsyncIterator[SSEEvent]:

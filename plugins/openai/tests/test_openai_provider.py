@@ -41,6 +41,13 @@ base_url = "{url}/v1"
 models = ["gpt-4o-mini"]
 {provider_extra}
 
+# Adapter tests check one call at a time: no retries, no breaker (tests/test_resilience.py has those).
+[retry]
+attempts = 1
+
+[breaker]
+enabled = false
+
 [models.chat]
 targets = ["up/gpt-4o-mini"]
 """
@@ -271,9 +278,11 @@ async def test_stream_is_relayed_event_by_event(start, fake_upstream, client):
     async def respond(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
-        await response.write(fake_upstream.frame(chunks[0]))
+        # The role-only chunk and the first content; the gateway holds a stream back until its
+        # first content (so it can still fail over), then relays event by event.
+        await response.write(fake_upstream.frame(chunks[0]) + fake_upstream.frame(chunks[1]))
         await released.wait()
-        for chunk in chunks[1:]:
+        for chunk in chunks[2:]:
             await response.write(fake_upstream.frame(chunk))
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
@@ -286,11 +295,12 @@ async def test_stream_is_relayed_event_by_event(start, fake_upstream, client):
         assert resp.status == 200
         assert resp.headers["Content-Type"].startswith("text/event-stream")
         first = await asyncio.wait_for(resp.content.readuntil(b"\n\n"), 2)
+        second = await asyncio.wait_for(resp.content.readuntil(b"\n\n"), 2)
         assert not released.is_set()
-        assert first == fake_upstream.frame(chunks[0])
+        assert (first, second) == (fake_upstream.frame(chunks[0]), fake_upstream.frame(chunks[1]))
         released.set()
         rest = await asyncio.wait_for(resp.content.read(), 2)
-    assert rest == b"".join(fake_upstream.frame(c) for c in chunks[1:]) + b"data: [DONE]\n\n"
+    assert rest == b"".join(fake_upstream.frame(c) for c in chunks[2:]) + b"data: [DONE]\n\n"
 
 
 async def test_stream_bytes_and_usage_chunk_pass_through(start, fake_upstream):
@@ -497,7 +507,15 @@ async def test_stream_first_byte_timeout_is_504(start, fake_upstream, client):
 
 async def test_stream_silence_mid_way_ends_with_in_band_timeout(start, fake_upstream, client):
     chunks = openai_chunks(["a", "b"])
-    fake_upstream.on(CHAT, fake_upstream.sse_responder(chunks, delay=1))
+
+    async def respond(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(fake_upstream.frame(chunks[0]) + fake_upstream.frame(chunks[1]))
+        await asyncio.sleep(1)  # silent after the first content: past the idle timeout
+        return response
+
+    fake_upstream.on(CHAT, respond)
     server = await start("timeout = 0.2")
     body = {"model": "chat", "messages": MESSAGES, "stream": True}
     started = time.monotonic()
@@ -505,9 +523,9 @@ async def test_stream_silence_mid_way_ends_with_in_band_timeout(start, fake_upst
         assert resp.status == 200
         data = sse_data(await resp.read())
     assert time.monotonic() - started < 0.9
-    assert orjson.loads(data[0]) == chunks[0]
-    assert len(data) == 2
-    assert_openai_error(orjson.loads(data[1]), "upstream_timeout")
+    assert [orjson.loads(d) for d in data[:2]] == chunks[:2]
+    assert len(data) == 3
+    assert_openai_error(orjson.loads(data[2]), "upstream_timeout")
 
 
 # -- connections -----------------------------------------------------------------------------

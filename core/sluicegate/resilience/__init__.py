@@ -1,0 +1,1 @@
+"""Resilience: error classes, retries and backoff, fallback, circuit breakers, balancing, hedging."""

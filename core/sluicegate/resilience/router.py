@@ -1,0 +1,405 @@
+"""The chain's terminal: try a route's targets with retries, fallback, breakers, deadline, hedging.
+
+Everything here happens before the client has seen a byte. A non-streaming answer is complete
+when a provider returns it; a stream is held back until its first content event arrives, so a
+stream that fails or stalls before content falls over to the next target without the client
+seeing duplicated text. After that the stream is the client's, and a failure ends it in band.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from attrs import define, field
+
+from sluicegate.errors import GatewayError, UpstreamError, UpstreamTimeout
+from sluicegate.exchange import Endpoint, GatewayRequest, RequestContext, Result, SSEEvent, StreamReply
+from sluicegate.resilience.classify import TRAITS, ErrorClass, classify
+from sluicegate.resilience.degrade import degraded_reply
+from sluicegate.resilience.retry import RetryBudget, backoff
+
+if TYPE_CHECKING:
+    from sluicegate.config.resilience import DegradeConfig, RetryConfig
+    from sluicegate.resilience.balance import StatsBoard
+    from sluicegate.routing import Target
+    from sluicegate.services import Services
+
+
+@define
+class Outcome:
+    """What happened at one target, for the final error message."""
+
+    label: str
+    tries: int = 0
+    error: GatewayError | None = None
+    skipped: str | None = None  # why no call was made (breaker open, not configured, ...)
+    retry_in: float = 0.0
+
+
+@define
+class Attempts:
+    """The trail of one request across targets."""
+
+    outcomes: list[Outcome] = field(factory=list)
+    calls: int = 0
+
+    def at(self, label: str) -> Outcome:
+        outcome = Outcome(label)
+        self.outcomes.append(outcome)
+        return outcome
+
+
+class DeadlineExceeded(Exception):
+    """The request's overall deadline passed; no further target may be tried."""
+
+
+class ResilientRouter:
+    """A chain terminal; one per assembly, state (breakers, stats, budget) shared by requests."""
+
+    def __init__(
+        self,
+        retry: RetryConfig,
+        breakers: Any,
+        stats: StatsBoard,
+        degrade: DegradeConfig | None,
+        services: Services,
+    ) -> None:
+        self.retry = retry
+        self.breakers = breakers
+        self.stats = stats
+        self.degrade = degrade
+        self.clock = services.clock
+        self.sleep = services.sleep
+        self.rng = services.rng
+        self.budget = RetryBudget(retry.budget_ratio, retry.budget_min_per_second, services.clock)
+
+    async def __call__(self, ctx: RequestContext, req: GatewayRequest) -> Result:
+        route = req.route
+        order: Sequence[Target] = route.try_order() if route is not None else req.targets
+        deadline = self.clock() + self.retry.deadline if self.retry.deadline else None
+        attempts = Attempts()
+        ctx.extras["attempts"] = attempts
+        self.budget.deposit()
+        try:
+            try:
+                if route is not None and route.hedge_after and len(order) > 1:
+                    return await self._hedged(ctx, req, order, route.hedge_after, deadline, attempts)
+                return await self._walk(ctx, req, order, deadline, attempts)
+            except _ContextTooLong as too_long:
+                if route is None or not route.context_fallbacks:
+                    raise too_long.error from None
+                return await self._walk(ctx, req, route.context_fallbacks, deadline, attempts)
+        except (_Exhausted, DeadlineExceeded):
+            return self._give_up(ctx, req, attempts, deadline)
+
+    # -- one target after another ---------------------------------------------------------------
+
+    async def _walk(self, ctx, req, order, deadline, attempts) -> Result:
+        for target in order:
+            result = await self._target(ctx, req, target, deadline, attempts)
+            if result is not None:
+                return result
+        raise _Exhausted()
+
+    async def _target(self, ctx, req, target: Target, deadline, attempts: Attempts) -> Result | None:
+        """Try one target (with retries); None means "move on to the next target"."""
+        outcome = attempts.at(target.label)
+        provider = target.provider
+        try:
+            provider.check_request(req)
+        except GatewayError as error:
+            if not TRAITS[classify(error)].fallback:
+                raise
+            outcome.error, outcome.skipped = error, "unavailable"
+            return None
+        breaker = self.breakers.get(provider.name, target.model) if self.breakers is not None else None
+        for attempt in range(self.retry.attempts):
+            if breaker is not None and not breaker.acquire():
+                outcome.skipped = outcome.skipped or ("circuit open" if outcome.tries == 0 else None)
+                outcome.retry_in = breaker.retry_in()
+                return None
+            outcome.tries += 1
+            attempts.calls += 1
+            ctx.target = target
+            try:
+                result = await self._call(ctx, req, target, deadline)
+            except GatewayError as error:
+                error_class = classify(error)
+                traits = TRAITS[error_class]
+                if breaker is not None:
+                    if traits.counts_for_breaker:
+                        breaker.record_failure(error.retry_after)
+                    else:
+                        breaker.release()
+                outcome.error = error
+                if error_class is ErrorClass.CONTEXT_LENGTH:
+                    raise _ContextTooLong(error) from None
+                if not traits.fallback and not traits.retryable:
+                    raise
+                if not traits.retryable or attempt + 1 >= self.retry.attempts:
+                    return None
+                wait = self._wait_before_retry(error, attempt, deadline)
+                if wait is None:
+                    return None
+                await self.sleep(wait)
+                continue
+            except BaseException:
+                if breaker is not None:
+                    breaker.release()
+                raise
+            if breaker is not None:
+                breaker.record_success()
+            return result
+        return None
+
+    def _wait_before_retry(self, error: GatewayError, attempt: int, deadline: float | None) -> float | None:
+        """Seconds to sleep before retrying the same target, or None to fall over instead."""
+        if error.retry_after is not None:
+            if error.retry_after > self.retry.max_retry_wait:
+                return None
+            wait = error.retry_after
+        else:
+            wait = backoff(self.retry, attempt, self.rng)
+        if deadline is not None and self.clock() + wait >= deadline:
+            return None
+        if not self.budget.withdraw():
+            return None
+        return wait
+
+    # -- one call ---------------------------------------------------------------------------------
+
+    async def _call(self, ctx, req, target: Target, deadline: float | None) -> Result:
+        """One upstream call: a complete reply, or a stream whose first content has arrived."""
+        provider = target.provider
+        stats = self.stats.get(target.label)
+        stats.started()
+        started = self.clock()
+        done = False
+        try:
+            limit = None if deadline is None else deadline - started
+            if limit is not None and limit <= 0:
+                raise DeadlineExceeded()
+            try:
+                async with asyncio.timeout(limit):
+                    result = await provider.senders[req.endpoint](ctx, req, target)
+                    if isinstance(result, StreamReply):
+                        result = await self._first_content(result, req, provider, deadline)
+            except TimeoutError:
+                if deadline is not None and self.clock() >= deadline:
+                    raise DeadlineExceeded() from None
+                raise
+            ttfb = self.clock() - started
+            done = True
+            if isinstance(result, StreamReply):
+                # A stream stays in flight until it ends; least-busy balancing counts it.
+                result.also_on_close(lambda: stats.finished(ttfb))
+                return result
+            stats.finished(ttfb)
+            return result
+        finally:
+            if not done:
+                stats.finished(None)
+
+    async def _first_content(self, reply: StreamReply, req: GatewayRequest, provider, deadline) -> StreamReply:
+        """Hold the stream back until its first content event (or its end)."""
+        limit = provider.first_byte_timeout
+        if deadline is not None:
+            limit = min(limit, max(0.0, deadline - self.clock()))
+        held: list[SSEEvent] = []
+        events = reply.events.__aiter__()
+        preamble = _anthropic_preamble if req.endpoint is Endpoint.MESSAGES else _openai_preamble
+        try:
+            async with asyncio.timeout(limit):
+                async for event in events:
+                    held.append(event)
+                    if not preamble(event):
+                        break
+        except TimeoutError:
+            await reply.aclose()
+            if deadline is not None and self.clock() >= deadline:
+                raise DeadlineExceeded() from None
+            raise UpstreamTimeout(
+                f"provider {provider.name!r} sent no content within {limit:g}s",
+                provider=provider.name,
+                retryable=True,
+            ) from None
+        except BaseException:
+            await reply.aclose()
+            raise
+        replay = StreamReply(_replay(held, events), headers=reply.headers, on_close=reply.aclose)
+        return replay
+
+    # -- hedging ---------------------------------------------------------------------------------
+
+    async def _hedged(self, ctx, req, order, hedge_after: float, deadline, attempts: Attempts) -> Result:
+        """Start the first target; if it has not answered after ``hedge_after`` seconds (or has
+        failed), start the next too. The first answer wins; the others are cancelled."""
+        pending: dict[asyncio.Task, Target] = {}
+        queue = list(order)
+        try:
+            while queue or pending:
+                if queue:
+                    target = queue.pop(0)
+                    task = asyncio.ensure_future(self._hedge_one(ctx, req, target, deadline, attempts))
+                    pending[task] = target
+                done, _ = await asyncio.wait(
+                    pending, timeout=hedge_after if queue else None, return_when=asyncio.FIRST_COMPLETED
+                )
+                for task in done:
+                    pending.pop(task)
+                    result = task.result()  # client errors propagate; others came back as None
+                    if result is not None:
+                        ctx.extras["hedged"] = True
+                        return result
+            raise _Exhausted()
+        finally:
+            for task in pending:
+                task.cancel()
+            for task in pending:
+                try:
+                    result = await task
+                except BaseException:  # a cancelled loser, or one that failed meanwhile
+                    continue
+                if isinstance(result, StreamReply):
+                    await result.aclose()
+
+    async def _hedge_one(self, ctx, req, target, deadline, attempts) -> Result | None:
+        # Each hedge gets its own context copy so a loser cannot overwrite the winner's target.
+        own = RequestContext(ctx.request_id, ctx.tenant, ctx.client_headers, ctx.started)
+        result = await self._target(own, req, target, deadline, attempts)
+        if result is not None:
+            ctx.target = own.target
+        return result
+
+    # -- giving up --------------------------------------------------------------------------------
+
+    def _give_up(self, ctx, req: GatewayRequest, attempts: Attempts, deadline: float | None) -> Result:
+        error = self._final_error(req, attempts, deadline)
+        if self.degrade is not None and error.status >= 500:
+            reply = degraded_reply(req, self.degrade.message)
+            if reply is not None:
+                ctx.response_headers["x-sluicegate-degraded"] = "true"
+                return reply
+        raise error
+
+    def _final_error(self, req: GatewayRequest, attempts: Attempts, deadline: float | None) -> GatewayError:
+        outcomes = attempts.outcomes
+        tried = [o for o in outcomes if o.tries]
+        if deadline is not None and self.clock() >= deadline:
+            return UpstreamTimeout(
+                f"no answer within the request deadline of {self.retry.deadline:g}s ({_summary(outcomes)})",
+                provider=tried[-1].label.split("/")[0] if tried else "",
+                headers={"x-should-retry": "false"},
+            )
+        if not tried:
+            errors = [o.error for o in outcomes if o.error is not None]
+            if errors and len(outcomes) == 1:
+                return errors[0]  # e.g. the only provider is not configured: its own 503
+            open_ = [o for o in outcomes if o.skipped == "circuit open"]
+            wait = min((o.retry_in for o in open_), default=0.0)
+            headers = {"Retry-After": str(max(1, math.ceil(wait)))} if open_ else {}
+            if open_ and len(open_) == len(outcomes):
+                code = "circuit_open"
+            elif not open_ and len({error.code for error in errors}) == 1:
+                code = errors[0].code  # e.g. every provider is unconfigured
+            else:
+                code = "no_target_available"
+            return GatewayError(
+                f"every target of {req.model!r} is unavailable: {_summary(outcomes)}",
+                status=503,
+                type="server_error",
+                code=code,
+                headers=headers,
+            )
+        last = tried[-1].error
+        assert last is not None
+        if len(outcomes) == 1:
+            # One target only: its own error says the most. Its SDK must not retry what the
+            # gateway already retried.
+            if attempts.calls > 1:
+                last.headers["x-should-retry"] = "false"
+                last.message += f" (after {attempts.calls} tries)"
+            return last
+        error_class = classify(last)
+        status, code = _EXHAUSTED.get(error_class, (502, "upstream_failed"))
+        headers = {"x-should-retry": "false"}
+        if status == 429 and "Retry-After" in last.headers:
+            headers["Retry-After"] = last.headers["Retry-After"]
+        return UpstreamError(
+            f"all targets of {req.model!r} failed: {_summary(outcomes)}",
+            provider=tried[-1].label.split("/")[0],
+            status=status,
+            code=code,
+            headers=headers,
+            error_class=error_class,
+        )
+
+
+_EXHAUSTED = {
+    ErrorClass.TIMEOUT: (504, "upstream_timeout"),
+    ErrorClass.RATE_LIMIT: (429, "rate_limit_exceeded"),
+    ErrorClass.QUOTA: (429, "insufficient_quota"),
+    ErrorClass.OVERLOADED: (503, "upstream_overloaded"),
+}
+
+
+def _summary(outcomes: list[Outcome]) -> str:
+    parts = []
+    for outcome in outcomes:
+        if outcome.skipped == "circuit open":
+            parts.append(f"{outcome.label}: circuit open")
+        elif outcome.error is not None:
+            tries = f" after {outcome.tries} tries" if outcome.tries > 1 else ""
+            parts.append(f"{outcome.label}: {outcome.error.message}{tries}")
+    return "; ".join(parts) or "no target was tried"
+
+
+class _Exhausted(Exception):
+    pass
+
+
+class _ContextTooLong(Exception):
+    def __init__(self, error: GatewayError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+def _openai_preamble(event: SSEEvent) -> bool:
+    """An OpenAI chunk that carries no content yet (the role-only first chunk)."""
+    data = event.data
+    if not data.startswith(b"{") or b'"choices"' not in data:
+        return False
+    try:
+        chunk = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return False
+    choices = chunk.get("choices") if isinstance(chunk, dict) else None
+    if not choices or not isinstance(choices, list):
+        return False
+    for choice in choices:
+        if not isinstance(choice, dict) or choice.get("finish_reason"):
+            return False
+        delta = choice.get("delta")
+        if not isinstance(delta, dict):
+            return False
+        if delta.get("content") or delta.get("tool_calls") or delta.get("reasoning_content") or delta.get("refusal"):
+            return False
+    return True
+
+
+_ANTHROPIC_PREAMBLE = frozenset({"message_start", "ping", "content_block_start"})
+
+
+def _anthropic_preamble(event: SSEEvent) -> bool:
+    return event.event in _ANTHROPIC_PREAMBLE
+
+
+async def _replay(held: list[SSEEvent], events: AsyncIterator[SSEEvent]) -> AsyncIterator[SSEEvent]:
+    for event in held:
+        yield event
+    async for event in events:
+        yield event
