@@ -101,10 +101,19 @@ def register_rate_limiters(register):
 def register_breaker_policies(register):
     """Register circuit-breaker policies.
 
-    Runs once per assembly. Call ``register(name, factory, options=OptionsClass)``; the router
-    chooses one by ``[breaker] policy = name`` and calls ``factory(options=..., services=...)``.
-    The returned object's interface is defined by the router's resilience feature (README,
-    "Resilience"); until that feature is enabled the registration is only listed.
+    Runs once per assembly. Call ``register(name, factory, options=OptionsClass)``;
+    ``OptionsClass`` should subclass ``sluicegate.config.resilience.BreakerOptions`` (its
+    ``policy`` and ``enabled`` keys included). The ``[breaker]`` table picks a policy by
+    ``policy = name`` (default ``"consecutive"``, the built-in plugin ``sluicegate.breakers``)
+    and is structured into that policy's options; the core then calls ``factory(options=...,
+    services=...)`` once per assembly and expects a *board*: ``board.get(provider, model)``
+    returns that target's breaker, made on first use, and ``board.snapshot()`` a JSON-able dict
+    keyed ``"provider/model"`` for ``/health``. A breaker offers ``acquire() -> bool`` (may a
+    call go now), ``record_success()``, ``record_failure(retry_after)``, ``release()`` (a call
+    ended with no verdict), ``retry_in() -> float`` and ``snapshot() -> dict`` with a
+    ``"state"`` of ``closed``, ``open`` or ``half_open``; every successful ``acquire()`` is
+    followed by exactly one of the three endings. Breaker methods run on the request path and
+    must not block. Raising from the factory refuses the config.
     """
 
 

@@ -286,3 +286,15 @@ def test_bad_alpha_is_rejected(alpha):
 def test_one_target_is_always_that_target(strategy):
     balancer = make(strategy, targets=(A,))
     assert list(balancer.order()) == [A]
+
+
+def test_stats_board_stays_bounded_and_keeps_busy_targets():
+    board = StatsBoard(max_entries=2)
+    busy = board.get("p/busy")
+    busy.started()
+    for index in range(5):
+        board.get(f"p/client-{index}")
+    snapshot = board.snapshot()
+    assert len(snapshot) == 2
+    assert snapshot["p/busy"]["in_flight"] == 1
+    assert board.get("p/busy") is busy

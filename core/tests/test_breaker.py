@@ -399,3 +399,17 @@ def test_consecutive_policy_is_registered_and_builds_a_board_on_the_injected_clo
     fail(board.get("a", "x"))
     clock.now += 10.0
     assert board.get("a", "x").state is HALF_OPEN
+
+
+def test_board_stays_bounded_and_keeps_breakers_that_hold_failures():
+    now = [0.0]
+    board = BreakerBoard(BreakerOptions(failure_threshold=1), lambda: now[0], max_entries=3)
+    sick = board.get("p", "sick")
+    assert sick.acquire()
+    sick.record_failure()
+    for index in range(10):
+        board.get("p", f"client-named-{index}")
+    snapshot = board.snapshot()
+    assert len(snapshot) == 3
+    assert snapshot["p/sick"]["state"] == "open"
+    assert board.get("p", "sick") is sick

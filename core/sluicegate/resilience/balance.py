@@ -55,14 +55,20 @@ class TargetStats:
 class StatsBoard:
     """Every target's stats on this process, keyed by target label ("provider/model")."""
 
-    def __init__(self, alpha: float = 0.3) -> None:
+    def __init__(self, alpha: float = 0.3, max_entries: int = 1024) -> None:
         _alpha(None, None, alpha)
         self._alpha = alpha
         self._stats: dict[str, TargetStats] = {}
+        self.max_entries = max_entries
 
     def get(self, key: str) -> TargetStats:
         stats = self._stats.get(key)
         if stats is None:
+            if len(self._stats) >= self.max_entries:
+                # Clients may name any "provider/model": forget the oldest idle one.
+                idle = next((k for k, s in self._stats.items() if s.in_flight == 0), None)
+                if idle is not None:
+                    del self._stats[idle]
             stats = self._stats[key] = TargetStats(alpha=self._alpha)
         return stats
 

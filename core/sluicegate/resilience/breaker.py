@@ -181,19 +181,34 @@ class BreakerBoard:
     """All breakers of one assembly, made on first use per (provider, model)."""
 
     def __init__(
-        self, options: BreakerOptions, clock: Clock, on_transition: OnTransition | None = None
+        self,
+        options: BreakerOptions,
+        clock: Clock,
+        on_transition: OnTransition | None = None,
+        max_entries: int = 1024,
     ) -> None:
         self.options = options
         self._clock = clock
         self._on_transition = on_transition
         self._breakers: dict[tuple[str, str], Breaker] = {}
+        self.max_entries = max_entries
 
     def get(self, provider: str, model: str) -> Breaker:
         breaker = self._breakers.get((provider, model))
         if breaker is None:
+            if len(self._breakers) >= self.max_entries:
+                self._forget_a_quiet_one()
             breaker = Breaker(self.options, self._clock, self._on_transition, key=f"{provider}/{model}")
             self._breakers[(provider, model)] = breaker
         return breaker
+
+    def _forget_a_quiet_one(self) -> None:
+        # Clients may name any "provider/model"; a closed breaker with no failures holds nothing
+        # worth keeping, so the oldest such one makes room and memory stays bounded.
+        for key, breaker in self._breakers.items():
+            if breaker.state is BreakerState.CLOSED and breaker.snapshot()["consecutive_failures"] == 0:
+                del self._breakers[key]
+                return
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
         return {breaker.key: breaker.snapshot() for breaker in self._breakers.values()}

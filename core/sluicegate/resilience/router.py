@@ -183,15 +183,18 @@ class ResilientRouter:
             limit = None if deadline is None else deadline - started
             if limit is not None and limit <= 0:
                 raise DeadlineExceeded()
+            scope = asyncio.timeout(limit)
             try:
-                async with asyncio.timeout(limit):
+                async with scope:
                     result = await provider.senders[req.endpoint](ctx, req, target)
                     if isinstance(result, StreamReply):
                         result = await self._first_content(result, req, provider, deadline)
             except TimeoutError:
-                if deadline is not None and self.clock() >= deadline:
+                if scope.expired():
                     raise DeadlineExceeded() from None
-                raise
+                raise UpstreamTimeout(
+                    f"provider {provider.name!r} did not answer in time", provider=provider.name, retryable=True
+                ) from None
             ttfb = self.clock() - started
             done = True
             if isinstance(result, StreamReply):
