@@ -122,6 +122,7 @@ def test_status_classes(status, expected):
     ("error", "expected"),
     [
         (ProviderNotConfigured("no key"), E.AUTHENTICATION),
+        (InvalidRequest("no /v1/embeddings here", code="unsupported_endpoint"), E.NOT_FOUND),
         (InvalidRequest("n must be 1"), E.INVALID_REQUEST),
         (ModelNotFound("no such model"), E.INVALID_REQUEST),
         # The client's token, not our key: nothing another target could change.

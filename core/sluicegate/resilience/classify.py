@@ -165,8 +165,12 @@ def classify(error: BaseException) -> ErrorClass:
     if isinstance(error, ProviderNotConfigured):
         # Our key for the provider is unset: like a rejected key, another target may have one.
         return ErrorClass.AUTHENTICATION
-    # Its verdicts on the client's request (an adapter that cannot translate it, an endpoint
-    # the provider lacks) would be the same next time; codes such as invalid_api_key mean the
+    if error.code == "unsupported_endpoint":
+        # The provider lacks the operation (embeddings at Anthropic): like a model unknown
+        # there, another target may have it, and the provider is not broken.
+        return ErrorClass.NOT_FOUND
+    # Its verdicts on the client's request (an adapter that cannot translate it, a model name
+    # it does not know) would be the same next time; codes such as invalid_api_key mean the
     # client's token here, not ours, so CODES does not apply. A 5xx of our own making says
     # nothing about the request.
     return ErrorClass.INVALID_REQUEST if 400 <= error.status < 500 else ErrorClass.UNKNOWN

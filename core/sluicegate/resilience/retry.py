@@ -28,7 +28,8 @@ class RetryBudget:
         self.min_per_second = min_per_second
         self.clock = clock
         self.cap = cap
-        self.balance = min(cap, max(min_per_second, 1.0))
+        # One second's worth to start with, so a fresh process can retry at once.
+        self.balance = min(cap, min_per_second)
         self._last = clock()
 
     def _refill(self) -> None:

@@ -46,6 +46,7 @@ class Attempts:
 
     outcomes: list[Outcome] = field(factory=list)
     calls: int = 0
+    deadline_passed: bool = False
 
     def at(self, label: str) -> Outcome:
         outcome = Outcome(label)
@@ -92,8 +93,14 @@ class ResilientRouter:
             except _ContextTooLong as too_long:
                 if route is None or not route.context_fallbacks:
                     raise too_long.error from None
+            try:
                 return await self._walk(ctx, req, route.context_fallbacks, deadline, attempts)
-        except (_Exhausted, DeadlineExceeded):
+            except _ContextTooLong as still_too_long:
+                raise still_too_long.error from None
+        except DeadlineExceeded:
+            attempts.deadline_passed = True
+            return self._give_up(ctx, req, attempts, deadline)
+        except _Exhausted:
             return self._give_up(ctx, req, attempts, deadline)
 
     # -- one target after another ---------------------------------------------------------------
@@ -210,8 +217,9 @@ class ResilientRouter:
     async def _first_content(self, reply: StreamReply, req: GatewayRequest, provider, deadline) -> StreamReply:
         """Hold the stream back until its first content event (or its end)."""
         limit = provider.first_byte_timeout
-        if deadline is not None:
-            limit = min(limit, max(0.0, deadline - self.clock()))
+        by_deadline = False
+        if deadline is not None and deadline - self.clock() < limit:
+            limit, by_deadline = max(0.0, deadline - self.clock()), True
         held: list[SSEEvent] = []
         events = reply.events.__aiter__()
         preamble = _anthropic_preamble if req.endpoint is Endpoint.MESSAGES else _openai_preamble
@@ -223,7 +231,7 @@ class ResilientRouter:
                         break
         except TimeoutError:
             await reply.aclose()
-            if deadline is not None and self.clock() >= deadline:
+            if by_deadline:
                 raise DeadlineExceeded() from None
             raise UpstreamTimeout(
                 f"provider {provider.name!r} sent no content within {limit:g}s",
@@ -292,7 +300,7 @@ class ResilientRouter:
     def _final_error(self, req: GatewayRequest, attempts: Attempts, deadline: float | None) -> GatewayError:
         outcomes = attempts.outcomes
         tried = [o for o in outcomes if o.tries]
-        if deadline is not None and self.clock() >= deadline:
+        if attempts.deadline_passed:
             return UpstreamTimeout(
                 f"no answer within the request deadline of {self.retry.deadline:g}s ({_summary(outcomes)})",
                 provider=tried[-1].label.split("/")[0] if tried else "",
@@ -318,8 +326,9 @@ class ResilientRouter:
                 code=code,
                 headers=headers,
             )
-        last = tried[-1].error
-        assert last is not None
+        last = next((o.error for o in reversed(tried) if o.error is not None), None)
+        if last is None:  # only a deadline leaves a tried target without an error; handled above
+            return UpstreamError(f"no target of {req.model!r} answered", provider="", status=502)
         if len(outcomes) == 1:
             # One target only: its own error says the most. Its SDK must not retry what the
             # gateway already retried.
