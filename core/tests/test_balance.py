@@ -184,8 +184,11 @@ def test_latency_ignores_failures():
     board.get("p/a").finished(0.2)
     board.get("p/b").started()
     board.get("p/b").finished(None)  # a fast failure must not make b look fast
-    assert balancer.order() == [B, A]
+    assert balancer.order() == [A, B]  # b failed before ever answering: last, not first
     assert board.get("p/b").ewma_ttfb is None
+    board.get("p/b").started()
+    board.get("p/b").finished(0.1)  # once it answers, it is measured like any other
+    assert balancer.order() == [B, A]
 
 
 # --- stats -----------------------------------------------------------------------------------

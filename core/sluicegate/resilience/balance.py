@@ -30,6 +30,8 @@ class TargetStats:
     alpha: float = field(default=0.3, validator=_alpha)
     in_flight: int = 0
     ewma_ttfb: float | None = None  # seconds; None until the first sample
+    # Failed before it ever succeeded: not "unmeasured, try it first" but "broken, try it last".
+    failed_unmeasured: bool = False
 
     def started(self) -> None:
         self.in_flight += 1
@@ -41,7 +43,10 @@ class TargetStats:
         """
         self.in_flight -= 1
         if ttfb is None:
+            if self.ewma_ttfb is None:
+                self.failed_unmeasured = True
             return
+        self.failed_unmeasured = False
         if self.ewma_ttfb is None:
             self.ewma_ttfb = ttfb  # seeding with the first sample avoids a bias toward 0
         else:
@@ -60,13 +65,22 @@ class StatsBoard:
         self._alpha = alpha
         self._stats: dict[str, TargetStats] = {}
         self.max_entries = max_entries
+        # Targets of configured aliases: their balancers hold these objects, so they are kept.
+        self._pinned: set[str] = set()
+
+    def pin(self, key: str) -> TargetStats:
+        """The stats of ``key``, never forgotten (for holders that keep the object)."""
+        self._pinned.add(key)
+        return self.get(key)
 
     def get(self, key: str) -> TargetStats:
         stats = self._stats.get(key)
         if stats is None:
             if len(self._stats) >= self.max_entries:
                 # Clients may name any "provider/model": forget the oldest idle one.
-                idle = next((k for k, s in self._stats.items() if s.in_flight == 0), None)
+                idle = next(
+                    (k for k, s in self._stats.items() if s.in_flight == 0 and k not in self._pinned), None
+                )
                 if idle is not None:
                     del self._stats[idle]
             stats = self._stats[key] = TargetStats(alpha=self._alpha)
@@ -91,8 +105,10 @@ def _busy(pair: tuple[TargetStats, Any]) -> int:
 
 
 def _latency(pair: tuple[TargetStats, Any]) -> float:
-    ewma = pair[0].ewma_ttfb
-    return _NO_SAMPLE if ewma is None else ewma
+    stats = pair[0]
+    if stats.ewma_ttfb is None:
+        return math.inf if stats.failed_unmeasured else _NO_SAMPLE
+    return stats.ewma_ttfb
 
 
 class Balancer(Generic[T]):
@@ -119,7 +135,7 @@ class Balancer(Generic[T]):
         # A tuple, returned as is by `ordered` and whenever there is nothing to choose.
         self._configured: tuple[T, ...] = tuple(targets)
         # Stats objects resolved once, so a request does no dict lookups.
-        self._pairs = tuple((stats.get(key(t)), t) for t in self._configured)
+        self._pairs = tuple((stats.pin(key(t)), t) for t in self._configured)
         self._order: Callable[[], Sequence[T]] = self._ordered
 
         if strategy == "weighted":

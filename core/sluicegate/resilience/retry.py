@@ -28,8 +28,8 @@ class RetryBudget:
         self.min_per_second = min_per_second
         self.clock = clock
         self.cap = cap
-        # One second's worth to start with, so a fresh process can retry at once.
-        self.balance = min(cap, min_per_second)
+        # Ten seconds' worth to start with, so a fresh process can retry at once.
+        self.balance = min(cap, 10 * min_per_second)
         self._last = clock()
 
     def _refill(self) -> None:

@@ -86,6 +86,10 @@ class OpenAIProvider(HttpProvider):
                 data = await self.read(response)
             finally:
                 response.release()
+            # Relayed unparsed; a glance at the first byte still catches an HTML error page or a
+            # truncated body, which would otherwise reach the client as a "successful" 200.
+            if data[:64].lstrip()[:1] != b"{":
+                raise self._malformed()
             return Reply(data)
         if not response.content_type.startswith("text/event-stream"):
             # Some compatible servers ignore "stream": relay their one answer as one event.
@@ -111,6 +115,17 @@ class OpenAIProvider(HttpProvider):
                 provider=self.name,
                 retryable=True,
             )
+
+    def _malformed(self) -> UpstreamError:
+        return self.classified(
+            UpstreamError(
+                f"provider {self.name!r} answered with a body that is not a JSON object",
+                provider=self.name,
+                status=502,
+                code="upstream_bad_response",
+            ),
+            ErrorClass.OVERLOADED,
+        )
 
     def _stream_error(self, data: bytes) -> UpstreamError:
         message, code, kind = error_message_from_body(data)
