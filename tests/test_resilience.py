@@ -468,6 +468,23 @@ async def test_openai_provider_non_json_200_alone_is_a_502(h):
     assert h.calls(A) == 1
 
 
+async def test_openai_provider_error_body_with_a_200_is_a_failure_not_a_completion(h):
+    h.up.on(A, FakeUpstream.json_responder(
+        {"error": {"message": "The server had an error", "type": "server_error", "code": None}}))
+    h.up.on(B, ok("from b"))
+    await h.start(config(h.up.url, retry=ONE_TRY))
+    assert await h.chat() == "from b"
+    assert (h.calls(A), h.calls(B)) == (1, 1)
+    h.up.on(A, FakeUpstream.json_responder(
+        {"error": {"message": "Bad temperature", "type": "invalid_request_error", "code": "invalid_value"}}))
+    status, _, raw = await h.post(body())
+    assert status == 502  # the vendor said 200; the gateway will not call that a success
+    error = orjson.loads(raw)["error"]
+    assert (error["code"], error["type"]) == ("invalid_value", "invalid_request_error")
+    assert "Bad temperature" in error["message"]
+    assert h.calls(B) == 1  # a client error is not fallen back
+
+
 async def test_anthropic_provider_treats_a_non_json_200_as_a_failure_and_falls_back(h):
     retry = {**RETRY, "attempts": 2}
     h.up.on(C, FakeUpstream.json_responder(HTML))

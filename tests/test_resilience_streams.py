@@ -347,6 +347,20 @@ async def test_stream_reset_mid_way_ends_in_band_without_a_retry(h):
     assert h.waits == []
 
 
+async def test_streams_breaking_after_content_open_the_breaker(h):
+    """Breaks after the first content are not retried, but they count against the target: a
+    vendor that always fails after one token leaves rotation like one that fails outright."""
+    h.up.on(A, raw_sse(CONTENT, then="reset"))
+    h.up.on(B, stream(h.up, ["from ", "b"]))
+    await h.start(config(h.up.url, retry=ONE_TRY, extra="[breaker]\nfailure_threshold = 2\n"))
+    for _ in range(2):
+        status, _, raw = await h.post(streamed())
+        assert status == 200 and "error" in data_of(raw)[-1]
+    assert (await h.health())["targets"]["a/m1"]["breaker"] == "open"
+    assert await h.stream_text() == "from b"
+    assert (h.calls(A), h.calls(B)) == (2, 1)
+
+
 async def test_stream_reset_mid_way_raises_in_the_openai_sdk_after_the_text(h):
     h.up.on(A, raw_sse(CONTENT, then="reset"))
     await h.start(config(h.up.url))

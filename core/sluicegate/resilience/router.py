@@ -159,7 +159,10 @@ class ResilientRouter:
                     breaker.release()
                 raise
             if breaker is not None:
-                breaker.record_success()
+                if isinstance(result, StreamReply):
+                    _settle_at_end(result, breaker)
+                else:
+                    breaker.record_success()
             return result
         return None
 
@@ -408,6 +411,45 @@ _ANTHROPIC_PREAMBLE = frozenset({"message_start", "ping", "content_block_start"}
 
 def _anthropic_preamble(event: SSEEvent) -> bool:
     return event.event in _ANTHROPIC_PREAMBLE
+
+
+def _settle_at_end(reply: StreamReply, breaker: Any) -> None:
+    """A stream's breaker verdict comes when it ends: a clean end is a success, a break (even
+    after content, which is not retried) a failure, so a vendor that always fails after one
+    token leaves rotation; a stream abandoned by its client gives no verdict."""
+    verdict = _StreamVerdict(breaker)
+    reply.events = verdict.watch(reply.events)
+    reply.also_on_close(verdict.abandon)
+
+
+class _StreamVerdict:
+    __slots__ = ("breaker", "settled")
+
+    def __init__(self, breaker: Any) -> None:
+        self.breaker = breaker
+        self.settled = False
+
+    async def watch(self, events: AsyncIterator[SSEEvent]) -> AsyncIterator[SSEEvent]:
+        try:
+            async for event in events:
+                yield event
+        except GatewayError as error:
+            if not self.settled:
+                self.settled = True
+                if TRAITS[classify(error)].counts_for_breaker:
+                    self.breaker.record_failure(error.retry_after)
+                else:
+                    self.breaker.release()
+            raise
+        if not self.settled:
+            self.settled = True
+            self.breaker.record_success()
+
+    def abandon(self) -> None:
+        # Runs when the reply is closed; a stream that ended has already given its verdict.
+        if not self.settled:
+            self.settled = True
+            self.breaker.release()
 
 
 async def _replay(held: list[SSEEvent], events: AsyncIterator[SSEEvent]) -> AsyncIterator[SSEEvent]:

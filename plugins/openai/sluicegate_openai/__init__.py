@@ -88,8 +88,12 @@ class OpenAIProvider(HttpProvider):
                 response.release()
             # Relayed unparsed; a glance at the first byte still catches an HTML error page or a
             # truncated body, which would otherwise reach the client as a "successful" 200.
-            if data[:64].lstrip()[:1] != b"{":
+            head = data[:64].lstrip()
+            if head[:1] != b"{":
                 raise self._malformed()
+            if head.startswith(b'{"error"'):
+                # Some compatible servers report errors with a 200 status.
+                raise self._stream_error(data, "in a 200 answer")
             return Reply(data)
         if not response.content_type.startswith("text/event-stream"):
             # Some compatible servers ignore "stream": relay their one answer as one event.
@@ -127,10 +131,10 @@ class OpenAIProvider(HttpProvider):
             ErrorClass.OVERLOADED,
         )
 
-    def _stream_error(self, data: bytes) -> UpstreamError:
+    def _stream_error(self, data: bytes, where: str = "mid-stream") -> UpstreamError:
         message, code, kind = error_message_from_body(data)
         error = UpstreamError(
-            f"provider {self.name!r} reported an error mid-stream: {self.clean(message)}",
+            f"provider {self.name!r} reported an error {where}: {self.clean(message)}",
             provider=self.name,
             code=code or "upstream_stream_error",
             type=kind or "upstream_error",
