@@ -171,6 +171,19 @@ class StreamReply:
 
         self._on_close = close
 
+    def on_close_async(self, callback: Callable[[], Awaitable[None]]) -> None:
+        """Await ``callback`` after the reply is closed."""
+        previous = self._on_close
+
+        async def close() -> None:
+            try:
+                if previous is not None:
+                    await previous()
+            finally:
+                await callback()
+
+        self._on_close = close
+
     async def aclose(self) -> None:
         aclose = getattr(self.events, "aclose", None)
         if aclose is not None:

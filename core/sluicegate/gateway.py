@@ -42,7 +42,9 @@ class Assembly:
         breakers: Any = None,
         stats: StatsBoard | None = None,
         rng: random.Random | None = None,
+        closers: list[Callable[[], Any]] | None = None,
     ) -> None:
+        self._closers = closers or []
         self.config = config
         self.host = host
         self.providers = providers
@@ -73,6 +75,11 @@ class Assembly:
         return openai_error_body(error, request_id)
 
     async def aclose(self) -> None:
+        for close in self._closers:
+            try:
+                await close()
+            except Exception:  # one feature failing to close must not keep others open
+                log.exception("a middleware failed to close")
         for provider in self.providers.values():
             try:
                 await provider.aclose()
@@ -80,10 +87,10 @@ class Assembly:
                 log.exception("provider %s failed to close", provider.name)
 
 
-def assemble(loaded: LoadedConfig, services_factory: Callable[[GatewayConfig], Services]) -> Assembly:
+def assemble(loaded: LoadedConfig, services_factory: Callable[[GatewayConfig, Any], Services]) -> Assembly:
     """Instantiate every component once. Raises ConfigError if a factory refuses its options."""
     config, host = loaded.config, loaded.host
-    services = services_factory(config)
+    services = services_factory(config, host.registry)
     problems: list[ConfigProblem] = []
     providers: dict[str, Provider] = {}
     for provider_id, options in config.providers.items():
@@ -123,11 +130,15 @@ def assemble(loaded: LoadedConfig, services_factory: Callable[[GatewayConfig], S
         raise ConfigError(problems, config.source)
     middlewares.sort(key=lambda item: (item[0], item[1]))
     stats = StatsBoard()
-    terminal = ResilientRouter(config.retry, breakers, stats, config.degrade, services)
+    # A middleware object may also guard each upstream call (per-provider limits) and hold
+    # resources; both are found here, once, not per request.
+    gates = [m.gate_target for _, _, m in middlewares if callable(getattr(m, "gate_target", None))]
+    closers = [m.aclose for _, _, m in middlewares if callable(getattr(m, "aclose", None))]
+    terminal = ResilientRouter(config.retry, breakers, stats, config.degrade, services, gates=gates)
     chain = compose([m for _, _, m in middlewares], terminal)
     return Assembly(
         config, host, providers, chain, [name for _, name, _ in middlewares],
-        breakers=breakers, stats=stats, rng=services.rng,
+        breakers=breakers, stats=stats, rng=services.rng, closers=closers,
     )
 
 
@@ -174,8 +185,8 @@ class Gateway:
     def config(self) -> GatewayConfig:
         return self.loaded.config
 
-    def make_services(self, config: GatewayConfig) -> Services:
-        return Services(http=self.http, config=config, **self.clock_overrides)
+    def make_services(self, config: GatewayConfig, registry: Any = None) -> Services:
+        return Services(http=self.http, config=config, registry=registry, **self.clock_overrides)
 
     async def start(self, http) -> None:
         self.http = http

@@ -23,6 +23,9 @@ class Services:
     sleep: Callable[[float], Any] = field(default=None)
     rng: random.Random = field(factory=random.Random)
     log: logging.Logger = field(factory=lambda: logging.getLogger("sluicegate"))
+    # The plugin registry of this assembly, for features that pick a backend by name
+    # (``[cache] backend = "redis"``): ``registry.get(kind, name)``.
+    registry: Any = None
 
     def __attrs_post_init__(self) -> None:
         if self.sleep is None:

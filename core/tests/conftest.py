@@ -19,7 +19,7 @@ def build():
 
     def build(text: str, env: dict[str, str] | None = None, **kwargs):
         loaded = load_config_text(text, env=env or {}, **kwargs)
-        return assemble(loaded, lambda config: Services(http=None, config=config))
+        return assemble(loaded, lambda config, registry: Services(http=None, config=config, registry=registry))
 
     return build
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -54,6 +54,18 @@ class Attempts:
         return outcome
 
 
+Release = Callable[[], Awaitable[None]]
+#: A per-target admission check (e.g. a provider's outbound rate limit): raise a GatewayError to
+#: refuse the target (the router moves on), or return a release to call when the call ends.
+Gate = Callable[[RequestContext, GatewayRequest, "Target"], Awaitable[Release | None]]
+
+
+async def _run_all(releases: list[Release]) -> None:
+    for release in releases:
+        await release()
+    releases.clear()
+
+
 class DeadlineExceeded(Exception):
     """The request's overall deadline passed; no further target may be tried."""
 
@@ -68,7 +80,9 @@ class ResilientRouter:
         stats: StatsBoard,
         degrade: DegradeConfig | None,
         services: Services,
+        gates: Sequence[Gate] = (),
     ) -> None:
+        self.gates = tuple(gates)
         self.retry = retry
         self.breakers = breakers
         self.stats = stats
@@ -129,12 +143,27 @@ class ResilientRouter:
                 outcome.skipped = outcome.skipped or ("circuit open" if outcome.tries == 0 else None)
                 outcome.retry_in = breaker.retry_in()
                 return None
+            releases: list[Release] = []
+            try:
+                for gate in self.gates:
+                    release = await gate(ctx, req, target)
+                    if release is not None:
+                        releases.append(release)
+            except GatewayError as refused:
+                # A per-target limit said no: like the vendor's own 429, but no call was made.
+                if breaker is not None:
+                    breaker.release()
+                await _run_all(releases)
+                outcome.error, outcome.skipped = refused, outcome.skipped or "limited"
+                outcome.retry_in = refused.retry_after or 0.0
+                return None
             outcome.tries += 1
             attempts.calls += 1
             ctx.target = target
             try:
                 result = await self._call(ctx, req, target, deadline)
             except GatewayError as error:
+                await _run_all(releases)
                 error_class = classify(error)
                 traits = TRAITS[error_class]
                 if breaker is not None:
@@ -157,7 +186,13 @@ class ResilientRouter:
             except BaseException:
                 if breaker is not None:
                     breaker.release()
+                await _run_all(releases)
                 raise
+            if releases:
+                if isinstance(result, StreamReply):
+                    result.on_close_async(lambda releases=releases: _run_all(releases))
+                else:
+                    await _run_all(releases)
             if breaker is not None:
                 if isinstance(result, StreamReply):
                     _settle_at_end(result, breaker)
