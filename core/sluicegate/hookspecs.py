@@ -79,10 +79,14 @@ def register_middlewares(register):
 def register_cache_backends(register):
     """Register response-cache storage backends.
 
-    Runs once per assembly. Call ``register(name, factory, options=OptionsClass)``; the cache
-    feature chooses one by ``[cache] backend = name`` and calls ``factory(options=...,
-    services=...)``. The returned object's interface is defined by the cache feature that uses
-    it (README, "Cache"); until that feature is enabled the registration is only listed.
+    Runs once per assembly. Call ``register(name, factory)``; the cache feature (``[cache]``)
+    picks one by ``backend = name`` (default ``"memory"``, built in; ``"redis"`` comes with the
+    ``sluicegate-redis`` distribution) and calls ``factory(options=<the [cache] options>,
+    services=...)`` once per assembly. The factory returns an object implementing
+    ``sluicegate.features.backends.CacheBackend``: ``async get(key) -> bytes | None``,
+    ``async set(key, value, ttl)`` and ``async aclose()``. Backend errors are caught by the
+    cache and count as misses (a request never fails because of its cache); raising
+    ``sluicegate.errors.ConfigError`` from the factory refuses the config.
     """
 
 
@@ -90,10 +94,14 @@ def register_cache_backends(register):
 def register_rate_limiters(register):
     """Register rate-limiter backends.
 
-    Runs once per assembly. Call ``register(name, factory, options=OptionsClass)``; the rate-limit
-    feature chooses one by ``[ratelimit] backend = name`` and calls ``factory(options=...,
-    services=...)``. The returned object's interface is defined by the rate-limit feature that
-    uses it (README, "Rate limits"); until that feature is enabled the registration is only listed.
+    Runs once per assembly. Call ``register(name, factory)``; the rate-limit feature
+    (``[ratelimit]``) picks one by ``backend = name`` (default ``"memory"``; ``"redis"`` with
+    ``sluicegate-redis``) and calls ``factory(options=<the [ratelimit] options>, services=...)``
+    once per assembly. The factory returns an object implementing
+    ``sluicegate.features.backends.RateLimiter``: ``async acquire(key, cost, rate, burst) ->
+    Decision`` (GCRA; a negative cost gives back), ``async enter(key, limit, ttl) -> bool`` and
+    ``async leave(key)`` for in-flight limits, and ``async aclose()``. Errors raised by the
+    limiter are caught by the feature, which then fails open (README, "Rate limits").
     """
 
 
