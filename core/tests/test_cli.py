@@ -9,6 +9,8 @@ import pytest
 
 from sluicegate import __version__
 from sluicegate.cli import main
+from sluicegate.plugins import load_plugins
+from sluicegate.registry import PROVIDER
 
 KEY_VALUE = "sk-cli-test-0123456789abcdef"
 
@@ -109,7 +111,7 @@ def test_check_bad_config_lists_every_problem_and_exits_1(capsys, config_file):
     code, out, err = run(capsys, "check", "--config", path)
     assert (code, out) == (1, "")
     assert "Traceback" not in err
-    installed = ", ".join(sorted(ep.name for ep in importlib.metadata.entry_points(group="sluicegate")))
+    installed = ", ".join(sorted(load_plugins().registry.of_kind(PROVIDER)))
     assert err.splitlines() == [
         f"error: {path}: 4 problem(s):",
         "  - server.port: expected an integer, got a string",
