@@ -21,6 +21,8 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("sluicegate.openai_errors", "sluicegate.defaults.openai_errors"),
     ("sluicegate.anthropic_errors", "sluicegate.defaults.anthropic_errors"),
     ("sluicegate.breakers", "sluicegate.defaults.breakers"),
+    ("sluicegate.ratelimit", "sluicegate.defaults.ratelimit"),
+    ("sluicegate.cache", "sluicegate.defaults.cache"),
 )
 
 

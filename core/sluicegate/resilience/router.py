@@ -318,7 +318,7 @@ class ResilientRouter:
 
     async def _hedge_one(self, ctx, req, target, deadline, attempts) -> Result | None:
         # Each hedge gets its own context copy so a loser cannot overwrite the winner's target.
-        own = RequestContext(ctx.request_id, ctx.tenant, ctx.client_headers, ctx.started)
+        own = RequestContext(ctx.request_id, ctx.tenant, ctx.client_headers, ctx.started, extras=ctx.extras)
         result = await self._target(own, req, target, deadline, attempts)
         if result is not None:
             ctx.target = own.target
@@ -349,6 +349,20 @@ class ResilientRouter:
             if errors and len(outcomes) == 1:
                 return errors[0]  # e.g. the only provider is not configured: its own 503
             open_ = [o for o in outcomes if o.skipped == "circuit open"]
+            limited = [o for o in outcomes if o.skipped == "limited"]
+            if limited and len(open_) + len(limited) == len(outcomes):
+                # Every target refused by an outbound limit (or open): the client should slow
+                # down and may try again at the soonest moment one frees up.
+                wait = min(o.retry_in for o in open_ + limited)
+                return GatewayError(
+                    f"every target of {req.model!r} is at its rate limit: {_summary(outcomes)}",
+                    status=429,
+                    type="requests",
+                    code="rate_limit_exceeded",
+                    headers={"Retry-After": str(max(1, math.ceil(wait)))},
+                    error_class="rate_limit",
+                    retry_after=wait,
+                )
             wait = min((o.retry_in for o in open_), default=0.0)
             headers = {"Retry-After": str(max(1, math.ceil(wait)))} if open_ else {}
             if open_ and len(open_) == len(outcomes):
@@ -402,6 +416,8 @@ def _summary(outcomes: list[Outcome]) -> str:
     for outcome in outcomes:
         if outcome.skipped == "circuit open":
             parts.append(f"{outcome.label}: circuit open")
+        elif outcome.skipped == "limited" and outcome.error is not None:
+            parts.append(f"{outcome.label}: {outcome.error.message}")
         elif outcome.error is not None:
             tries = f" after {outcome.tries} tries" if outcome.tries > 1 else ""
             parts.append(f"{outcome.label}: {outcome.error.message}{tries}")

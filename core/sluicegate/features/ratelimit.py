@@ -1,0 +1,658 @@
+"""Rate limits (``[ratelimit]``): per client, per requested model, and per provider (outbound).
+
+Every limit is a GCRA bucket in a ``RateLimiter`` backend (``memory`` built in, ``redis`` from
+sluicegate-redis): ``requests_per_minute`` refills at rpm/60 per second up to a burst of a full
+minute's worth, ``tokens_per_minute`` likewise with tokens. ``concurrency`` counts requests in
+flight and refuses at once rather than queueing.
+
+Token limits cannot know a request's cost before the answer, so admission reserves an estimate
+(:func:`estimate_prompt_tokens` plus the completion allowance) and the answer settles it with
+the vendor's reported usage, or with what a stream delivered when it reports none or the
+client left early. A failed request gives its tokens back (it still counts as a request).
+
+Limiter failures (Redis down) never fail a request: the call is let through ("fail open") and
+a warning is logged at most once a minute.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from attrs import Factory, define, field
+
+from sluicegate.config.checks import at_least_one, positive
+from sluicegate.config.converter import suggest
+from sluicegate.errors import ConfigError, ConfigProblem, GatewayError
+from sluicegate.exchange import Endpoint, GatewayRequest, Reply, RequestContext, SSEEvent, StreamReply
+from sluicegate.features.backends import Decision, RateLimiter
+from sluicegate.plugin_options import FeatureOptions
+from sluicegate.registry import RATE_LIMITER
+from sluicegate.secrets import Secret, scrub
+
+REQUESTS = "requests"
+TOKENS = "tokens"
+#: The client name when the gateway is open (no ``[auth] tokens``): everyone shares one budget.
+ANONYMOUS = "anonymous"
+#: Where the middleware leaves a request's reservations for ``gate_target`` (ctx.extras key).
+TICKET = "ratelimit"
+#: Seconds between two warnings about a failing limiter.
+WARN_EVERY = 60.0
+#: Seconds a refused client is told to wait for a concurrency slot (no one knows when one frees).
+BUSY_RETRY_AFTER = 1.0
+#: Estimated tokens for one base64 payload (an image, a file) instead of its size.
+BINARY_TOKENS = 1000
+#: Operations whose answer is generated text (and so reserve a completion allowance).
+GENERATING = frozenset({Endpoint.CHAT, Endpoint.COMPLETIONS, Endpoint.MESSAGES})
+
+
+def _optional_at_least_one(instance: Any, attribute: Any, value: int | None) -> None:
+    if value is not None:
+        at_least_one(instance, attribute, value)
+
+
+@define(kw_only=True)
+class ModelLimits:
+    """``[ratelimit.models.<requested model>]``: shared by every client asking for that model."""
+
+    requests_per_minute: int | None = field(default=None, validator=_optional_at_least_one)
+    tokens_per_minute: int | None = field(default=None, validator=_optional_at_least_one)
+
+
+@define(kw_only=True)
+class ProviderLimits(ModelLimits):
+    """``[ratelimit.providers.<provider id>]``: outbound, counted per upstream call."""
+
+    concurrency: int | None = field(default=None, validator=_optional_at_least_one)
+
+
+@define(kw_only=True)
+class RateLimitOptions(FeatureOptions):
+    """The ``[ratelimit]`` table; the top-level limits apply to each client token separately."""
+
+    backend: str = "memory"
+    url: Secret | None = None  # for backends across a network (redis)
+    requests_per_minute: int | None = field(default=None, validator=_optional_at_least_one)
+    tokens_per_minute: int | None = field(default=None, validator=_optional_at_least_one)
+    concurrency: int | None = field(default=None, validator=_optional_at_least_one)
+    # An in-flight slot whose release never came (a crashed process) expires after this long.
+    concurrency_ttl: float = field(default=600.0, validator=positive)
+    # The completion allowance reserved when a request names no max_tokens.
+    default_max_tokens: int = field(default=1024, validator=at_least_one)
+    models: dict[str, ModelLimits] = Factory(dict)
+    providers: dict[str, ProviderLimits] = Factory(dict)
+
+
+# -- token estimates and usage ---------------------------------------------------------------
+
+# A run this long of base64 characters is a binary payload, not prose (prose has spaces).
+_BASE64_RUN = re.compile(rb"[A-Za-z0-9+/=]{1024,}")
+
+
+def estimate_prompt_tokens(raw: bytes) -> int:
+    """About 4 bytes a token over the whole body (tools and schemas cost tokens too), except that
+    base64 payloads count ``BINARY_TOKENS`` each: vendors bill images by pixels, not bytes."""
+    size = len(raw)
+    if b"base64" in raw:
+        for run in _BASE64_RUN.finditer(raw):
+            size += 4 * BINARY_TOKENS - (run.end() - run.start())
+    return -(-size // 4)
+
+
+def completion_allowance(req: GatewayRequest, default: int) -> int:
+    """The most tokens the answer may hold: ``max_completion_tokens``/``max_tokens`` times ``n``."""
+    if req.endpoint not in GENERATING:
+        return 0
+    body = req.body
+    limit = body.get("max_completion_tokens")
+    if not _count(limit):
+        limit = body.get("max_tokens")
+    if not _count(limit):
+        limit = default
+    n = body.get("n")
+    return limit * n if _count(n) else limit
+
+
+def _count(value: Any) -> bool:
+    return type(value) is int and value > 0
+
+
+def usage_counts(usage: Any) -> tuple[int | None, int | None]:
+    """(prompt, completion) tokens from an OpenAI or Anthropic usage object; None where absent.
+
+    Anthropic reports cache reads and writes apart from ``input_tokens``; they are added back so
+    both dialects count every prompt token the model processed (OpenAI's ``prompt_tokens`` does).
+    """
+    if not isinstance(usage, dict):
+        return None, None
+    if "input_tokens" in usage or "output_tokens" in usage:
+        parts = [usage.get(name) for name in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")]
+        numbers = [part for part in parts if _number(part)]
+        output = usage.get("output_tokens")
+        return (sum(numbers) if numbers else None), (output if _number(output) else None)
+    prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    if not _number(prompt) and not _number(completion):
+        total = usage.get("total_tokens")
+        return (total if _number(total) else None), None
+    return (prompt if _number(prompt) else None), (completion if _number(completion) else None)
+
+
+def _number(value: Any) -> bool:
+    return type(value) is int and value >= 0
+
+
+def reply_tokens(reply: Reply, prompt_estimate: int) -> int | None:
+    """What a complete answer cost, from its ``usage``; None when it reports none."""
+    try:
+        data = reply.data
+    except (ValueError, TypeError):
+        return None
+    prompt, completion = usage_counts(data.get("usage") if isinstance(data, dict) else None)
+    if prompt is None and completion is None:
+        return None
+    return (prompt_estimate if prompt is None else prompt) + (completion or 0)
+
+
+class StreamMeter:
+    """Watches a stream go by: the vendor's usage when it reports one, else a count of what was sent.
+
+    The count needs no JSON parsing per event: content bytes are each event's size less its
+    envelope (ids, model, index...), which is measured once on the first event carrying text.
+    """
+
+    __slots__ = ("events", "size", "envelope", "prompt", "completion")
+
+    def __init__(self) -> None:
+        self.events = 0
+        self.size = 0
+        self.envelope: int | None = None
+        self.prompt: int | None = None
+        self.completion: int | None = None
+
+    async def watch(self, events: AsyncIterator[SSEEvent]) -> AsyncIterator[SSEEvent]:
+        async for event in events:
+            self.see(event)
+            yield event
+
+    def see(self, event: SSEEvent) -> None:
+        data = event.data
+        name = event.event
+        if name is not None:  # Anthropic's named events
+            if name == "content_block_delta":
+                self._content(data)
+            elif name == "message_start":
+                message = _json(data).get("message")
+                # message_start's output_tokens is a placeholder; only its input counts.
+                prompt, _ = usage_counts(message.get("usage") if isinstance(message, dict) else None)
+                if prompt:  # 0 means unknown here (the bridge's placeholder); a real prompt has tokens
+                    self.prompt = prompt
+            elif name == "message_delta":
+                prompt, completion = usage_counts(_json(data).get("usage"))
+                if prompt is not None:
+                    self.prompt = prompt
+                if completion is not None:
+                    self.completion = completion
+            return
+        if b'"usage"' in data:
+            prompt, completion = usage_counts(_json(data).get("usage"))
+            if prompt is not None or completion is not None:
+                self.prompt, self.completion = prompt, completion or 0
+                return
+        if data != b"[DONE]":
+            self._content(data)
+
+    def _content(self, data: bytes) -> None:
+        self.events += 1
+        self.size += len(data)
+        if self.envelope is None:
+            text = _text_of(_json(data))
+            if text:
+                self.envelope = len(data) - len(text.encode())
+
+    def tokens(self, prompt_estimate: int) -> int:
+        """The stream's cost so far: reported numbers where known, estimates elsewhere."""
+        prompt = self.prompt if self.prompt is not None else prompt_estimate
+        if self.completion is not None:
+            return prompt + self.completion
+        if self.envelope is None:  # no text was ever sent
+            return prompt
+        content = max(0, self.size - self.events * self.envelope)
+        return prompt + -(-content // 4)
+
+
+def _json(data: bytes) -> dict[str, Any]:
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _text_of(chunk: dict[str, Any]) -> str:
+    """The generated text of one OpenAI chunk or Anthropic content delta, or ''."""
+    delta = chunk.get("delta")
+    if isinstance(delta, dict):  # Anthropic content_block_delta
+        for name in ("text", "partial_json", "thinking"):
+            if isinstance(delta.get(name), str):
+                return delta[name]
+        return ""
+    choices = chunk.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        return ""
+    choice = choices[0]
+    delta = choice.get("delta")
+    if isinstance(delta, dict):
+        for name in ("content", "reasoning_content", "refusal"):
+            if isinstance(delta.get(name), str) and delta[name]:
+                return delta[name]
+        return ""
+    text = choice.get("text")  # legacy completions
+    return text if isinstance(text, str) else ""
+
+
+# -- headers ----------------------------------------------------------------------------------
+
+
+def format_duration(seconds: float) -> str:
+    """OpenAI's ``x-ratelimit-reset-*`` format: "0s", "120ms", "1s", "1.5s", "6m0s", "1h0m0s"."""
+    ms = round(seconds * 1000)
+    if ms <= 0:
+        return "0s"
+    if ms < 1000:
+        return f"{ms}ms"
+    hours, rest = divmod(ms, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    text = f"{rest / 1000:.3f}".rstrip("0").rstrip(".") + "s"
+    if hours:
+        return f"{hours}h{minutes}m{text}"
+    if minutes:
+        return f"{minutes}m{text}"
+    return text
+
+
+def retry_after_header(seconds: float) -> str:
+    """Whole seconds, rounded up (a client waiting less would be refused again), at least 1."""
+    return str(max(1, math.ceil(round(seconds, 6))))
+
+
+# -- the limits, resolved once per assembly ------------------------------------------------------
+
+
+@define(frozen=True, slots=True)
+class Bucket:
+    """One configured GCRA limit and the names it is reported under."""
+
+    kind: str  # REQUESTS or TOKENS
+    key: str  # the full key (models, providers) or the suffix after the client's name
+    per_minute: int
+    rate: float  # per second
+    burst: float  # a full minute's worth
+    limit_text: str
+    header_limit: str
+    header_remaining: str
+    header_reset: str
+
+
+def _bucket(kind: str, key: str, per_minute: int | None) -> Bucket | None:
+    if per_minute is None:
+        return None
+    return Bucket(
+        kind, key, per_minute, per_minute / 60.0, float(per_minute), str(per_minute),
+        f"x-ratelimit-limit-{kind}", f"x-ratelimit-remaining-{kind}", f"x-ratelimit-reset-{kind}",
+    )
+
+
+@define(frozen=True, slots=True)
+class Scope:
+    """The limits of one client (any), model or provider."""
+
+    owner: str  # for messages: "this client", "model 'x'", "provider 'y'"
+    buckets: tuple[Bucket, ...]  # requests first: a refused request spends no tokens
+    concurrency: int | None
+    slots_key: str  # full key, or the suffix after the client's name
+    tokens: Bucket | None
+
+    @classmethod
+    def build(cls, owner: str, stem: str, limits: Any, concurrency: int | None = None) -> Scope:
+        requests = _bucket(REQUESTS, f"{stem}:requests", limits.requests_per_minute)
+        tokens = _bucket(TOKENS, f"{stem}:tokens", limits.tokens_per_minute)
+        buckets = tuple(b for b in (requests, tokens) if b is not None)
+        return cls(owner, buckets, concurrency, f"{stem}:concurrency", tokens)
+
+    @property
+    def active(self) -> bool:
+        return bool(self.buckets) or self.concurrency is not None
+
+
+# -- per request --------------------------------------------------------------------------------
+
+
+class Ticket:
+    """What one request holds: charges to settle or give back, slots to leave."""
+
+    __slots__ = ("prompt", "estimate", "spent", "slots", "leases", "settled")
+
+    def __init__(self, prompt: int, estimate: int) -> None:
+        self.prompt = prompt
+        self.estimate = estimate
+        self.spent: list[tuple[str, float, Bucket]] = []  # (key, cost, bucket)
+        self.slots: list[str] = []
+        self.leases: list[Lease] = []  # provider token charges, one per upstream call
+        self.settled = False
+
+
+class Lease:
+    """A provider's token charge for one upstream call, settled when the request ends."""
+
+    __slots__ = ("label", "key", "cost", "bucket")
+
+    def __init__(self, label: str, key: str, cost: float, bucket: Bucket) -> None:
+        self.label, self.key, self.cost, self.bucket = label, key, cost, bucket
+
+
+class RateLimit:
+    """The ``ratelimit`` middleware (Order.ADMIT): admits, reserves, settles, reports."""
+
+    def __init__(
+        self,
+        limiter: RateLimiter,
+        client: Scope,
+        models: dict[str, Scope],
+        providers: dict[str, Scope],
+        options: RateLimitOptions,
+        services: Any,
+    ) -> None:
+        self.limiter = limiter
+        self.client = client
+        self.models = models
+        self.providers = providers
+        self.ttl = options.concurrency_ttl
+        self.default_max_tokens = options.default_max_tokens
+        self.backend = options.backend
+        self.secrets = [options.url.reveal()] if options.url else []
+        self.clock = services.clock
+        self.log = services.log
+        self._quiet_until = -math.inf
+        # Provider token limits need each request's estimate and a place for their leases.
+        self.provider_tokens = any(scope.tokens is not None for scope in providers.values())
+        self.every_request = client.active or self.provider_tokens
+
+    async def __call__(self, ctx: RequestContext, req: GatewayRequest, call_next) -> Any:
+        model = self.models.get(req.model)
+        if model is None and not self.every_request:
+            return await call_next(ctx, req)
+        if self.client.tokens is not None or self.provider_tokens or (model is not None and model.tokens is not None):
+            prompt = estimate_prompt_tokens(req.raw)
+            ticket = Ticket(prompt, prompt + completion_allowance(req, self.default_max_tokens))
+        else:
+            ticket = Ticket(0, 0)
+        shown: dict[str, tuple[Bucket, float, float]] = {}
+        tenant = ctx.tenant or ANONYMOUS
+        await self._admit(ticket, self.client, f"rl:client:{tenant}", shown)
+        if model is not None:
+            await self._admit(ticket, model, "", shown)
+        if shown:
+            ctx.response_headers.update(_rate_headers(shown))
+        if self.provider_tokens:
+            ctx.extras[TICKET] = ticket
+        try:
+            result = await call_next(ctx, req)
+        except BaseException:
+            # A failed request costs its request, not its tokens: every reservation goes back.
+            await self._keep_winner(ticket, None)
+            await self._settle(ticket, 0)
+            raise
+        if ticket.leases:
+            await self._keep_winner(ticket, ctx.target)
+        # Only token charges need the answer's usage; without them a stream is not even metered.
+        counted = bool(ticket.leases) or any(bucket.kind is TOKENS for _, _, bucket in ticket.spent)
+        if isinstance(result, StreamReply):
+            if not counted:
+                result.on_close_async(functools.partial(self._settle, ticket, None))
+                return result
+            meter = StreamMeter()
+            metered = StreamReply(meter.watch(result.events), headers=result.headers, on_close=result.aclose)
+            metered.status = result.status
+
+            async def settle() -> None:
+                await self._settle(ticket, meter.tokens(ticket.prompt))
+
+            metered.on_close_async(settle)
+            return metered
+        used = reply_tokens(result, ticket.prompt) if counted else None
+        decision = await self._settle(ticket, used)
+        if decision is not None:
+            # The answer is not sent yet: report the budget as settled, not as reserved.
+            bucket = self.client.tokens
+            ctx.response_headers.update(_rate_headers({TOKENS: (bucket, decision.remaining, decision.reset_after)}))
+        return result
+
+    # -- admission -------------------------------------------------------------------------------
+
+    async def _admit(self, ticket: Ticket, scope: Scope, prefix: str, shown: dict) -> None:
+        """Take a slot and spend from each bucket of ``scope``; on a refusal give back everything
+        the request took so far and raise the 429. ``prefix`` names the client ('' otherwise)."""
+        if scope.concurrency is not None:
+            key = prefix + scope.slots_key
+            entered = await self._enter(key, scope.concurrency)
+            if entered is False:
+                await self._rollback(ticket.spent, ticket.slots, shown)
+                raise _busy(scope)
+            if entered:
+                ticket.slots.append(key)
+        for bucket in scope.buckets:
+            key = prefix + bucket.key
+            cost = 1.0 if bucket.kind is REQUESTS else min(float(ticket.estimate), bucket.burst)
+            decision = await self._acquire(key, cost, bucket)
+            if decision is None:
+                continue
+            if not decision.allowed:
+                await self._rollback(ticket.spent, ticket.slots, shown)
+                shown[bucket.kind] = (bucket, decision.remaining, decision.reset_after)
+                raise _refusal(scope, bucket, decision, cost, _rate_headers(shown))
+            ticket.spent.append((key, cost, bucket))
+            if prefix:  # successful responses report the client's own limits
+                shown[bucket.kind] = (bucket, decision.remaining, decision.reset_after)
+
+    async def _rollback(self, spent: list, slots: list[str], shown: dict) -> None:
+        for key, cost, bucket in spent:
+            await self._acquire(key, -cost, bucket)
+            entry = shown.get(bucket.kind)
+            if entry is not None and entry[0] is bucket:
+                # Shown as it is after the give-back.
+                shown[bucket.kind] = (bucket, min(bucket.burst, entry[1] + cost),
+                                      max(0.0, entry[2] - cost / bucket.rate))
+        spent.clear()
+        for key in slots:
+            await self._leave(key)
+        slots.clear()
+
+    # -- settling --------------------------------------------------------------------------------
+
+    async def _keep_winner(self, ticket: Ticket, target: Any) -> None:
+        """Give back the token charges of upstream calls that failed; keep the one that answered."""
+        leases, ticket.leases = ticket.leases, []
+        label = target.label if target is not None else None
+        winner = next((lease for lease in reversed(leases) if lease.label == label), None)
+        for lease in leases:
+            if lease is not winner:
+                await self._acquire(lease.key, -lease.cost, lease.bucket)
+        if winner is not None:
+            ticket.leases.append(winner)
+
+    async def _settle(self, ticket: Ticket, used: float | None) -> Decision | None:
+        """Free the request's slots and charge its tokens what they really were (``None``: the
+        estimate stands). Returns the client's tokens decision, for the headers."""
+        if ticket.settled:
+            return None
+        ticket.settled = True
+        for key in ticket.slots:
+            await self._leave(key)
+        if used is None:
+            return None
+        shown = None
+        client_tokens = self.client.tokens
+        for key, cost, bucket in ticket.spent:
+            if bucket.kind is TOKENS:
+                decision = await self._charge(key, used - cost, bucket)
+                if bucket is client_tokens:
+                    shown = decision
+        for lease in ticket.leases:
+            await self._charge(lease.key, used - lease.cost, lease.bucket)
+        return shown
+
+    async def _charge(self, key: str, delta: float, bucket: Bucket) -> Decision | None:
+        if not delta:
+            return None
+        decision = await self._acquire(key, delta, bucket)
+        if decision is not None and not decision.allowed and decision.remaining >= 1:
+            # The tokens were really used; a limiter spends nothing on a no, so spend what fits.
+            decision = await self._acquire(key, math.floor(decision.remaining), bucket)
+        return decision
+
+    # -- the limiter, failing open ------------------------------------------------------------------
+
+    async def _acquire(self, key: str, cost: float, bucket: Bucket) -> Decision | None:
+        try:
+            return await self.limiter.acquire(key, cost, bucket.rate, bucket.burst)
+        except Exception as exc:  # a broken limiter must not break requests: let them through
+            self._failed(exc)
+            return None
+
+    async def _enter(self, key: str, limit: int) -> bool | None:
+        try:
+            return await self.limiter.enter(key, limit, self.ttl)
+        except Exception as exc:
+            self._failed(exc)
+            # Unknown whether a slot was taken: never leave it (its TTL frees it) rather than
+            # risk freeing someone else's.
+            return None
+
+    async def _leave(self, key: str) -> None:
+        try:
+            await self.limiter.leave(key)
+        except Exception as exc:
+            self._failed(exc)
+
+    def _failed(self, exc: Exception) -> None:
+        now = self.clock()
+        if now < self._quiet_until:
+            return
+        self._quiet_until = now + WARN_EVERY
+        self.log.warning(
+            "rate limiter %r failed (%s: %s); requests are let through unlimited meanwhile (fail open)",
+            self.backend, type(exc).__name__, scrub(str(exc), self.secrets),
+        )
+
+    async def aclose(self) -> None:
+        await self.limiter.aclose()
+
+
+class GatedRateLimit(RateLimit):
+    """The middleware when provider limits exist: also gates each upstream call."""
+
+    async def gate_target(self, ctx: RequestContext, req: GatewayRequest, target: Any):
+        scope = self.providers.get(target.provider.name)
+        if scope is None:
+            return None
+        slot = None
+        if scope.concurrency is not None:
+            entered = await self._enter(scope.slots_key, scope.concurrency)
+            if entered is False:
+                raise _busy(scope)
+            if entered:
+                slot = scope.slots_key
+        ticket = ctx.extras.get(TICKET)
+        spent: list[tuple[str, float, Bucket]] = []
+        for bucket in scope.buckets:
+            if bucket.kind is REQUESTS:
+                cost = 1.0
+            else:
+                # Hedged calls run on a copy of the context without the ticket: estimate anew
+                # (and that charge then stands unsettled).
+                estimate = ticket.estimate if ticket is not None else (
+                    estimate_prompt_tokens(req.raw) + completion_allowance(req, self.default_max_tokens))
+                cost = min(float(estimate), bucket.burst)
+            decision = await self._acquire(bucket.key, cost, bucket)
+            if decision is None:
+                continue
+            if not decision.allowed:
+                await self._rollback(spent, [slot] if slot else [], {})
+                headers = _rate_headers({bucket.kind: (bucket, decision.remaining, decision.reset_after)})
+                raise _refusal(scope, bucket, decision, cost, headers)
+            spent.append((bucket.key, cost, bucket))
+            if bucket.kind is TOKENS and ticket is not None:
+                ticket.leases.append(Lease(target.label, bucket.key, cost, bucket))
+        if slot is None:
+            return None
+        return functools.partial(self._leave, slot)
+
+
+def _rate_headers(shown: dict[str, tuple[Bucket, float, float]]) -> dict[str, str]:
+    headers = {}
+    for bucket, remaining, reset_after in shown.values():
+        headers[bucket.header_limit] = bucket.limit_text
+        headers[bucket.header_remaining] = str(max(0, math.floor(remaining + 1e-6)))
+        headers[bucket.header_reset] = format_duration(reset_after)
+    return headers
+
+
+def _refusal(scope: Scope, bucket: Bucket, decision: Decision, cost: float, headers: dict[str, str]) -> GatewayError:
+    wait = decision.retry_after
+    if bucket.kind is REQUESTS:
+        what = f"requests per minute (RPM): Limit {bucket.per_minute}"
+    else:
+        what = f"tokens per minute (TPM): Limit {bucket.per_minute}, Requested {math.ceil(cost)}"
+    headers["Retry-After"] = retry_after_header(wait)
+    return GatewayError(
+        f"Rate limit reached for {scope.owner} on {what}. Please try again in {format_duration(wait)}.",
+        status=429, type=bucket.kind, code="rate_limit_exceeded", error_class="rate_limit",
+        retry_after=wait, headers=headers,
+    )
+
+
+def _busy(scope: Scope) -> GatewayError:
+    return GatewayError(
+        f"Too many concurrent requests for {scope.owner}: Limit {scope.concurrency}. "
+        "Please try again when one has finished.",
+        status=429, type=REQUESTS, code="concurrency_limit_exceeded", error_class="rate_limit",
+        retry_after=BUSY_RETRY_AFTER, headers={"Retry-After": retry_after_header(BUSY_RETRY_AFTER)},
+    )
+
+
+def make_ratelimit(*, options: RateLimitOptions, services: Any) -> RateLimit | None:
+    """Factory of the ``ratelimit`` middleware: resolve every limit and the backend once."""
+    problems: list[ConfigProblem] = []
+    registry = services.registry
+    component = registry.get(RATE_LIMITER, options.backend) if registry is not None else None
+    if component is None:
+        installed = sorted(registry.of_kind(RATE_LIMITER)) if registry is not None else []
+        problems.append(ConfigProblem(
+            "backend",
+            f"unknown rate-limiter backend {options.backend!r}{suggest(options.backend, installed)}; "
+            f"installed backends: {', '.join(installed) or 'none'}",
+        ))
+    known = getattr(services.config, "providers", None)
+    if known is not None:
+        for provider_id in options.providers:
+            if provider_id not in known:
+                problems.append(ConfigProblem(
+                    f"providers.{provider_id}", f"unknown provider {provider_id!r}{suggest(provider_id, known)}"))
+    if problems:
+        raise ConfigError(problems)
+    client = Scope.build("this client", "", options, options.concurrency)
+    models = {name: Scope.build(f"model {name!r}", f"rl:model:{name}", limits)
+              for name, limits in options.models.items()}
+    providers = {name: Scope.build(f"provider {name!r}", f"rl:provider:{name}", limits, limits.concurrency)
+                 for name, limits in options.providers.items()}
+    models = {name: scope for name, scope in models.items() if scope.active}
+    providers = {name: scope for name, scope in providers.items() if scope.active}
+    if not (client.active or models or providers):
+        return None  # a table with no limits: stay out of the chain
+    limiter = component.factory(options=options, services=services)
+    cls = GatedRateLimit if providers else RateLimit
+    return cls(limiter, client, models, providers, options, services)
