@@ -72,6 +72,12 @@ def register_middlewares(register):
     wrap the reply's stream. Middlewares run in ascending ``order`` (``sluicegate.pipeline.Order``
     names the stages: EDGE, ADMIT, CACHE). A factory returning ``None`` leaves the middleware
     out of the chain.
+
+    The middleware may be an object (with ``__call__``) offering two more coroutines, found once
+    at assembly: ``gate_target(ctx, req, target)`` runs before every upstream call (retries and
+    fallbacks included) and may raise a ``GatewayError`` to refuse that target (the router then
+    moves on, as for a vendor's 429) or return an async release callable run when the call
+    ends; ``aclose()`` runs when the assembly is retired (config reload, shutdown).
     """
 
 
