@@ -25,3 +25,7 @@ async def gateway():
             return await stack.enter_async_context(running_gateway(config_text, **kwargs))
 
         yield start
+
+
+# A real redis-server for the shared-backend tests: ``redis_server`` (sluicegate.testing.redis).
+from sluicegate.testing.redis import redis_server  # noqa: E402, F401

@@ -1,0 +1,168 @@
+"""One Redis client with short timeouts and a circuit of its own: Redis trouble never fails a request.
+
+Every call is bounded by ``timeout`` (connect, pool wait and command together). After a failed
+call the link is *down* for ``cooldown`` seconds: callers get ``Unavailable`` at once and answer
+from local state. When the cooldown is over, one call probes Redis while the others stay local,
+so a dead Redis costs one bounded wait per cooldown, not one per request. One warning is logged
+per cooldown and one line when Redis is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from sluicegate.errors import ConfigError, ConfigProblem
+
+DEFAULT_URL = "redis://127.0.0.1:6379/0"
+# Seconds one Redis call may take, connection included: the latency Redis trouble can add.
+DEFAULT_TIMEOUT = 0.25
+# Seconds Redis is skipped after a failure before one call probes it again.
+COOLDOWN = 5.0
+# A request waits for a pooled connection rather than opening sockets without bound.
+MAX_CONNECTIONS = 64
+
+Clock = Callable[[], float]
+
+
+class Unavailable(Exception):
+    """Redis is skipped (cooling down) or the call just failed: answer locally."""
+
+
+def redis_url(options: Any, path: str = "url") -> str:
+    """The URL from ``options.url`` (a Secret, a string or None), checked; a ConfigError at ``path`` if unusable."""
+    value = getattr(options, "url", None)
+    if value is None:
+        return DEFAULT_URL
+    missing = getattr(value, "missing", ())
+    url = value.reveal() if hasattr(value, "reveal") else str(value)
+    if not url:
+        why = f"is empty because {', '.join(missing)} is not set" if missing else "is empty"
+        raise ConfigError([ConfigProblem(path, why)])
+    if urlsplit(url).scheme not in ("redis", "rediss", "unix"):
+        # The URL is not echoed: it may hold a password.
+        raise ConfigError([ConfigProblem(path, "must be a redis://, rediss:// or unix:// URL")])
+    return url
+
+
+def redis_timeout(options: Any) -> float:
+    """``options.redis_timeout`` when the feature has that key and it is set, else the default."""
+    value = getattr(options, "redis_timeout", None)
+    return float(value) if value else DEFAULT_TIMEOUT
+
+
+def make_client(url: str, timeout: float) -> Redis:
+    """A client that never retries by itself: the link decides what a failure means."""
+    try:
+        pool = BlockingConnectionPool.from_url(
+            url,
+            max_connections=MAX_CONNECTIONS,
+            timeout=timeout,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            # redis-py >= 6 retries three times with backoff by default; that would multiply
+            # the latency a dead Redis adds to each request.
+            retry=Retry(NoBackoff(), 0),
+        )
+    except ValueError as exc:
+        raise ConfigError([ConfigProblem("url", f"is not a valid Redis URL: {exc}")]) from None
+    return Redis(connection_pool=pool)
+
+
+class RedisLink:
+    """A Redis client guarded by a timeout and a cooldown circuit; ``call`` raises ``Unavailable``."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        clock: Clock,
+        log: logging.Logger,
+        what: str,
+        timeout: float = DEFAULT_TIMEOUT,
+        cooldown: float = COOLDOWN,
+    ) -> None:
+        self.client = make_client(url, timeout)
+        self.timeout = timeout
+        self.cooldown = cooldown
+        self._clock = clock
+        self._log = log
+        self._what = what
+        # Where the log lines say Redis is, without the password a URL may carry.
+        self._where = _describe(url)
+        self._down_until: float | None = None
+        self._probing = False
+
+    @property
+    def up(self) -> bool:
+        return self._down_until is None
+
+    async def call(self, fn: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Any:
+        """``await fn(*args, **kwargs)`` within the timeout, or ``Unavailable``."""
+        probe = self._admit()
+        task = asyncio.current_task()
+        cancels = task.cancelling() if task is not None else 0
+        try:
+            async with asyncio.timeout(self.timeout):
+                result = await fn(*args, **kwargs)
+        except (RedisError, OSError, TimeoutError) as exc:
+            _raise_if_cancelled(task, cancels)
+            self._failed(exc, probe)
+            raise Unavailable(str(exc)) from exc
+        finally:
+            if probe:
+                self._probing = False
+        _raise_if_cancelled(task, cancels)
+        if self._down_until is not None:
+            self._down_until = None
+            self._log.info("redis at %s is back; %s is shared again", self._where, self._what)
+        return result
+
+    def _admit(self) -> bool:
+        """Raise ``Unavailable`` while cooling down; True when this call is the one probe."""
+        if self._down_until is None:
+            return False
+        if self._probing or self._clock() < self._down_until:
+            raise Unavailable("cooling down")
+        self._probing = True
+        return True
+
+    def _failed(self, exc: BaseException, probe: bool) -> None:
+        if self._down_until is not None and not probe:
+            # Calls already under way when Redis went down: the cooldown is running and warned.
+            return
+        self._down_until = self._clock() + self.cooldown
+        reason = f"{exc.__class__.__name__}: {exc}".rstrip(": ")
+        self._log.warning(
+            "redis at %s unavailable (%s); %s answers from local state for %g s",
+            self._where, reason, self._what, self.cooldown,
+        )
+
+    async def aclose(self) -> None:
+        await self.client.aclose(close_connection_pool=True)
+
+
+def _raise_if_cancelled(task: asyncio.Task[Any] | None, cancels: int) -> None:
+    """Re-raise a cancellation that arrived during the call but did not come out of it.
+
+    redis-py (seen with 8.1 on Python 3.11, whose ``asyncio.wait_for`` can return a result it
+    was cancelled for) sometimes completes a command its task was cancelled in; a cancelled
+    task that carried on would, for one, keep a breaker board's sync loop from ever closing.
+    """
+    if task is not None and task.cancelling() > cancels:
+        raise asyncio.CancelledError
+
+
+def _describe(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        return parts.path
+    return f"{parts.hostname or '127.0.0.1'}:{parts.port or 6379}"
