@@ -134,6 +134,8 @@ def assemble(loaded: LoadedConfig, services_factory: Callable[[GatewayConfig, An
     # resources; both are found here, once, not per request.
     gates = [m.gate_target for _, _, m in middlewares if callable(getattr(m, "gate_target", None))]
     closers = [m.aclose for _, _, m in middlewares if callable(getattr(m, "aclose", None))]
+    if callable(getattr(breakers, "aclose", None)):
+        closers.append(breakers.aclose)  # a shared board holds a sync task and connections
     terminal = ResilientRouter(config.retry, breakers, stats, config.degrade, services, gates=gates)
     chain = compose([m for _, _, m in middlewares], terminal)
     return Assembly(

@@ -6,12 +6,12 @@ import asyncio
 import time
 
 import pytest
-from sluicegate_redis.breakers import RedisBreakerOptions, make_board
 
 from sluicegate.config import load_config_text
 from sluicegate.errors import ConfigError
 from sluicegate.resilience.breaker import BreakerState
 from sluicegate.secrets import Secret
+from sluicegate_redis.breakers import RedisBreakerOptions, make_board
 
 
 def board_options(url: str, **overrides) -> RedisBreakerOptions:

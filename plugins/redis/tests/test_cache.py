@@ -6,11 +6,11 @@ import asyncio
 
 import pytest
 from redis.crc import key_slot
-from sluicegate_redis.cache import make_cache
-from sluicegate_redis.keys import breaker_key, bucket_key, cache_key, slots_key, tag
 
 from sluicegate.errors import ConfigError
 from sluicegate.secrets import Secret
+from sluicegate_redis.cache import make_cache
+from sluicegate_redis.keys import breaker_key, bucket_key, cache_key, slots_key, tag
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import logging
 import time
 
 import pytest
+
 from sluicegate_redis.cache import make_cache
 from sluicegate_redis.limiter import make_limiter
 from sluicegate_redis.link import COOLDOWN, DEFAULT_TIMEOUT

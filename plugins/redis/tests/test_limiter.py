@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 from pytest import approx
+
 from sluicegate_redis.limiter import make_limiter
 from sluicegate_redis.local import LocalLimiter
 

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from sluicegate_redis.link import COOLDOWN
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="process tests run on Linux")
