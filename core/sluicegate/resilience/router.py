@@ -228,18 +228,13 @@ class ResilientRouter:
             limit = None if deadline is None else deadline - started
             if limit is not None and limit <= 0:
                 raise DeadlineExceeded()
-            scope = asyncio.timeout(limit)
-            try:
-                async with scope:
-                    result = await provider.senders[req.endpoint](ctx, req, target)
-                    if isinstance(result, StreamReply):
-                        result = await self._first_content(result, req, provider, deadline)
-            except TimeoutError:
-                if scope.expired():
-                    raise DeadlineExceeded() from None
-                raise UpstreamTimeout(
-                    f"provider {provider.name!r} did not answer in time", provider=provider.name, retryable=True
-                ) from None
+            if limit is None:
+                # No deadline (the default): skip the timeout scope, it costs on every request.
+                result = await provider.senders[req.endpoint](ctx, req, target)
+                if isinstance(result, StreamReply):
+                    result = await self._first_content(result, req, provider, deadline)
+            else:
+                result = await self._call_within(ctx, req, target, limit, deadline)
             ttfb = self.clock() - started
             done = True
             if isinstance(result, StreamReply):
@@ -251,6 +246,22 @@ class ResilientRouter:
         finally:
             if not done:
                 stats.finished(None)
+
+    async def _call_within(self, ctx, req, target: Target, limit: float, deadline: float) -> Result:
+        provider = target.provider
+        scope = asyncio.timeout(limit)
+        try:
+            async with scope:
+                result = await provider.senders[req.endpoint](ctx, req, target)
+                if isinstance(result, StreamReply):
+                    result = await self._first_content(result, req, provider, deadline)
+        except TimeoutError:
+            if scope.expired():
+                raise DeadlineExceeded() from None
+            raise UpstreamTimeout(
+                f"provider {provider.name!r} did not answer in time", provider=provider.name, retryable=True
+            ) from None
+        return result
 
     async def _first_content(self, reply: StreamReply, req: GatewayRequest, provider, deadline) -> StreamReply:
         """Hold the stream back until its first content event (or its end)."""
