@@ -1,4 +1,4 @@
-"""pytest fixtures: ``fake_upstream`` (a started FakeUpstream) and ``gateway`` (a server factory)."""
+"""pytest fixtures: ``fake_upstream`` (a started FakeUpstream), ``gateway`` (a server factory), ``redis_server``."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import contextlib
 import pytest_asyncio
 
 from sluicegate.testing.gateway import running_gateway
+from sluicegate.testing.redis import redis_server  # noqa: F401  (a fixture: a real redis-server)
 from sluicegate.testing.upstream import FakeUpstream
 
 
@@ -25,7 +26,3 @@ async def gateway():
             return await stack.enter_async_context(running_gateway(config_text, **kwargs))
 
         yield start
-
-
-# A real redis-server for the shared-backend tests: ``redis_server`` (sluicegate.testing.redis).
-from sluicegate.testing.redis import redis_server  # noqa: E402, F401
