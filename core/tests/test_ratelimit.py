@@ -17,12 +17,14 @@ from sluicegate.features.ratelimit import (
     ProviderLimits,
     RateLimit,
     RateLimitOptions,
-    StreamMeter,
-    completion_allowance,
-    estimate_prompt_tokens,
     format_duration,
     make_ratelimit,
     retry_after_header,
+)
+from sluicegate.features.token_usage import (
+    StreamMeter,
+    completion_allowance,
+    estimate_prompt_tokens,
     usage_counts,
 )
 from sluicegate.plugins import load_plugins
