@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-import orjson
 from attrs import define, field
 
 from sluicegate.errors import GatewayError, UpstreamError, UpstreamTimeout
@@ -21,6 +20,7 @@ from sluicegate.exchange import Endpoint, GatewayRequest, RequestContext, Result
 from sluicegate.resilience.classify import TRAITS, ErrorClass, classify
 from sluicegate.resilience.degrade import degraded_reply
 from sluicegate.resilience.retry import RetryBudget, backoff
+from sluicegate.resilience.streams import anthropic_preamble, openai_preamble, replay, settle_at_end
 
 if TYPE_CHECKING:
     from sluicegate.config.resilience import DegradeConfig, RetryConfig
@@ -195,7 +195,7 @@ class ResilientRouter:
                     await _run_all(releases)
             if breaker is not None:
                 if isinstance(result, StreamReply):
-                    _settle_at_end(result, breaker)
+                    settle_at_end(result, breaker)
                 else:
                     breaker.record_success()
             return result
@@ -271,7 +271,7 @@ class ResilientRouter:
             limit, by_deadline = max(0.0, deadline - self.clock()), True
         held: list[SSEEvent] = []
         events = reply.events.__aiter__()
-        preamble = _anthropic_preamble if req.endpoint is Endpoint.MESSAGES else _openai_preamble
+        preamble = anthropic_preamble if req.endpoint is Endpoint.MESSAGES else openai_preamble
         try:
             async with asyncio.timeout(limit):
                 async for event in events:
@@ -290,8 +290,7 @@ class ResilientRouter:
         except BaseException:
             await reply.aclose()
             raise
-        replay = StreamReply(_replay(held, events), headers=reply.headers, on_close=reply.aclose)
-        return replay
+        return StreamReply(replay(held, events), headers=reply.headers, on_close=reply.aclose)
 
     # -- hedging ---------------------------------------------------------------------------------
 
@@ -443,79 +442,3 @@ class _ContextTooLong(Exception):
     def __init__(self, error: GatewayError) -> None:
         super().__init__(error.message)
         self.error = error
-
-
-def _openai_preamble(event: SSEEvent) -> bool:
-    """An OpenAI chunk that carries no content yet (the role-only first chunk)."""
-    data = event.data
-    if not data.startswith(b"{") or b'"choices"' not in data:
-        return False
-    try:
-        chunk = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return False
-    choices = chunk.get("choices") if isinstance(chunk, dict) else None
-    if not choices or not isinstance(choices, list):
-        return False
-    for choice in choices:
-        if not isinstance(choice, dict) or choice.get("finish_reason"):
-            return False
-        delta = choice.get("delta")
-        if not isinstance(delta, dict):
-            return False
-        if delta.get("content") or delta.get("tool_calls") or delta.get("reasoning_content") or delta.get("refusal"):
-            return False
-    return True
-
-
-_ANTHROPIC_PREAMBLE = frozenset({"message_start", "ping", "content_block_start"})
-
-
-def _anthropic_preamble(event: SSEEvent) -> bool:
-    return event.event in _ANTHROPIC_PREAMBLE
-
-
-def _settle_at_end(reply: StreamReply, breaker: Any) -> None:
-    """A stream's breaker verdict comes when it ends: a clean end is a success, a break (even
-    after content, which is not retried) a failure, so a vendor that always fails after one
-    token leaves rotation; a stream abandoned by its client gives no verdict."""
-    verdict = _StreamVerdict(breaker)
-    reply.events = verdict.watch(reply.events)
-    reply.also_on_close(verdict.abandon)
-
-
-class _StreamVerdict:
-    __slots__ = ("breaker", "settled")
-
-    def __init__(self, breaker: Any) -> None:
-        self.breaker = breaker
-        self.settled = False
-
-    async def watch(self, events: AsyncIterator[SSEEvent]) -> AsyncIterator[SSEEvent]:
-        try:
-            async for event in events:
-                yield event
-        except GatewayError as error:
-            if not self.settled:
-                self.settled = True
-                if TRAITS[classify(error)].counts_for_breaker:
-                    self.breaker.record_failure(error.retry_after)
-                else:
-                    self.breaker.release()
-            raise
-        if not self.settled:
-            self.settled = True
-            self.breaker.record_success()
-
-    def abandon(self) -> None:
-        # Runs when the reply is closed; a stream that ended has already given its verdict.
-        if not self.settled:
-            self.settled = True
-            self.breaker.release()
-
-
-async def _replay(held: list[SSEEvent], events: AsyncIterator[SSEEvent]) -> AsyncIterator[SSEEvent]:
-    for event in held:
-        yield event
-    async for event in events:
-        yield event

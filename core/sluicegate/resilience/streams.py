@@ -1,0 +1,89 @@
+"""How the router treats a stream: what counts as its first content, replaying what was held
+back, and the breaker verdict a stream gives when it ends."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+
+from sluicegate.errors import GatewayError
+from sluicegate.exchange import SSEEvent, StreamReply
+from sluicegate.resilience.classify import TRAITS, classify
+
+
+def openai_preamble(event: SSEEvent) -> bool:
+    """An OpenAI chunk that carries no content yet (the role-only first chunk)."""
+    data = event.data
+    if not data.startswith(b"{") or b'"choices"' not in data:
+        return False
+    try:
+        chunk = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return False
+    choices = chunk.get("choices") if isinstance(chunk, dict) else None
+    if not choices or not isinstance(choices, list):
+        return False
+    for choice in choices:
+        if not isinstance(choice, dict) or choice.get("finish_reason"):
+            return False
+        delta = choice.get("delta")
+        if not isinstance(delta, dict):
+            return False
+        if delta.get("content") or delta.get("tool_calls") or delta.get("reasoning_content") or delta.get("refusal"):
+            return False
+    return True
+
+
+ANTHROPIC_PREAMBLE = frozenset({"message_start", "ping", "content_block_start"})
+
+
+def anthropic_preamble(event: SSEEvent) -> bool:
+    return event.event in ANTHROPIC_PREAMBLE
+
+
+def settle_at_end(reply: StreamReply, breaker: Any) -> None:
+    """A stream's breaker verdict comes when it ends: a clean end is a success, a break (even
+    after content, which is not retried) a failure, so a vendor that always fails after one
+    token leaves rotation; a stream abandoned by its client gives no verdict."""
+    verdict = _StreamVerdict(breaker)
+    reply.events = verdict.watch(reply.events)
+    reply.also_on_close(verdict.abandon)
+
+
+class _StreamVerdict:
+    __slots__ = ("breaker", "settled")
+
+    def __init__(self, breaker: Any) -> None:
+        self.breaker = breaker
+        self.settled = False
+
+    async def watch(self, events: AsyncIterator[SSEEvent]) -> AsyncIterator[SSEEvent]:
+        try:
+            async for event in events:
+                yield event
+        except GatewayError as error:
+            if not self.settled:
+                self.settled = True
+                if TRAITS[classify(error)].counts_for_breaker:
+                    self.breaker.record_failure(error.retry_after)
+                else:
+                    self.breaker.release()
+            raise
+        if not self.settled:
+            self.settled = True
+            self.breaker.record_success()
+
+    def abandon(self) -> None:
+        # Runs when the reply is closed; a stream that ended has already given its verdict.
+        if not self.settled:
+            self.settled = True
+            self.breaker.release()
+
+
+async def replay(held: list[SSEEvent], events: AsyncIterator[SSEEvent]) -> AsyncIterator[SSEEvent]:
+    for event in held:
+        yield event
+    async for event in events:
+        yield event
