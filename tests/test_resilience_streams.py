@@ -10,86 +10,38 @@ Each test checks the client's bytes (or the SDK's view) and the calls each fake 
 from __future__ import annotations
 
 import asyncio
-import random
-import socket
 import time
 from typing import Any
 
 import aiohttp
-import anthropic
 import openai
 import orjson
 import pytest
+import resilience_harness
 from aiohttp import web
+from resilience_harness import (
+    MSG,
+    TOKEN,
+    A,
+    B,
+    C,
+    backoffs,
+)
 
-from sluicegate.config.resilience import RetryConfig
-from sluicegate.resilience.retry import backoff
 from sluicegate.testing import FakeUpstream, openai_chunks
 
-TOKEN = "client-token-resilience-streams"
-SEED = 4321
-MSG = [{"role": "user", "content": "hi"}]
-A = "/a/v1/chat/completions"
-B = "/b/v1/chat/completions"
-C = "/c/v1/messages"
 RETRY = {"attempts": 2, "backoff_base": 0.5, "backoff_max": 8.0, "budget_min_per_second": 100.0}
 ONE_TRY = {**RETRY, "attempts": 1}
-CHAT = '[models.chat]\ntargets = ["a/m1", "b/m2"]\n'
+
+
+def config(url: str, **kwargs: Any) -> str:
+    """The harness config with this file's default of two tries per target."""
+    kwargs.setdefault("retry", RETRY)
+    return resilience_harness.config(url, **kwargs)
 CHUNK = {"id": "chatcmpl-s", "object": "chat.completion.chunk", "created": 1, "model": "m"}
 
 
 # -- helpers (as in test_resilience.py) ----------------------------------------------------------
-
-
-def table(name: str, values: dict[str, Any]) -> str:
-    return "\n".join([f"[{name}]", *(f"{k} = {orjson.dumps(v).decode()}" for k, v in values.items())]) + "\n"
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def config(url: str, *, retry: dict[str, Any] | None = None, models: str = CHAT, extra: str = "",
-           a: str = "", b: str = "", c: str = "") -> str:
-    return f"""
-[auth]
-tokens = ["{TOKEN}"]
-
-[providers.a]
-type = "openai"
-base_url = "{url}/a/v1"
-api_key = "sk-a-000000000000"
-{a}
-
-[providers.b]
-type = "openai"
-base_url = "{url}/b/v1"
-api_key = "sk-b-000000000000"
-{b}
-
-[providers.c]
-type = "anthropic"
-base_url = "{url}/c/v1"
-api_key = "sk-ant-c-00000000000"
-{c}
-
-[providers.dead]
-type = "openai"
-base_url = "http://127.0.0.1:{closed_port()}/v1"
-api_key = "sk-dead-0000000000"
-
-{models}
-{table("retry", RETRY if retry is None else retry)}
-{extra}
-"""
-
-
-def backoffs(retry: dict[str, Any], *numbers: int, seed: int = SEED) -> list[float]:
-    cfg = RetryConfig(**retry)
-    rng = random.Random(seed)
-    return [backoff(cfg, n, rng) for n in numbers]
 
 
 def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
@@ -163,59 +115,6 @@ def raw_sse(frames: list[bytes], *, then: str = "eof", pause: float = 0.05, watc
 
 def frame(data: Any) -> bytes:
     return FakeUpstream.frame(data)
-
-
-class Harness:
-    def __init__(self, gateway, upstream: FakeUpstream) -> None:
-        self._gateway = gateway
-        self.up = upstream
-        self.waits: list[float] = []
-        self.server = None
-        self.client: openai.AsyncOpenAI | None = None
-        self._clients: list[Any] = []
-
-    async def start(self, text: str) -> Harness:
-        async def sleep(seconds: float) -> None:
-            self.waits.append(seconds)
-
-        self.server = await self._gateway(text, services={"sleep": sleep, "rng": random.Random(SEED)})
-        self.client = openai.AsyncOpenAI(base_url=self.server.base_url + "/v1", api_key=TOKEN, max_retries=0)
-        self._clients.append(self.client)
-        return self
-
-    def claude(self) -> anthropic.AsyncAnthropic:
-        client = anthropic.AsyncAnthropic(base_url=self.server.base_url, api_key=TOKEN, max_retries=0)
-        self._clients.append(client)
-        return client
-
-    def calls(self, path: str) -> int:
-        return len(self.up.calls(path))
-
-    async def stream_text(self, model: str = "chat") -> str:
-        result = await self.client.chat.completions.create(model=model, messages=MSG, stream=True)
-        return "".join([c.choices[0].delta.content or "" async for c in result if c.choices])
-
-    async def post(self, body: dict[str, Any], path: str = "/v1/chat/completions"):
-        async with aiohttp.ClientSession() as http, http.post(
-            self.server.base_url + path, data=orjson.dumps(body),
-            headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
-        ) as response:
-            return response.status, response.headers, await response.read()
-
-    async def health(self) -> dict[str, Any]:
-        async with aiohttp.ClientSession() as http, http.get(self.server.base_url + "/health") as response:
-            return await response.json()
-
-    async def aclose(self) -> None:
-        for client in self._clients:
-            await client.close()
-
-
-@pytest.fixture
-async def h(gateway, fake_upstream):
-    harness = Harness(gateway, fake_upstream)
-    yield harness
-    await harness.aclose()
 
 
 def streamed(model: str = "chat") -> dict[str, Any]:
