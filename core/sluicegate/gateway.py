@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import logging
 import random
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -18,11 +19,12 @@ from sluicegate.exchange import Handler
 from sluicegate.pipeline import compose
 from sluicegate.plugins import PluginHost, first_result
 from sluicegate.provider import Provider
-from sluicegate.registry import BREAKER_POLICY, MIDDLEWARE, PROVIDER
+from sluicegate.registry import BREAKER_POLICY, EXTENSION, MIDDLEWARE, PROVIDER
 from sluicegate.resilience.balance import StatsBoard
 from sluicegate.resilience.router import ResilientRouter
 from sluicegate.routing import Router
 from sluicegate.services import Services
+from sluicegate.telemetry import Telemetry, known_target_labels
 from sluicegate.translate.anthropic_inbound import anthropic_error_body
 
 log = logging.getLogger("sluicegate")
@@ -43,6 +45,8 @@ class Assembly:
         stats: StatsBoard | None = None,
         rng: random.Random | None = None,
         closers: list[Callable[[], Any]] | None = None,
+        extensions: dict[str, Any] | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self._closers = closers or []
         self.config = config
@@ -61,8 +65,35 @@ class Assembly:
             for token in config.auth.tokens
             if token
         }
-        self.open_access = not self.tenants
         self._error_body = first_result(host.pm, "gateway_error_body")
+        self.alias_names = frozenset(config.models)
+        # Ask vendors for a stream's usage when someone reads it (README, "Usage and cost").
+        self.stream_usage = config.server.stream_usage
+        self.extensions = extensions or {}
+        self.telemetry = telemetry if telemetry is not None else Telemetry()
+        # Client names for logs and metrics: [auth.clients] names its tokens; the unnamed ones
+        # of [auth] tokens are "client-1", "client-2"... by position.
+        self.client_names: dict[str, str] = {}
+        for index, token in enumerate(config.auth.tokens, start=1):
+            if token:
+                self.client_names.setdefault(token.reveal(), f"client-{index}")
+        for name, token in config.auth.clients.items():
+            if token:
+                self.client_names[token.reveal()] = name
+                self.tenants.setdefault(
+                    token.reveal(), "t-" + hashlib.sha256(token.reveal().encode()).hexdigest()[:12]
+                )
+        self.open_access = not self.tenants
+
+    async def start(self) -> None:
+        """Start the extensions' own work once this assembly serves."""
+        for name, extension in self.extensions.items():
+            start = getattr(extension, "start", None)
+            if callable(start):
+                try:
+                    await start()
+                except Exception:  # an extension that cannot start must not stop the gateway
+                    log.exception("extension %s failed to start", name)
 
     def error_body(self, error: GatewayError, request_id: str, api: str = "openai") -> Any:
         body = self._error_body(error=error, request_id=request_id, api=api)
@@ -92,6 +123,10 @@ def assemble(loaded: LoadedConfig, services_factory: Callable[[GatewayConfig, An
     config, host = loaded.config, loaded.host
     services = services_factory(config, host.registry)
     problems: list[ConfigProblem] = []
+    extensions = _build_components(host, config, services, EXTENSION, problems)
+    # Before anything else is built: breakers and features report into it from their factories on.
+    telemetry = Telemetry(extensions, known_target_labels(config))
+    services.telemetry = telemetry
     providers: dict[str, Provider] = {}
     for provider_id, options in config.providers.items():
         component = host.registry.get(PROVIDER, options.type)
@@ -108,40 +143,58 @@ def assemble(loaded: LoadedConfig, services_factory: Callable[[GatewayConfig, An
         except GatewayError as exc:
             problems.append(ConfigProblem(f"providers.{provider_id}", exc.message))
 
-    middlewares: list[tuple[int, str, Any]] = []
-    for name, component in host.registry.of_kind(MIDDLEWARE).items():
-        options = config.features.get(name)
-        if options is None:
-            if not component.extra.get("always"):
-                continue
-            options = component.options() if component.options is not None else None
-        try:
-            middleware = component.factory(options=options, services=services)
-        except ConfigError as exc:
-            problems.extend(ConfigProblem(f"{name}.{p.path}".rstrip("."), p.message) for p in exc.problems)
-            continue
-        if middleware is not None:
-            middlewares.append((int(component.extra.get("order", 500)), name, middleware))
+    middlewares = _build_components(host, config, services, MIDDLEWARE, problems)
     breakers = None
     policy = host.registry.get(BREAKER_POLICY, config.breaker.policy)
     if policy is not None:
         breakers = policy.factory(options=config.breaker, services=services)
     if problems:
         raise ConfigError(problems, config.source)
-    middlewares.sort(key=lambda item: (item[0], item[1]))
     stats = StatsBoard()
     # A middleware object may also guard each upstream call (per-provider limits) and hold
     # resources; both are found here, once, not per request.
-    gates = [m.gate_target for _, _, m in middlewares if callable(getattr(m, "gate_target", None))]
-    closers = [m.aclose for _, _, m in middlewares if callable(getattr(m, "aclose", None))]
+    gates = [m.gate_target for _, m in middlewares if callable(getattr(m, "gate_target", None))]
+    closers = [m.aclose for _, m in [*middlewares, *extensions] if callable(getattr(m, "aclose", None))]
     if callable(getattr(breakers, "aclose", None)):
         closers.append(breakers.aclose)  # a shared board holds a sync task and connections
     terminal = ResilientRouter(config.retry, breakers, stats, config.degrade, services, gates=gates)
-    chain = compose([m for _, _, m in middlewares], terminal)
+    chain = compose([m for _, m in middlewares], terminal)
     return Assembly(
-        config, host, providers, chain, [name for _, name, _ in middlewares],
+        config, host, providers, chain, [name for name, _ in middlewares],
         breakers=breakers, stats=stats, rng=services.rng, closers=closers,
+        extensions=dict(extensions), telemetry=telemetry,
     )
+
+
+def _build_components(host: PluginHost, config: GatewayConfig, services: Services, kind: str,
+                      problems: list[ConfigProblem]) -> list[tuple[str, Any]]:
+    """Instantiate the enabled table-owning components of ``kind``, in ascending ``order``."""
+    built: list[tuple[int, str, Any]] = []
+    for name, component in host.registry.of_kind(kind).items():
+        options = config.features.get(name)
+        if options is None:
+            if not component.extra.get("always") or name in config.switched_off:
+                continue
+            options = component.options() if component.options is not None else None
+        try:
+            made = component.factory(options=options, services=services)
+        except ConfigError as exc:
+            problems.extend(ConfigProblem(f"{name}.{p.path}".rstrip("."), p.message) for p in exc.problems)
+            continue
+        if made is not None:
+            built.append((int(component.extra.get("order", 500)), name, made))
+    built.sort(key=lambda item: (item[0], item[1]))
+    return [(name, made) for _, name, made in built]
+
+
+@attrs.define
+class ReloadResult:
+    """How the last config reload went, for the admin API and logs."""
+
+    ok: bool
+    at: float | None  # wall-clock time; None: the config loaded at start
+    source: str
+    problems: list[str] = attrs.Factory(list)
 
 
 @attrs.define
@@ -153,6 +206,9 @@ class GatewaySource:
     env: Mapping[str, str] | None = None
     extra_plugins: Iterable[tuple[str, Any]] = ()
     use_entry_points: bool = True
+
+    def describe(self) -> str:
+        return "(in-memory config)" if self.text is not None else (self.path or "gateway.toml")
 
     def load(self) -> LoadedConfig:
         if self.text is not None:
@@ -182,17 +238,26 @@ class Gateway:
         self.current: Assembly | None = None
         self.clock_overrides: dict[str, Any] = {}
         self._retiring: set[asyncio.Task[None]] = set()
+        # Plugin state that outlives reloads (Services.lasting): metric registries and the like.
+        self.lasting: dict[str, Any] = {}
+        self.last_reload = ReloadResult(ok=True, at=None, source=self.loaded.config.source)
+        # False once shutdown begins: /health/ready then answers 503 so balancers stop sending.
+        self.accepting = True
+        self._reload_lock = asyncio.Lock()
+        self.wall_clock = time.time
 
     @property
     def config(self) -> GatewayConfig:
         return self.loaded.config
 
     def make_services(self, config: GatewayConfig, registry: Any = None) -> Services:
-        return Services(http=self.http, config=config, registry=registry, **self.clock_overrides)
+        return Services(http=self.http, config=config, registry=registry, lasting=self.lasting,
+                        **self.clock_overrides)
 
     async def start(self, http) -> None:
         self.http = http
         self.current = assemble(self.loaded, self.make_services)
+        await self.current.start()
 
     async def reload(self) -> bool:
         """Load the config again and swap it in atomically; a bad config is refused and logged.
@@ -202,20 +267,31 @@ class Gateway:
         restart.
         """
         loop = asyncio.get_running_loop()
-        try:
-            # Reading files and importing plugins blocks; keep it off the event loop.
-            loaded = await loop.run_in_executor(None, self.source.load)
-            assembly = assemble(loaded, self.make_services)
-        except (ConfigError, PluginError) as exc:
-            log.error("config reload refused; the previous config keeps serving.\n%s", exc)
-            return False
-        old, self.current, self.loaded = self.current, assembly, loaded
+        async with self._reload_lock:  # two reloads at once would retire each other's work
+            try:
+                # Reading files and importing plugins blocks; keep it off the event loop.
+                loaded = await loop.run_in_executor(None, self.source.load)
+                assembly = assemble(loaded, self.make_services)
+            except (ConfigError, PluginError) as exc:
+                problems = [str(p) for p in exc.problems] if isinstance(exc, ConfigError) else [str(exc)]
+                self.last_reload = ReloadResult(False, self.wall_clock(), self.source.describe(), problems)
+                log.error("config reload refused; the previous config keeps serving.\n%s", exc)
+                self._report_reload(False)
+                return False
+            old, self.current, self.loaded = self.current, assembly, loaded
+            self.last_reload = ReloadResult(True, self.wall_clock(), loaded.config.source)
+            await assembly.start()
         log.info("config reloaded from %s", loaded.config.source)
+        self._report_reload(True)
         if old is not None:
             task = loop.create_task(self._retire(old, loaded.config.server.shutdown_grace))
             self._retiring.add(task)
             task.add_done_callback(self._retiring.discard)
         return True
+
+    def _report_reload(self, ok: bool) -> None:
+        if self.current is not None:
+            self.current.telemetry.config_reloaded(ok)
 
     async def _retire(self, assembly: Assembly, grace: float) -> None:
         await asyncio.sleep(grace)

@@ -132,6 +132,40 @@ def register_breaker_policies(register):
 
 
 @hookspec
+def register_extensions(register):
+    """Register extensions: components that watch the gateway work or add to what it serves.
+
+    Runs once per assembly. Call ``register(name, factory, options=OptionsClass, order=N,
+    always=False)``. Like a middleware, an extension owns the top-level table ``[name]``: it is
+    enabled when that table is present and does not say ``enabled = false``, or always with
+    ``always=True`` (then ``[name] enabled = false`` turns it off). The core calls
+    ``factory(options=..., services=...)`` once per assembly; ``None`` leaves it out.
+
+    The returned object implements any of these, each found once at assembly and each plain and
+    synchronous (they run on the request path: be quick, never block, never do I/O inline):
+
+    ``request_started(record)``
+        An HTTP request arrived. ``record`` is a ``sluicegate.telemetry.RequestRecord`` with its
+        id, method, path and route filled in.
+    ``request_finished(record)``
+        The response is complete (a stream's last byte is sent, or its client left). The record
+        now holds the status, client name, model, target, attempts, cache, tokens and timings.
+        Extensions run in ascending ``order``; one may fill fields for those after it (the
+        ``pricing`` extension sets ``record.cost``, ``order`` 100, before metrics and logs).
+    ``breaker_changed(target, old, new)``
+        A circuit breaker changed state; ``target`` is a bounded "provider/model" label.
+    ``backend_failed(backend, feature)``
+        A shared backend (``"redis"``) failed a call for ``feature`` (cache, ratelimit, breaker).
+
+    and, for work of its own, coroutines ``start()`` (run once the assembly serves, e.g. to
+    start a background task) and ``aclose()`` (run when the assembly is retired). A handler that
+    raises is logged and skipped: an extension cannot fail a request. Routes are added with
+    ``gateway_app_created``; read the live extension from ``gateway.current.extensions[name]``
+    there, so a reload that changes or removes it is seen.
+    """
+
+
+@hookspec
 def gateway_app_created(app, gateway):
     """Extend the aiohttp application: add routes, signals or cleanup contexts.
 

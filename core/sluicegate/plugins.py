@@ -23,6 +23,11 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("sluicegate.breakers", "sluicegate.defaults.breakers"),
     ("sluicegate.ratelimit", "sluicegate.defaults.ratelimit"),
     ("sluicegate.cache", "sluicegate.defaults.cache"),
+    ("sluicegate.pricing", "sluicegate.defaults.pricing"),
+    ("sluicegate.metrics", "sluicegate.defaults.metrics"),
+    ("sluicegate.access_log", "sluicegate.defaults.access_log"),
+    ("sluicegate.health_checks", "sluicegate.defaults.health_checks"),
+    ("sluicegate.admin", "sluicegate.defaults.admin"),
 )
 
 

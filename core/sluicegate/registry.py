@@ -16,6 +16,7 @@ MIDDLEWARE = "middleware"
 CACHE_BACKEND = "cache_backend"
 RATE_LIMITER = "rate_limiter"
 BREAKER_POLICY = "breaker_policy"
+EXTENSION = "extension"
 
 KINDS = {
     PROVIDER: "register_providers",
@@ -23,7 +24,11 @@ KINDS = {
     CACHE_BACKEND: "register_cache_backends",
     RATE_LIMITER: "register_rate_limiters",
     BREAKER_POLICY: "register_breaker_policies",
+    EXTENSION: "register_extensions",
 }
+
+#: Kinds whose components own a top-level config table named after them.
+TABLE_KINDS = (MIDDLEWARE, EXTENSION)
 
 
 @define(frozen=True)
@@ -74,6 +79,9 @@ class Registry:
         if component.options is not None and not attrs.has(component.options):
             raise PluginError(f"{where} from plugin {component.plugin.name!r}: options must be an attrs class")
         taken = self._components[component.kind].get(component.name)
+        if taken is None and component.kind in TABLE_KINDS:
+            # A middleware and an extension may not both own one [table].
+            taken = next((c for kind in TABLE_KINDS if (c := self._components[kind].get(component.name))), None)
         if taken is not None:
             raise PluginError(
                 f"{where} is registered twice: by plugin {taken.plugin.name!r} "
@@ -87,6 +95,13 @@ class Registry:
 
     def of_kind(self, kind: str) -> dict[str, Component]:
         return self._components[kind]
+
+    def tables(self) -> dict[str, Component]:
+        """Top-level table name -> the component that owns it (middlewares and extensions)."""
+        owned: dict[str, Component] = {}
+        for kind in TABLE_KINDS:
+            owned.update(self._components[kind])
+        return owned
 
     def by_plugin(self, plugin_name: str) -> list[Component]:
         return [

@@ -26,9 +26,18 @@ class Services:
     # The plugin registry of this assembly, for features that pick a backend by name
     # (``[cache] backend = "redis"``): ``registry.get(kind, name)``.
     registry: Any = None
+    # Where features report breaker changes and backend failures (the assembly's hub).
+    telemetry: Any = None
+    # State that outlives a config reload, one entry per owner (a metrics registry, counters):
+    # ``lasting.setdefault("metrics", ...)``. Shared by every assembly of one gateway.
+    lasting: dict[str, Any] = field(factory=dict)
 
     def __attrs_post_init__(self) -> None:
         if self.sleep is None:
             import asyncio
 
             self.sleep = asyncio.sleep
+        if self.telemetry is None:
+            from sluicegate.telemetry import Telemetry
+
+            self.telemetry = Telemetry()

@@ -23,7 +23,7 @@ from sluicegate.config.resilience import BreakerOptions
 from sluicegate.config.schema import CORE_TABLES, GatewayConfig, ModelConfig
 from sluicegate.errors import ConfigError, ConfigProblem
 from sluicegate.plugins import PluginHost, load_plugins
-from sluicegate.registry import BREAKER_POLICY, MIDDLEWARE, PROVIDER, Registry
+from sluicegate.registry import BREAKER_POLICY, PROVIDER, Registry
 
 _PROVIDER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -87,7 +87,7 @@ def structure_config(
 ) -> GatewayConfig:
     converter = make_converter()
     problems: list[ConfigProblem] = []
-    features = registry.of_kind(MIDDLEWARE)
+    features = registry.tables()
     known_tables = [*CORE_TABLES, "providers", "models", "breaker", *features]
     values: dict[str, Any] = {}
 
@@ -117,6 +117,8 @@ def structure_config(
         elif key == "breaker":
             values[key] = _structure_breaker(value, registry, structure, problems)
         elif key in features:
+            if isinstance(value, dict) and value.get("enabled") is False:
+                values.setdefault("switched_off", set()).add(key)
             option = _structure_feature(key, value, features[key].options, structure, problems)
             if option is not None:
                 values.setdefault("features", {})[key] = option
@@ -143,6 +145,8 @@ def structure_config(
     if problems:
         raise ConfigError(problems, source)
     values = {key: value for key, value in values.items() if value is not None}
+    if "switched_off" in values:
+        values["switched_off"] = frozenset(values["switched_off"])
     return GatewayConfig(providers=providers, models=models, source=source, **values)
 
 

@@ -42,11 +42,18 @@ class ServerConfig:
     # Connections kept open to all upstreams together.
     upstream_connections: int = field(default=1000, validator=at_least_one)
     cors: CorsConfig | None = None
+    # Add stream_options.include_usage to OpenAI-dialect streams so usage and cost are known;
+    # the usage chunk is not passed on to a client that did not ask for it.
+    stream_usage: bool = True
+    # Reload when gateway.toml changes on disk (SIGHUP and POST /admin/reload always work).
+    watch_config: bool = True
 
 
 @define(kw_only=True)
 class AuthConfig:
     tokens: list[Secret] = Factory(list)
+    # Named client tokens (name -> token): the name appears in logs and metrics, the token never.
+    clients: dict[str, Secret] = Factory(dict)
 
 
 def _strategy(_: Any, attribute: Any, value: str) -> None:
@@ -89,6 +96,8 @@ class GatewayConfig:
     degrade: DegradeConfig | None = None
     # Table name -> options instance, for every table a plugin component owns and that is present.
     features: dict[str, Any] = Factory(dict)
+    # Tables present with ``enabled = false``: turns off even an always-on component.
+    switched_off: frozenset[str] = frozenset()
     source: str = field(default="gateway.toml", eq=False)
 
 # Top-level tables the core structures itself; everything else must belong to a plugin.

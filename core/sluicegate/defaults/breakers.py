@@ -9,7 +9,7 @@ from sluicegate.services import Services
 
 
 def make_board(*, options: BreakerOptions, services: Services) -> BreakerBoard:
-    return BreakerBoard(options, services.clock)
+    return BreakerBoard(options, services.clock, services.telemetry.breaker_changed)
 
 
 @hookimpl

@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 
 from sluicegate.exchange import Endpoint, GatewayRequest, Reply, SSEEvent
+from sluicegate.usage import usage_counts
 
 #: Estimated tokens for one base64 payload (an image, a file) instead of its size.
 BINARY_TOKENS = 1000
@@ -45,30 +46,6 @@ def completion_allowance(req: GatewayRequest, default: int) -> int:
 
 def _count(value: Any) -> bool:
     return type(value) is int and value > 0
-
-
-def usage_counts(usage: Any) -> tuple[int | None, int | None]:
-    """(prompt, completion) tokens from an OpenAI or Anthropic usage object; None where absent.
-
-    Anthropic reports cache reads and writes apart from ``input_tokens``; they are added back so
-    both dialects count every prompt token the model processed (OpenAI's ``prompt_tokens`` does).
-    """
-    if not isinstance(usage, dict):
-        return None, None
-    if "input_tokens" in usage or "output_tokens" in usage:
-        parts = [usage.get(name) for name in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")]
-        numbers = [part for part in parts if _number(part)]
-        output = usage.get("output_tokens")
-        return (sum(numbers) if numbers else None), (output if _number(output) else None)
-    prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
-    if not _number(prompt) and not _number(completion):
-        total = usage.get("total_tokens")
-        return (total if _number(total) else None), None
-    return (prompt if _number(prompt) else None), (completion if _number(completion) else None)
-
-
-def _number(value: Any) -> bool:
-    return type(value) is int and value >= 0
 
 
 def reply_tokens(reply: Reply, prompt_estimate: int) -> int | None:

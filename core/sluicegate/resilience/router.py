@@ -21,6 +21,7 @@ from sluicegate.resilience.classify import TRAITS, ErrorClass, classify
 from sluicegate.resilience.degrade import degraded_reply
 from sluicegate.resilience.retry import RetryBudget, backoff
 from sluicegate.resilience.streams import anthropic_preamble, openai_preamble, replay, settle_at_end
+from sluicegate.telemetry import AttemptRecord
 
 if TYPE_CHECKING:
     from sluicegate.config.resilience import DegradeConfig, RetryConfig
@@ -46,6 +47,8 @@ class Attempts:
 
     outcomes: list[Outcome] = field(factory=list)
     calls: int = 0
+    # Every upstream call, for the request's record (metrics, logs, traces).
+    trail: list[AttemptRecord] = field(factory=list)
     deadline_passed: bool = False
 
     def at(self, label: str) -> Outcome:
@@ -90,6 +93,7 @@ class ResilientRouter:
         self.clock = services.clock
         self.sleep = services.sleep
         self.rng = services.rng
+        self.target_label = services.telemetry.target_label
         self.budget = RetryBudget(retry.budget_ratio, retry.budget_min_per_second, services.clock)
 
     async def __call__(self, ctx: RequestContext, req: GatewayRequest) -> Result:
@@ -160,11 +164,15 @@ class ResilientRouter:
             outcome.tries += 1
             attempts.calls += 1
             ctx.target = target
+            call = AttemptRecord(provider.name, target.model, self.target_label(target.label), self.clock(), 0.0)
+            attempts.trail.append(call)
             try:
                 result = await self._call(ctx, req, target, deadline)
             except GatewayError as error:
                 await _run_all(releases)
                 error_class = classify(error)
+                call.duration = self.clock() - call.started
+                call.error_class, call.status = error_class.value, error.status
                 traits = TRAITS[error_class]
                 if breaker is not None:
                     if traits.counts_for_breaker:
@@ -184,10 +192,14 @@ class ResilientRouter:
                 await self.sleep(wait)
                 continue
             except BaseException:
+                call.duration = self.clock() - call.started
+                call.error_class = "cancelled"
                 if breaker is not None:
                     breaker.release()
                 await _run_all(releases)
                 raise
+            call.duration = self.clock() - call.started
+            call.status = 200
             if releases:
                 if isinstance(result, StreamReply):
                     result.on_close_async(lambda releases=releases: _run_all(releases))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
+import time
 
 import orjson
 from aiohttp import web
@@ -16,7 +18,9 @@ from sluicegate.errors import (
     RouteNotFound,
     openai_error_body,
 )
-from sluicegate.server.keys import GATEWAY, REQUEST_ID
+from sluicegate.resilience.classify import classify
+from sluicegate.server.keys import ASSEMBLY, GATEWAY, RECORD, REQUEST_ID
+from sluicegate.telemetry import RequestRecord
 from sluicegate.translate.anthropic_inbound import anthropic_error_body
 
 log = logging.getLogger("sluicegate")
@@ -45,7 +49,12 @@ def api_of(request: web.Request) -> str:
 
 
 def error_response(request: web.Request, error: GatewayError, request_id: str) -> web.Response:
-    assembly = request.app[GATEWAY].current
+    assembly = request.get(ASSEMBLY) or request.app[GATEWAY].current
+    record = request.get(RECORD)
+    if record is not None:
+        record.status = error.status
+        record.error_code = error.code
+        record.error_class = classify(error).value
     api = api_of(request)
     if assembly is not None:
         body = assembly.error_body(error, request_id, api)
@@ -70,10 +79,46 @@ def _from_http_exception(exc: web.HTTPException, request: web.Request) -> Gatewa
                         type="invalid_request_error" if exc.status < 500 else "server_error")
 
 
+#: The route template of requests no route took (404s, preflights): unknown paths stay out of
+#: metric labels.
+UNMATCHED = "unmatched"
+
+
+def route_template(request: web.Request) -> str:
+    resource = request.match_info.route.resource
+    if resource is None or resource.canonical == "/{tail}":
+        return UNMATCHED
+    return resource.canonical
+
+
 @web.middleware
 async def edge_middleware(request: web.Request, handler) -> web.StreamResponse:
     request_id = request_id_for(request)
     request[REQUEST_ID] = request_id
+    assembly = request.app[GATEWAY].current
+    request[ASSEMBLY] = assembly
+    telemetry = assembly.telemetry if assembly is not None else None
+    if telemetry is None or not telemetry.watching:
+        return await _respond(request, handler, request_id)
+    record = RequestRecord(request_id, request.method, request.path, time.monotonic(), time.time(),
+                           route=route_template(request))
+    request[RECORD] = record
+    telemetry.request_started(record)
+    try:
+        response = await _respond(request, handler, request_id)
+        if not record.status:
+            record.status = response.status
+        return response
+    except asyncio.CancelledError:
+        # The client left while waiting; nginx's "client closed request" says it best.
+        record.status = 499
+        raise
+    finally:
+        record.latency = time.monotonic() - record.started
+        telemetry.request_finished(record)
+
+
+async def _respond(request: web.Request, handler, request_id: str) -> web.StreamResponse:
     try:
         response = await handler(request)
     except GatewayError as error:

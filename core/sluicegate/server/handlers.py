@@ -12,9 +12,10 @@ from aiohttp import web
 from sluicegate import __version__
 from sluicegate.errors import GatewayError, ModelNotFound
 from sluicegate.exchange import Endpoint, GatewayRequest, Reply, RequestContext, StreamReply
-from sluicegate.server.auth import authenticate
+from sluicegate.server.auth import authenticate, client_token
 from sluicegate.server.inbound import CHECKS, parse_object, read_body
-from sluicegate.server.keys import GATEWAY, REQUEST_ID
+from sluicegate.server.keys import ASSEMBLY, GATEWAY, RECORD, REQUEST_ID
+from sluicegate.usage import StreamUsage, reply_usage
 
 log = logging.getLogger("sluicegate")
 
@@ -30,8 +31,9 @@ def api_handler(endpoint: Endpoint):
     api = "anthropic" if endpoint is Endpoint.MESSAGES else "openai"
 
     async def handle(request: web.Request) -> web.StreamResponse:
-        assembly = request.app[GATEWAY].current
+        assembly = request[ASSEMBLY]
         request_id = request[REQUEST_ID]
+        record = request.get(RECORD)
         tenant = authenticate(assembly.tenants, assembly.open_access, request.headers)
         raw = await read_body(request, assembly.max_body)
         body = parse_object(raw)
@@ -39,7 +41,24 @@ def api_handler(endpoint: Endpoint):
         route = assembly.router.resolve(model)
         ctx = RequestContext(request_id, tenant, request.headers, time.monotonic())
         req = GatewayRequest(endpoint, body, raw, model, stream, route.targets, route)
-        result = await assembly.chain(ctx, req)
+        if record is None:
+            result = await assembly.chain(ctx, req)
+        else:
+            record.api = api
+            record.tenant = tenant
+            if tenant is not None:
+                record.client = assembly.client_names.get(client_token(request.headers) or "")
+            record.model, record.stream = model, stream
+            record.model_label = route.name if route.name in assembly.alias_names else assembly.telemetry.target_label(route.name)
+            hide_usage = stream and assembly.stream_usage and endpoint in USAGE_OPTION and ask_for_usage(req)
+            try:
+                result = await assembly.chain(ctx, req)
+            finally:
+                note_outcome(record, ctx)
+            if type(result) is Reply:
+                record.tokens_in, record.tokens_out = reply_usage(result)
+            else:
+                return await write_stream(request, ctx, result, assembly, api, record, hide_usage)
         if type(result) is Reply:
             headers = {"Content-Type": "application/json", "x-request-id": request_id}
             if ctx.response_headers:
@@ -52,12 +71,57 @@ def api_handler(endpoint: Endpoint):
     return handle
 
 
+#: Operations whose streams report usage only when asked (``stream_options.include_usage``).
+USAGE_OPTION = frozenset({Endpoint.CHAT, Endpoint.COMPLETIONS})
+
+
+def ask_for_usage(req: GatewayRequest) -> bool:
+    """Make the vendor report a stream's usage; True if the client did not ask for it itself
+    (its usage chunk is then read and not passed on)."""
+    options = req.body.get("stream_options")
+    if isinstance(options, dict) and options.get("include_usage") is True:
+        return False
+    req.body["stream_options"] = {**options, "include_usage": True} if isinstance(options, dict) else {"include_usage": True}
+    # Re-encoded once, so a pass-through provider sends the amended body.
+    req.raw = orjson.dumps(req.body)
+    return True
+
+
+def note_outcome(record, ctx: RequestContext) -> None:
+    """Copy what the chain learned (target, attempts, cache, limits) into the request's record."""
+    extras = ctx.extras
+    attempts = extras.get("attempts")
+    if attempts is not None:
+        record.attempts = attempts.trail
+    target = ctx.target
+    if target is not None:
+        record.provider, record.upstream_model = target.provider.name, target.model
+        record.target_label = record.attempts[-1].label if record.attempts else target.label
+    record.hedged = bool(extras.get("hedged"))
+    record.limited = extras.get("limited")
+    headers = ctx.response_headers
+    if headers:
+        record.cache = headers.get("x-sluicegate-cache")
+        record.degraded = "x-sluicegate-degraded" in headers
+
+
 async def write_stream(
-    request: web.Request, ctx: RequestContext, reply: StreamReply, assembly, api: str = "openai"
+    request: web.Request,
+    ctx: RequestContext,
+    reply: StreamReply,
+    assembly,
+    api: str = "openai",
+    record=None,
+    hide_usage: bool = False,
 ) -> web.StreamResponse:
     """Send events as they come; an upstream failure after the first byte ends the stream with an
-    in-band error event rather than a clean end the client would mistake for success."""
+    in-band error event rather than a clean end the client would mistake for success.
+
+    With a ``record`` (some extension watches requests) it also times the first event and reads
+    the usage the stream reports, dropping the usage-only chunk the client did not ask for.
+    """
     events = reply.events.__aiter__()
+    usage = StreamUsage() if record is not None else None
     try:
         # Wait for the first event before committing to a 200: errors up to here keep their
         # status (and are where fallback can still act).
@@ -73,11 +137,19 @@ async def write_stream(
     response = web.StreamResponse(status=200, headers=headers)
     try:
         await response.prepare(request)
+        if record is not None:
+            record.status = 200
+            record.ttft = time.monotonic() - record.started
         if first is not None:
-            await response.write(first.frame())
+            if usage is None or not (usage.see(first) and hide_usage):
+                await response.write(first.frame())
             async for event in events:
+                if usage is not None and usage.see(event) and hide_usage:
+                    continue
                 await response.write(event.frame())
     except GatewayError as error:
+        if record is not None:
+            record.error_code, record.error_class = error.code, "stream_error"
         body = orjson.dumps(assembly.error_body(error, ctx.request_id, api))
         # Each API's SDK recognises its own in-band error: OpenAI's a data-only event with an
         # "error" key, Anthropic's an event named "error".
@@ -85,25 +157,33 @@ async def write_stream(
         try:
             await response.write(prefix + body + b"\n\n")
         except ConnectionResetError:
-            return response
+            return _client_left(response, record)
     except ConnectionResetError:
         # The client left; closing the reply below closes the upstream connection.
-        return response
+        return _client_left(response, record)
     finally:
+        if usage is not None:
+            record.tokens_in, record.tokens_out = usage.prompt, usage.completion
         await reply.aclose()
     await response.write_eof()
     return response
 
 
+def _client_left(response: web.StreamResponse, record) -> web.StreamResponse:
+    if record is not None:
+        record.status = 499
+    return response
+
+
 async def list_models(request: web.Request) -> web.Response:
-    assembly = request.app[GATEWAY].current
+    assembly = request[ASSEMBLY]
     authenticate(assembly.tenants, assembly.open_access, request.headers)
     data = [_model_entry(model_id, owner) for model_id, owner in assembly.router.listing()]
     return _json({"object": "list", "data": data}, request)
 
 
 async def get_model(request: web.Request) -> web.Response:
-    assembly = request.app[GATEWAY].current
+    assembly = request[ASSEMBLY]
     authenticate(assembly.tenants, assembly.open_access, request.headers)
     model_id = request.match_info["model"]
     for listed, owner in assembly.router.listing():

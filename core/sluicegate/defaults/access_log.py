@@ -1,0 +1,1 @@
+"""Default plugin: access_log (being written)."""

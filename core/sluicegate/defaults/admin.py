@@ -1,0 +1,1 @@
+"""Default plugin: admin (being written)."""

@@ -1,0 +1,1 @@
+"""Default plugin: health_checks (being written)."""

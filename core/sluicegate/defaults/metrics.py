@@ -1,0 +1,1 @@
+"""Default plugin: metrics (being written)."""

@@ -1,0 +1,1 @@
+"""Default plugin: pricing (being written)."""

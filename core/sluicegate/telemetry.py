@@ -1,0 +1,167 @@
+"""What the gateway reports about itself: the record of each request, and the hub that hands
+records and events to the extensions watching (metrics, access log, pricing, tracing)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from attrs import define, field
+
+log = logging.getLogger("sluicegate")
+
+
+@define(slots=True)
+class AttemptRecord:
+    """One upstream call of a request."""
+
+    provider: str
+    model: str
+    #: "provider/model" when configured (an alias target or a provider's listed model), else
+    #: "provider/*": safe as a metric label, unlike the model name a client typed.
+    label: str
+    started: float  # the router's clock
+    duration: float
+    #: None when the call answered; else the error class (``ErrorClass`` value).
+    error_class: str | None = None
+    status: int | None = None
+
+
+@define(slots=True)
+class RequestRecord:
+    """The facts of one HTTP request, filled in as it goes and handed to extensions at its end.
+
+    Fields named ``*_label`` and ``route`` only ever hold configured names or fixed strings, so
+    they are safe as metric labels; ``model`` and ``path`` are what the client sent.
+    """
+
+    request_id: str
+    method: str
+    path: str
+    started: float  # time.monotonic()
+    started_at: float  # time.time(), for logs
+    #: The route's template ("/v1/chat/completions", "/health"); "unmatched" for unknown paths.
+    route: str = "unmatched"
+    #: "openai" or "anthropic" for API calls, "" for everything else (health, metrics, admin).
+    api: str = ""
+    client: str | None = None  # the client token's configured name, never the token
+    tenant: str | None = None
+    model: str | None = None
+    model_label: str | None = None  # the alias, or a target label
+    stream: bool = False
+    provider: str | None = None  # the target that answered (or was tried last)
+    upstream_model: str | None = None
+    target_label: str | None = None
+    status: int = 0
+    error_code: str | None = None
+    error_class: str | None = None
+    attempts: list[AttemptRecord] = field(factory=list)
+    hedged: bool = False
+    cache: str | None = None  # hit, miss, bypass, coalesced
+    limited: str | None = None  # which gateway limit refused the request (client, model, ...)
+    degraded: bool = False
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    cost: float | None = None
+    latency: float | None = None  # seconds until the last byte
+    ttft: float | None = None  # streams: seconds until the first event reached the client
+    #: Extensions may add their own facts here for the ones after them (e.g. a currency).
+    extras: dict[str, Any] = field(factory=dict)
+
+    @property
+    def retries(self) -> int:
+        """Calls that repeated a target already tried."""
+        seen: set[tuple[str, str]] = set()
+        repeats = 0
+        for attempt in self.attempts:
+            key = (attempt.provider, attempt.model)
+            repeats += key in seen
+            seen.add(key)
+        return repeats
+
+    @property
+    def fallback(self) -> bool:
+        """Whether more than one target was called."""
+        first = self.attempts[0] if self.attempts else None
+        return first is not None and any(
+            (a.provider, a.model) != (first.provider, first.model) for a in self.attempts
+        )
+
+    @property
+    def status_class(self) -> str:
+        return f"{self.status // 100}xx" if self.status else "none"
+
+
+#: The methods an extension object may implement; each is found once, at assembly.
+EVENTS = ("request_started", "request_finished", "breaker_changed", "backend_failed", "config_reloaded")
+
+
+class Telemetry:
+    """Calls each extension's handler of an event, in the extensions' order.
+
+    Handlers are plain synchronous functions on the request path: they must be quick and never
+    block (an access log queues its lines for a thread). One that raises is logged and skipped,
+    so a broken extension cannot fail a request.
+    """
+
+    def __init__(self, extensions: Sequence[tuple[str, Any]] = (), known_targets: frozenset[str] = frozenset()) -> None:
+        self.watching = False
+        self.known_targets = known_targets
+        self._handlers: dict[str, tuple[tuple[str, Callable[..., None]], ...]] = {}
+        self.bind(extensions)
+
+    def bind(self, extensions: Sequence[tuple[str, Any]]) -> None:
+        for event in EVENTS:
+            self._handlers[event] = tuple(
+                (name, getattr(ext, event)) for name, ext in extensions if callable(getattr(ext, event, None))
+            )
+        self.watching = bool(self._handlers["request_started"] or self._handlers["request_finished"])
+
+    def target_label(self, label: str) -> str:
+        """``label`` if configured, else "provider/*" (clients may name any model)."""
+        if label in self.known_targets:
+            return label
+        return label.partition("/")[0] + "/*"
+
+    def _emit(self, event: str, *args: Any) -> None:
+        for name, handler in self._handlers[event]:
+            try:
+                handler(*args)
+            except Exception:
+                log.exception("extension %s failed in %s", name, event)
+
+    def request_started(self, record: RequestRecord) -> None:
+        if self._handlers["request_started"]:
+            self._emit("request_started", record)
+
+    def request_finished(self, record: RequestRecord) -> None:
+        if self._handlers["request_finished"]:
+            self._emit("request_finished", record)
+
+    def breaker_changed(self, target: str, old: str, new: str) -> None:
+        """A circuit breaker moved (``closed``, ``open``, ``half_open``); ``target`` is "provider/model"."""
+        if self._handlers["breaker_changed"]:
+            self._emit("breaker_changed", self.target_label(target), str(old), str(new))
+
+    def config_reloaded(self, ok: bool) -> None:
+        """A reload was tried: ``ok`` False means it was refused and the old config serves on."""
+        if self._handlers["config_reloaded"]:
+            self._emit("config_reloaded", ok)
+
+    def backend_failed(self, backend: str, feature: str) -> None:
+        """A shared backend (``redis``) failed a ``feature`` (cache, ratelimit, breaker) call."""
+        if self._handlers["backend_failed"]:
+            self._emit("backend_failed", backend, feature)
+
+
+def known_target_labels(config: Any) -> frozenset[str]:
+    """Every "provider/model" the config names: alias targets, context fallbacks, listed models."""
+    labels = {
+        target
+        for model in config.models.values()
+        for target in (*model.targets, *model.context_fallbacks)
+    }
+    labels.update(f"{pid}/{name}" for pid, options in config.providers.items() for name in options.models)
+    return frozenset(labels)
+

@@ -1,0 +1,154 @@
+"""Token usage as vendors report it, read from answers and streams without parsing them whole."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from sluicegate.exchange import Reply, SSEEvent
+
+_USAGE_KEY = b'"usage"'
+
+
+def usage_counts(usage: Any) -> tuple[int | None, int | None]:
+    """(prompt, completion) tokens from an OpenAI or Anthropic usage object; None where absent.
+
+    Anthropic reports cache reads and writes apart from ``input_tokens``; they are added back so
+    both dialects count every prompt token the model processed (OpenAI's ``prompt_tokens`` does).
+    """
+    if not isinstance(usage, dict):
+        return None, None
+    if "input_tokens" in usage or "output_tokens" in usage:
+        parts = [usage.get(name) for name in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")]
+        numbers = [part for part in parts if _number(part)]
+        output = usage.get("output_tokens")
+        return (sum(numbers) if numbers else None), (output if _number(output) else None)
+    prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    if not _number(prompt) and not _number(completion):
+        total = usage.get("total_tokens")
+        return (total if _number(total) else None), None
+    return (prompt if _number(prompt) else None), (completion if _number(completion) else None)
+
+
+def _number(value: Any) -> bool:
+    return type(value) is int and value >= 0
+
+
+def usage_object(data: bytes) -> Any:
+    """The ``"usage"`` object of a JSON document, cut out and parsed alone; None if there is none.
+
+    Answers are relayed as bytes; parsing a whole completion to read three numbers would cost
+    more than the rest of the request path. The last ``"usage"`` key is taken (vendors put it
+    last); text inside JSON strings cannot fake it, because its quotes would be escaped.
+    """
+    at = data.rfind(_USAGE_KEY)
+    while at >= 0:
+        start = _object_start(data, at + len(_USAGE_KEY))
+        if start >= 0:
+            end = _object_end(data, start)
+            if end > 0:
+                try:
+                    return orjson.loads(data[start:end])
+                except orjson.JSONDecodeError:
+                    return None
+        at = data.rfind(_USAGE_KEY, 0, at)
+    return None
+
+
+def _object_start(data: bytes, at: int) -> int:
+    """Index of the ``{`` after ``: `` following a key ending at ``at``; -1 if not an object."""
+    size = len(data)
+    while at < size and data[at] in b" \t\r\n":
+        at += 1
+    if at >= size or data[at] != 0x3A:  # ':'
+        return -1
+    at += 1
+    while at < size and data[at] in b" \t\r\n":
+        at += 1
+    return at if at < size and data[at] == 0x7B else -1  # '{'
+
+
+def _object_end(data: bytes, start: int) -> int:
+    depth = 0
+    in_string = False
+    index = start
+    size = len(data)
+    while index < size:
+        byte = data[index]
+        if in_string:
+            if byte == 0x5C:  # backslash: skip the escaped byte
+                index += 1
+            elif byte == 0x22:
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte == 0x7B:
+            depth += 1
+        elif byte == 0x7D:
+            depth -= 1
+            if depth == 0:
+                return index + 1
+        index += 1
+    return -1
+
+
+def reply_usage(reply: Reply) -> tuple[int | None, int | None]:
+    """(prompt, completion) tokens a complete answer reports."""
+    parsed = reply._data  # already parsed by someone (a translation): no need to look at bytes
+    if isinstance(parsed, dict):
+        return usage_counts(parsed.get("usage"))
+    if reply._body is None:
+        return None, None
+    return usage_counts(usage_object(reply._body))
+
+
+class StreamUsage:
+    """Reads the usage a stream reports as its events go by.
+
+    OpenAI-dialect streams report it in one chunk (``stream_options.include_usage``), the
+    Anthropic Messages API in ``message_start`` (input) and ``message_delta`` (output).
+    """
+
+    __slots__ = ("prompt", "completion")
+
+    def __init__(self) -> None:
+        self.prompt: int | None = None
+        self.completion: int | None = None
+
+    def see(self, event: SSEEvent) -> bool:
+        """Take the usage from ``event``; True if it is a usage-only chunk (no choices)."""
+        name = event.event
+        data = event.data
+        if name is not None:
+            if name == "message_start":
+                message = _loads(data).get("message")
+                prompt, _ = usage_counts(message.get("usage") if isinstance(message, dict) else None)
+                if prompt:  # 0 is the bridge's placeholder for "not known yet"
+                    self.prompt = prompt
+            elif name == "message_delta":
+                prompt, completion = usage_counts(_loads(data).get("usage"))
+                if prompt:
+                    self.prompt = prompt
+                if completion is not None:
+                    self.completion = completion
+            return False
+        if _USAGE_KEY not in data:
+            return False
+        usage = usage_object(data)
+        if usage is None:  # "usage": null, on every chunk when include_usage is on
+            return False
+        prompt, completion = usage_counts(usage)
+        if prompt is not None:
+            self.prompt = prompt
+        if completion is not None:
+            self.completion = completion
+        return b'"choices":[]' in data or b'"choices": []' in data
+
+
+def _loads(data: bytes) -> dict[str, Any]:
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}

@@ -1,0 +1,1 @@
+"""sluicegate-otel: OpenTelemetry tracing (being written)."""
