@@ -156,6 +156,9 @@ def register_extensions(register):
         A circuit breaker changed state; ``target`` is a bounded "provider/model" label.
     ``backend_failed(backend, feature)``
         A shared backend (``"redis"``) failed a call for ``feature`` (cache, ratelimit, breaker).
+    ``config_reloaded(ok)``
+        A config reload was tried; ``ok`` is False when the new config was refused (the old one
+        keeps serving). Called on the extension of the assembly serving afterwards.
 
     and, for work of its own, coroutines ``start()`` (run once the assembly serves, e.g. to
     start a background task) and ``aclose()`` (run when the assembly is retired). A handler that

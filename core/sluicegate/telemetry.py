@@ -66,6 +66,8 @@ class RequestRecord:
     cost: float | None = None
     latency: float | None = None  # seconds until the last byte
     ttft: float | None = None  # streams: seconds until the first event reached the client
+    #: The client's W3C ``traceparent`` header, when it sent a valid-looking one (for tracing).
+    trace_parent: str | None = None
     #: Extensions may add their own facts here for the ones after them (e.g. a currency).
     extras: dict[str, Any] = field(factory=dict)
 

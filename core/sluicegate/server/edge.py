@@ -103,6 +103,9 @@ async def edge_middleware(request: web.Request, handler) -> web.StreamResponse:
     record = RequestRecord(request_id, request.method, request.path, time.monotonic(), time.time(),
                            route=route_template(request))
     request[RECORD] = record
+    parent = request.headers.get("traceparent")
+    if parent is not None and len(parent) == 55:
+        record.trace_parent = parent
     telemetry.request_started(record)
     try:
         response = await _respond(request, handler, request_id)

@@ -1,0 +1,1 @@
+"""Built-in extensions (register_extensions): metrics, access log, pricing, health checks."""
