@@ -51,12 +51,15 @@ targets = ["missing/gpt-4o"]
     assert health["status"] == "ok"
     assert health["version"] == __version__
     assert health["models"] == ["chat"]
+    # No calls yet: every provider is idle and closed.
+    idle = {"breaker": "closed", "open_targets": 0, "calls_1m": 0, "errors_1m": 0, "error_rate_1m": None,
+            "ewma_ttfb_ms": None}
     assert health["providers"] == {
-        "live": {"type": "openai", "configured": True, "base_url": f"{fake_upstream.url}/v1"},
+        "live": {"type": "openai", "configured": True, "base_url": f"{fake_upstream.url}/v1", **idle},
         "missing": {"type": "openai", "configured": False, "base_url": "https://api.openai.com/v1",
-                    "reason": "MISSING_VAR is not set"},
-        "local": {"type": "openai", "configured": True, "base_url": "http://127.0.0.1:9/v1"},
-        "mock": {"type": "mock", "configured": True},
+                    "reason": "MISSING_VAR is not set", **idle},
+        "local": {"type": "openai", "configured": True, "base_url": "http://127.0.0.1:9/v1", **idle},
+        "mock": {"type": "mock", "configured": True, **idle},
     }
     assert LIVE_KEY.encode() not in raw
     assert b"sk-live" not in raw
@@ -101,12 +104,13 @@ async def test_shipped_config_health_offline():
     health = orjson.loads(raw)
     assert health["status"] == "ok"
     providers = health["providers"]
-    assert providers["mock"] == {"type": "mock", "configured": True}
+    assert providers["mock"]["configured"] is True
+    assert providers["mock"]["breaker"] == "closed"
     assert providers["openai"]["configured"] is False
     assert providers["openai"]["reason"] == "OPENAI_API_KEY is not set"
     assert providers["deepseek"]["reason"] == "DEEPSEEK_API_KEY is not set"
     assert providers["qwen-compat"]["reason"] == "DASHSCOPE_API_KEY is not set"
-    assert providers["anthropic"] == {
+    assert {key: providers["anthropic"][key] for key in ("type", "configured", "base_url", "reason")} == {
         "type": "anthropic", "configured": False, "base_url": "https://api.anthropic.com/v1",
         "reason": "ANTHROPIC_API_KEY is not set",
     }

@@ -228,6 +228,9 @@ async def test_unknown_fields_pass_through(setup, stream):
         "stream": stream,
         **extra,
     }
+    if stream:
+        # The gateway asks for the usage so it can count tokens (README, "Usage and cost").
+        want["stream_options"] = {"include_usage": True}
     assert sent == want
 
 

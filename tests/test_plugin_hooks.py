@@ -349,7 +349,8 @@ async def test_in_process_provider(gateway):
 
     assert [m.id for m in (await client.models.list()).data] == ["yell", "loud/v1"]
     async with aiohttp.ClientSession() as http, http.get(server.base_url + "/health") as resp:
-        assert (await resp.json())["providers"] == {"loud": {"type": "shout", "configured": True}}
+        loud = (await resp.json())["providers"]["loud"]
+    assert (loud["type"], loud["configured"], loud["calls_1m"], loud["errors_1m"]) == ("shout", True, 2, 0)
 
 
 async def test_in_process_provider_options_are_strict(gateway):

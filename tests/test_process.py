@@ -103,7 +103,8 @@ def test_serve_answers_on_its_port(tmp_path):
         assert json.loads(raw)["choices"][0]["message"]["content"] == "from a process"
         assert headers["x-request-id"].startswith("req_")
         status, raw, _ = request(port, "GET", "/health")
-        assert json.loads(raw)["providers"]["slow"] == {"type": "mock", "configured": True}
+        slow = json.loads(raw)["providers"]["slow"]
+        assert (slow["type"], slow["configured"], slow["breaker"]) == ("mock", True, "closed")
     finally:
         stop(proc)
     out = proc.stdout.read()

@@ -56,7 +56,8 @@ def free_port() -> int:
 async def test_sighup_reloads_a_running_server(tmp_path):
     path = tmp_path / "gateway.toml"
     port = free_port()
-    path.write_text(f"[server]\nport = {port}\n" + CONFIG.format(alias="before"))
+    # No file watch: only the signal may reload it.
+    path.write_text(f"[server]\nport = {port}\nwatch_config = false\n" + CONFIG.format(alias="before"))
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "sluicegate.cli", "serve", "--config", str(path),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ},
@@ -71,7 +72,9 @@ async def test_sighup_reloads_a_running_server(tmp_path):
             except aiohttp.ClientConnectionError:
                 assert time.monotonic() < deadline, "server did not start"
                 await asyncio.sleep(0.1)
-        path.write_text(f"[server]\nport = {port}\n" + CONFIG.format(alias="after"))
+        path.write_text(f"[server]\nport = {port}\nwatch_config = false\n" + CONFIG.format(alias="after"))
+        await asyncio.sleep(0.5)
+        assert await model_ids(base) == ["before"]  # unwatched: the change alone does nothing
         process.send_signal(signal.SIGHUP)
         deadline = time.monotonic() + 10
         while await model_ids(base) != ["after"]:

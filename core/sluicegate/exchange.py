@@ -44,6 +44,9 @@ class GatewayRequest:
     targets: tuple[Target, ...]
     # The resolved route (try order, hedging, context fallbacks); None means "targets in order".
     route: Route | None = None
+    # Ask the vendor to report a stream's usage (``stream_options.include_usage``) when it is
+    # called; set by the edge when someone reads usage and the client did not ask for it.
+    add_stream_usage: bool = False
 
 
 @define(slots=True)

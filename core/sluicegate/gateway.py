@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -44,6 +46,7 @@ class Assembly:
         breakers: Any = None,
         stats: StatsBoard | None = None,
         rng: random.Random | None = None,
+        clock: Callable[[], float] | None = None,
         closers: list[Callable[[], Any]] | None = None,
         extensions: dict[str, Any] | None = None,
         telemetry: Telemetry | None = None,
@@ -67,6 +70,8 @@ class Assembly:
         }
         self._error_body = first_result(host.pm, "gateway_error_body")
         self.alias_names = frozenset(config.models)
+        # The clock the router's stats run on, for reading their windows.
+        self.router_clock = clock or time.monotonic
         # Ask vendors for a stream's usage when someone reads it (README, "Usage and cost").
         self.stream_usage = config.server.stream_usage
         self.extensions = extensions or {}
@@ -123,10 +128,6 @@ def assemble(loaded: LoadedConfig, services_factory: Callable[[GatewayConfig, An
     config, host = loaded.config, loaded.host
     services = services_factory(config, host.registry)
     problems: list[ConfigProblem] = []
-    extensions = _build_components(host, config, services, EXTENSION, problems)
-    # Before anything else is built: breakers and features report into it from their factories on.
-    telemetry = Telemetry(extensions, known_target_labels(config))
-    services.telemetry = telemetry
     providers: dict[str, Provider] = {}
     for provider_id, options in config.providers.items():
         component = host.registry.get(PROVIDER, options.type)
@@ -143,6 +144,11 @@ def assemble(loaded: LoadedConfig, services_factory: Callable[[GatewayConfig, An
         except GatewayError as exc:
             problems.append(ConfigProblem(f"providers.{provider_id}", exc.message))
 
+    services.providers = providers
+    extensions = _build_components(host, config, services, EXTENSION, problems)
+    # Before breakers and features are built: they report into it from their factories on.
+    telemetry = Telemetry(extensions, known_target_labels(config))
+    services.telemetry = telemetry
     middlewares = _build_components(host, config, services, MIDDLEWARE, problems)
     breakers = None
     policy = host.registry.get(BREAKER_POLICY, config.breaker.policy)
@@ -161,7 +167,7 @@ def assemble(loaded: LoadedConfig, services_factory: Callable[[GatewayConfig, An
     chain = compose([m for _, m in middlewares], terminal)
     return Assembly(
         config, host, providers, chain, [name for name, _ in middlewares],
-        breakers=breakers, stats=stats, rng=services.rng, closers=closers,
+        breakers=breakers, stats=stats, rng=services.rng, clock=services.clock, closers=closers,
         extensions=dict(extensions), telemetry=telemetry,
     )
 
@@ -206,6 +212,7 @@ class GatewaySource:
     env: Mapping[str, str] | None = None
     extra_plugins: Iterable[tuple[str, Any]] = ()
     use_entry_points: bool = True
+    last_read: bytes | None = attrs.field(default=None, eq=False, repr=False)
 
     def describe(self) -> str:
         return "(in-memory config)" if self.text is not None else (self.path or "gateway.toml")
@@ -220,8 +227,12 @@ class GatewaySource:
                 extra_plugins=self.extra_plugins,
                 use_entry_points=self.use_entry_points,
             )
+        path = self.path or "gateway.toml"
+        # Read before loading: the file watch compares against it, so a write racing the load
+        # is seen as a change (one extra reload) and never missed.
+        self.last_read = _read_bytes(Path(path))
         return load_config(
-            self.path or "gateway.toml",
+            path,
             env=self.env,
             extra_plugins=self.extra_plugins,
             use_entry_points=self.use_entry_points,
@@ -243,6 +254,9 @@ class Gateway:
         self.last_reload = ReloadResult(ok=True, at=None, source=self.loaded.config.source)
         # False once shutdown begins: /health/ready then answers 503 so balancers stop sending.
         self.accepting = True
+        self.started = time.monotonic()
+        self._watcher: asyncio.Task[None] | None = None
+        self._stop_watching = asyncio.Event()
         self._reload_lock = asyncio.Lock()
         self.wall_clock = time.time
 
@@ -258,6 +272,41 @@ class Gateway:
         self.http = http
         self.current = assemble(self.loaded, self.make_services)
         await self.current.start()
+        self._watch_if_asked()
+
+    def _watch_if_asked(self) -> None:
+        """Watch the config file when ``[server] watch_config`` says so (the default)."""
+        wanted = self.source.text is None and self.config.server.watch_config
+        if wanted and self._watcher is None:
+            self._watcher = asyncio.get_running_loop().create_task(self._watch())
+        elif not wanted and self._watcher is not None:
+            self._watcher.cancel()
+            self._watcher = None
+
+    async def _watch(self) -> None:
+        import watchfiles
+
+        path = await asyncio.to_thread(Path(self.source.path or "gateway.toml").resolve)
+        # The directory, not the file: editors and the admin API replace the file by renaming a
+        # new one over it, which a watch on the old file would not see.
+        def is_config(_change: Any, changed: str) -> bool:
+            return Path(changed).name == path.name
+
+        seen = self.source.last_read
+        try:
+            # yield_on_timeout: an empty batch every second, so a change made while the watch was
+            # starting up is still found by comparing contents.
+            async for _ in watchfiles.awatch(path.parent, watch_filter=is_config, debounce=300, step=50,
+                                             rust_timeout=1000, yield_on_timeout=True,
+                                             stop_event=self._stop_watching):
+                content = await asyncio.to_thread(_read_bytes, path)
+                if content == seen or content is None:
+                    continue  # touched, or mid-replace: nothing to load
+                seen = content
+                log.info("config file %s changed; reloading", path)
+                await self.reload()
+        except Exception:  # e.g. the directory vanished; SIGHUP and the admin API still work
+            log.exception("stopped watching %s; reload with SIGHUP or POST /admin/reload", path)
 
     async def reload(self) -> bool:
         """Load the config again and swap it in atomically; a bad config is refused and logged.
@@ -283,6 +332,7 @@ class Gateway:
             await assembly.start()
         log.info("config reloaded from %s", loaded.config.source)
         self._report_reload(True)
+        self._watch_if_asked()
         if old is not None:
             task = loop.create_task(self._retire(old, loaded.config.server.shutdown_grace))
             self._retiring.add(task)
@@ -298,8 +348,22 @@ class Gateway:
         await assembly.aclose()
 
     async def close(self) -> None:
+        self.accepting = False
+        if self._watcher is not None:
+            self._stop_watching.set()
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+            self._watcher = None
         for task in list(self._retiring):
             task.cancel()
         if self.current is not None:
             await self.current.aclose()
             self.current = None
+
+
+def _read_bytes(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None

@@ -118,6 +118,12 @@ class Provider:
     async def send(self, ctx: RequestContext, req: GatewayRequest, target: Target) -> Result:
         raise NotImplementedError
 
+    async def probe(self) -> None:
+        """Check that the vendor answers (``[health_checks]``); raise a ``GatewayError`` if not.
+
+        The default checks nothing: a provider with no network behind it is always up.
+        """
+
     def describe(self) -> dict[str, Any]:
         """Non-secret facts for /health and ``sluicegate check``."""
         info: dict[str, Any] = {"type": self.type, "configured": self.configured}

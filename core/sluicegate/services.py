@@ -26,6 +26,9 @@ class Services:
     # The plugin registry of this assembly, for features that pick a backend by name
     # (``[cache] backend = "redis"``): ``registry.get(kind, name)``.
     registry: Any = None
+    # The assembly's providers (id -> Provider), for extensions that watch vendors; set once the
+    # providers are built (provider factories see it empty).
+    providers: dict[str, Any] = field(factory=dict)
     # Where features report breaker changes and backend failures (the assembly's hub).
     telemetry: Any = None
     # State that outlives a config reload, one entry per owner (a metrics registry, counters):

@@ -107,6 +107,25 @@ class HttpProvider(Provider):
         """Headers carrying this provider's credentials; subclasses choose the scheme."""
         return {}
 
+    #: Appended to ``base_url`` by ``probe``: a cheap authenticated GET (OpenAI and Anthropic
+    #: both list models there).
+    probe_path = "/models"
+
+    async def probe(self) -> None:
+        """GET ``base_url + probe_path`` with the provider's credentials.
+
+        The vendor is up when it answers below 500; a 401 or 403 is still a failure, since the
+        key is what every real call needs. A 404 (a vendor without that listing) counts as up.
+        """
+        timeout = aiohttp.ClientTimeout(total=min(10.0, self.options.timeout))
+        with self._failures("did not answer the health check", "failed the health check"):
+            async with self.services.http.get(
+                self.base_url + self.probe_path, headers=self.base_headers(), timeout=timeout
+            ) as response:
+                body = await response.read()
+        if response.status >= 500 or response.status in (401, 403):
+            raise self.map_error(response.status, body, response.headers)
+
     def base_headers(self) -> CIMultiDict[str]:
         headers = CIMultiDict({name: value.reveal() for name, value in self.options.headers.items()})
         headers.update(self.auth_headers())

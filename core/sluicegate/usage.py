@@ -6,9 +6,19 @@ from typing import Any
 
 import orjson
 
-from sluicegate.exchange import Reply, SSEEvent
+from sluicegate.exchange import GatewayRequest, Reply, SSEEvent
 
 _USAGE_KEY = b'"usage"'
+
+
+def request_stream_usage(req: GatewayRequest) -> None:
+    """Add ``stream_options.include_usage`` to the request's body (and its bytes, re-encoded
+    once, so a pass-through provider sends the amended body)."""
+    options = req.body.get("stream_options")
+    amended = {**options, "include_usage": True} if isinstance(options, dict) else {"include_usage": True}
+    req.body["stream_options"] = amended
+    req.raw = orjson.dumps(req.body)
+    req.add_stream_usage = False
 
 
 def usage_counts(usage: Any) -> tuple[int | None, int | None]:

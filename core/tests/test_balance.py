@@ -234,8 +234,8 @@ def test_snapshot_content():
     a.finished(0.1234)
     board.get("p/b")
     assert board.snapshot() == {
-        "p/a": {"in_flight": 1, "ewma_ttfb_ms": 123.4},
-        "p/b": {"in_flight": 0, "ewma_ttfb_ms": None},
+        "p/a": {"in_flight": 1, "ewma_ttfb_ms": 123.4, "calls_1m": 0, "errors_1m": 0},
+        "p/b": {"in_flight": 0, "ewma_ttfb_ms": None, "calls_1m": 0, "errors_1m": 0},
     }
 
 

@@ -10,7 +10,12 @@ from typing import Any, Generic, TypeVar
 
 from attrs import define, field
 
+from sluicegate.resilience.breaker import OutcomeWindow
+
 T = TypeVar("T")
+
+#: Seconds of call outcomes kept per target for /health's recent error rate.
+HEALTH_WINDOW = 60.0
 
 # Kept equal to sluicegate.config.schema.STRATEGIES (a test checks it).
 STRATEGIES = ("ordered", "weighted", "least-busy", "latency")
@@ -32,6 +37,16 @@ class TargetStats:
     ewma_ttfb: float | None = None  # seconds; None until the first sample
     # Failed before it ever succeeded: not "unmeasured, try it first" but "broken, try it last".
     failed_unmeasured: bool = False
+    # For /health: outcomes of the last minute, and the last failure (a secret-free message).
+    recent: OutcomeWindow = field(factory=lambda: OutcomeWindow(HEALTH_WINDOW))
+    last_error: str | None = None
+    last_error_at: float | None = None  # wall-clock seconds
+
+    def outcome(self, now: float, error: str | None = None, at: float | None = None) -> None:
+        """A call ended: ``error`` is the failure's message when it counts against the target."""
+        self.recent.add(now, failed=error is not None)
+        if error is not None:
+            self.last_error, self.last_error_at = error, at
 
     def started(self) -> None:
         self.in_flight += 1
@@ -52,9 +67,20 @@ class TargetStats:
         else:
             self.ewma_ttfb += self.alpha * (ttfb - self.ewma_ttfb)
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self, now: float | None = None) -> dict[str, Any]:
         ewma = self.ewma_ttfb
-        return {"in_flight": self.in_flight, "ewma_ttfb_ms": None if ewma is None else round(ewma * 1000, 1)}
+        snap: dict[str, Any] = {
+            "in_flight": self.in_flight,
+            "ewma_ttfb_ms": None if ewma is None else round(ewma * 1000, 1),
+        }
+        if now is not None:
+            self.recent.prune(now)
+        snap["calls_1m"] = self.recent.calls
+        snap["errors_1m"] = self.recent.failures
+        if self.last_error is not None:
+            snap["last_error"] = self.last_error
+            snap["last_error_at"] = self.last_error_at
+        return snap
 
 
 class StatsBoard:
@@ -86,8 +112,8 @@ class StatsBoard:
             stats = self._stats[key] = TargetStats(alpha=self._alpha)
         return stats
 
-    def snapshot(self) -> dict[str, dict[str, Any]]:
-        return {key: stats.snapshot() for key, stats in self._stats.items()}
+    def snapshot(self, now: float | None = None) -> dict[str, dict[str, Any]]:
+        return {key: stats.snapshot(now) for key, stats in self._stats.items()}
 
 
 def _check_weights(weights: Sequence[float], count: int) -> None:

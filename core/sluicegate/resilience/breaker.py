@@ -21,7 +21,7 @@ class BreakerState(enum.StrEnum):
     HALF_OPEN = "half_open"
 
 
-class _OutcomeWindow:
+class OutcomeWindow:
     """Call outcomes of the last ``span`` seconds, counted in fixed-width slots.
 
     Slots rather than one entry per call keep memory bounded by the span, not by the traffic.
@@ -37,7 +37,7 @@ class _OutcomeWindow:
         self.failures = 0
 
     def add(self, now: float, failed: bool) -> None:
-        self._prune(now)
+        self.prune(now)
         index = math.floor(now / self._width)
         if self._slots and self._slots[-1][0] == index:
             slot = self._slots[-1]
@@ -53,7 +53,7 @@ class _OutcomeWindow:
         self._slots.clear()
         self.calls = self.failures = 0
 
-    def _prune(self, now: float) -> None:
+    def prune(self, now: float) -> None:
         # A slot leaves as soon as its start is `span` old, so nothing counted is older than
         # the window (the price: outcomes may leave up to one slot width early).
         horizon = now - self._span
@@ -87,7 +87,7 @@ class Breaker:
         self._open_until = 0.0
         self._probes = 0
         rated = options.enabled and options.failure_rate is not None
-        self._window = _OutcomeWindow(options.window) if rated else None
+        self._window = OutcomeWindow(options.window) if rated else None
 
     @property
     def state(self) -> BreakerState:

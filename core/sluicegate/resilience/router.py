@@ -22,6 +22,7 @@ from sluicegate.resilience.degrade import degraded_reply
 from sluicegate.resilience.retry import RetryBudget, backoff
 from sluicegate.resilience.streams import anthropic_preamble, openai_preamble, replay, settle_at_end
 from sluicegate.telemetry import AttemptRecord
+from sluicegate.usage import request_stream_usage
 
 if TYPE_CHECKING:
     from sluicegate.config.resilience import DegradeConfig, RetryConfig
@@ -93,6 +94,7 @@ class ResilientRouter:
         self.clock = services.clock
         self.sleep = services.sleep
         self.rng = services.rng
+        self.wall_clock = services.wall_clock
         self.target_label = services.telemetry.target_label
         self.budget = RetryBudget(retry.budget_ratio, retry.budget_min_per_second, services.clock)
 
@@ -102,6 +104,8 @@ class ResilientRouter:
         deadline = self.clock() + self.retry.deadline if self.retry.deadline else None
         attempts = Attempts()
         ctx.extras["attempts"] = attempts
+        if req.add_stream_usage:
+            request_stream_usage(req)
         self.budget.deposit()
         try:
             try:
@@ -174,6 +178,9 @@ class ResilientRouter:
                 call.duration = self.clock() - call.started
                 call.error_class, call.status = error_class.value, error.status
                 traits = TRAITS[error_class]
+                self.stats.get(target.label).outcome(
+                    self.clock(), error.message if traits.counts_for_breaker else None, self.wall_clock()
+                )
                 if breaker is not None:
                     if traits.counts_for_breaker:
                         breaker.record_failure(error.retry_after)
@@ -200,6 +207,7 @@ class ResilientRouter:
                 raise
             call.duration = self.clock() - call.started
             call.status = 200
+            self.stats.get(target.label).outcome(self.clock())
             if releases:
                 if isinstance(result, StreamReply):
                     result.on_close_async(lambda releases=releases: _run_all(releases))

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from sluicegate.exchange import OPENAI_ENDPOINTS, Endpoint
 from sluicegate.gateway import Gateway
-from sluicegate.server import handlers
+from sluicegate.server import handlers, health
 from sluicegate.server.edge import add_cors_headers, edge_middleware, fallback
 from sluicegate.server.keys import GATEWAY
 
@@ -29,7 +29,9 @@ def create_app(gateway: Gateway) -> web.Application:
     router.add_post("/v1/messages", handlers.api_handler(Endpoint.MESSAGES))
     router.add_get("/v1/models", handlers.list_models)
     router.add_get("/v1/models/{model:.+}", handlers.get_model)
-    router.add_get("/health", handlers.health)
+    router.add_get("/health", health.health)
+    router.add_get("/health/live", health.live)
+    router.add_get("/health/ready", health.ready)
     gateway.loaded.host.pm.hook.gateway_app_created(app=app, gateway=gateway)
     # Last, so plugin routes win: answers preflights and renders 404/405 in the API's shape.
     router.add_route("*", "/{tail:.*}", fallback)

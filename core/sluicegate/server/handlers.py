@@ -9,12 +9,11 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from sluicegate import __version__
 from sluicegate.errors import GatewayError, ModelNotFound
 from sluicegate.exchange import Endpoint, GatewayRequest, Reply, RequestContext, StreamReply
 from sluicegate.server.auth import authenticate, client_token
 from sluicegate.server.inbound import CHECKS, parse_object, read_body
-from sluicegate.server.keys import ASSEMBLY, GATEWAY, RECORD, REQUEST_ID
+from sluicegate.server.keys import ASSEMBLY, RECORD, REQUEST_ID
 from sluicegate.usage import StreamUsage, reply_usage
 
 log = logging.getLogger("sluicegate")
@@ -50,7 +49,11 @@ def api_handler(endpoint: Endpoint):
                 record.client = assembly.client_names.get(client_token(request.headers) or "")
             record.model, record.stream = model, stream
             record.model_label = route.name if route.name in assembly.alias_names else assembly.telemetry.target_label(route.name)
-            hide_usage = stream and assembly.stream_usage and endpoint in USAGE_OPTION and ask_for_usage(req)
+            # The router asks the vendor for the usage (after limits and cache keys are decided on
+            # the client's own body); the usage chunk the client did not ask for is not sent on.
+            hide_usage = (stream and assembly.stream_usage and endpoint in USAGE_OPTION
+                          and not client_asked_for_usage(body))
+            req.add_stream_usage = hide_usage
             try:
                 result = await assembly.chain(ctx, req)
             finally:
@@ -75,16 +78,9 @@ def api_handler(endpoint: Endpoint):
 USAGE_OPTION = frozenset({Endpoint.CHAT, Endpoint.COMPLETIONS})
 
 
-def ask_for_usage(req: GatewayRequest) -> bool:
-    """Make the vendor report a stream's usage; True if the client did not ask for it itself
-    (its usage chunk is then read and not passed on)."""
-    options = req.body.get("stream_options")
-    if isinstance(options, dict) and options.get("include_usage") is True:
-        return False
-    req.body["stream_options"] = {**options, "include_usage": True} if isinstance(options, dict) else {"include_usage": True}
-    # Re-encoded once, so a pass-through provider sends the amended body.
-    req.raw = orjson.dumps(req.body)
-    return True
+def client_asked_for_usage(body: dict[str, Any]) -> bool:
+    options = body.get("stream_options")
+    return isinstance(options, dict) and options.get("include_usage") is True
 
 
 def note_outcome(record, ctx: RequestContext) -> None:
@@ -179,7 +175,7 @@ async def list_models(request: web.Request) -> web.Response:
     assembly = request[ASSEMBLY]
     authenticate(assembly.tenants, assembly.open_access, request.headers)
     data = [_model_entry(model_id, owner) for model_id, owner in assembly.router.listing()]
-    return _json({"object": "list", "data": data}, request)
+    return json_response({"object": "list", "data": data}, request)
 
 
 async def get_model(request: web.Request) -> web.Response:
@@ -188,44 +184,19 @@ async def get_model(request: web.Request) -> web.Response:
     model_id = request.match_info["model"]
     for listed, owner in assembly.router.listing():
         if listed == model_id:
-            return _json(_model_entry(model_id, owner), request)
+            return json_response(_model_entry(model_id, owner), request)
     try:
         targets = assembly.router.resolve(model_id)
     except ModelNotFound:
         raise
-    return _json(_model_entry(model_id, targets[0].provider.name), request)
+    return json_response(_model_entry(model_id, targets[0].provider.name), request)
 
 
 def _model_entry(model_id: str, owner: str) -> dict[str, Any]:
     return {"id": model_id, "object": "model", "created": 0, "owned_by": owner}
 
 
-async def health(request: web.Request) -> web.Response:
-    gateway = request.app[GATEWAY]
-    assembly = gateway.current
-    providers = {name: provider.describe() for name, provider in assembly.providers.items()}
-    # Per (provider, model) target that has been used: breaker state and live numbers, all
-    # from memory (no I/O, so the page stays fast when vendors are not).
-    targets: dict[str, dict[str, Any]] = {}
-    if assembly.breakers is not None:
-        for label, snapshot in assembly.breakers.snapshot().items():
-            targets[label] = {"breaker": snapshot.pop("state"), **snapshot}
-    for label, snapshot in assembly.stats.snapshot().items():
-        targets.setdefault(label, {"breaker": "closed"}).update(snapshot)
-    return _json(
-        {
-            "status": "ok",
-            "version": __version__,
-            "providers": providers,
-            "targets": targets,
-            "models": list(assembly.router.aliases),
-            "middlewares": assembly.middleware_names,
-        },
-        request,
-    )
-
-
-def _json(data: Any, request: web.Request, status: int = 200) -> web.Response:
+def json_response(data: Any, request: web.Request, status: int = 200) -> web.Response:
     return web.Response(
         body=orjson.dumps(data),
         status=status,

@@ -83,5 +83,6 @@ async def serve_forever(gateway: Gateway, host: str | None, port: int | None, *,
     log.info("sluicegate listening on %s", server.base_url)
     print(f"sluicegate listening on {server.base_url}", flush=True)
     await stop.wait()
+    gateway.accepting = False  # /health/ready answers 503 from now on
     log.info("shutting down: draining in-flight requests (grace %gs)", gateway.config.server.shutdown_grace)
     await server.stop()

@@ -1,0 +1,174 @@
+"""Hot reload while serving: the file watch, and reloads under load where no request fails."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import aiohttp
+import openai
+import pytest
+
+from sluicegate.gateway import Gateway, GatewaySource
+from sluicegate.server.runner import start_server
+
+CONFIG = """
+[server]
+watch_config = {watch}
+[providers.mock]
+type = "mock"
+chunk_delay = {delay}
+reply = "{reply}"
+[models.chat]
+targets = ["mock/m"]
+[models.{alias}]
+targets = ["mock/m"]
+"""
+
+
+def config(alias: str, *, watch: str = "true", delay: float = 0.0, reply: str = "one two three four") -> str:
+    return CONFIG.format(alias=alias, watch=watch, delay=delay, reply=reply)
+
+
+async def model_ids(base_url: str) -> list[str]:
+    async with aiohttp.ClientSession() as http, http.get(base_url + "/v1/models") as response:
+        return [entry["id"] for entry in (await response.json())["data"]]
+
+
+async def wait_for(predicate, within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
+    while not await predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def served(tmp_path):
+    servers = []
+
+    async def serve(text: str):
+        path = tmp_path / "gateway.toml"
+        path.write_text(text)
+        gateway = Gateway(GatewaySource(path=str(path), env={}))
+        server = await start_server(gateway, "127.0.0.1", 0, shutdown_grace=0.5)
+        servers.append(server)
+        return server, path
+
+    yield serve
+    for server in servers:
+        await server.stop()
+
+
+async def test_a_changed_file_is_reloaded_without_a_signal(served):
+    server, path = await served(config("first"))
+    assert await model_ids(server.base_url) == ["chat", "first"]
+    # Written the way editors and the admin API do it: a new file renamed over the old one.
+    fresh = path.with_suffix(".new")
+    fresh.write_text(config("second"))
+    fresh.replace(path)
+
+    async def swapped() -> bool:
+        return await model_ids(server.base_url) == ["chat", "second"]
+
+    await wait_for(swapped)
+    assert server.gateway.last_reload.ok is True
+
+
+async def test_a_broken_file_is_refused_and_the_old_config_serves(served):
+    server, path = await served(config("first"))
+    path.write_text(config("second") + "\n[bogus]\n")
+
+    async def refused() -> bool:
+        return not server.gateway.last_reload.ok
+
+    await wait_for(refused)
+    assert await model_ids(server.base_url) == ["chat", "first"]
+    assert server.gateway.last_reload.problems == ["bogus: unknown table"]
+    # Fixing the file is picked up as well.
+    path.write_text(config("third"))
+
+    async def fixed() -> bool:
+        return await model_ids(server.base_url) == ["chat", "third"]
+
+    await wait_for(fixed)
+    assert server.gateway.last_reload.ok
+
+
+async def test_watch_config_false_leaves_changes_to_signals(served):
+    server, path = await served(config("first", watch="false"))
+    path.write_text(config("second", watch="false"))
+    await asyncio.sleep(1.0)  # well past the watch's 0.3 s debounce
+    assert await model_ids(server.base_url) == ["chat", "first"]
+    assert await server.gateway.reload() is True
+    assert await model_ids(server.base_url) == ["chat", "second"]
+
+
+async def test_reloads_under_load_fail_no_request(served):
+    """Clients keep calling (streams and plain answers) while the config is reloaded over and
+    over, through the file watch and directly; every request must succeed whole."""
+    server, path = await served(config("v0", delay=0.01, reply="alpha beta gamma delta epsilon"))
+    client = openai.AsyncOpenAI(base_url=server.base_url + "/v1", api_key="x", max_retries=0)
+    stop = asyncio.Event()
+    done = {"plain": 0, "stream": 0}
+    failures: list[str] = []
+
+    async def plain_caller() -> None:
+        while not stop.is_set():
+            try:
+                answer = await client.chat.completions.create(model="chat", messages=[{"role": "user", "content": "x"}])
+                assert answer.choices[0].message.content == "alpha beta gamma delta epsilon"
+                done["plain"] += 1
+            except Exception as exc:  # any failure is the test's finding
+                failures.append(f"plain: {exc!r}")
+
+    async def stream_caller() -> None:
+        while not stop.is_set():
+            try:
+                stream = await client.chat.completions.create(
+                    model="chat", messages=[{"role": "user", "content": "x"}], stream=True
+                )
+                text = "".join([chunk.choices[0].delta.content or "" async for chunk in stream if chunk.choices])
+                assert text.split() == ["alpha", "beta", "gamma", "delta", "epsilon"], text
+                done["stream"] += 1
+            except Exception as exc:
+                failures.append(f"stream: {exc!r}")
+
+    callers = [asyncio.create_task(plain_caller()) for _ in range(4)]
+    callers += [asyncio.create_task(stream_caller()) for _ in range(4)]
+    reloads = 0
+    try:
+        for round_ in range(1, 13):
+            if round_ % 2:
+                path.write_text(config(f"v{round_}", delay=0.01, reply="alpha beta gamma delta epsilon"))
+                await asyncio.sleep(0.4)  # the watch picks it up
+            else:
+                assert await server.gateway.reload() is True
+                await asyncio.sleep(0.1)
+            reloads += 1
+    finally:
+        stop.set()
+        await asyncio.gather(*callers)
+    assert failures == []
+    assert reloads == 12
+    assert await model_ids(server.base_url) == ["chat", "v11"]
+    # Enough traffic crossed the reloads for the test to mean something.
+    assert done["plain"] > 20 and done["stream"] > 20, done
+
+
+async def test_a_stream_started_before_a_reload_finishes_on_the_old_config(served):
+    server, path = await served(config("old", delay=0.05, reply="w1 w2 w3 w4 w5 w6"))
+    client = openai.AsyncOpenAI(base_url=server.base_url + "/v1", api_key="x", max_retries=0)
+    stream = await client.chat.completions.create(model="old", messages=[{"role": "user", "content": "x"}], stream=True)
+    words = []
+    async for chunk in stream:
+        if chunk.choices and chunk.choices[0].delta.content:
+            words.append(chunk.choices[0].delta.content.strip())
+            if len(words) == 2:
+                # The alias this stream uses disappears mid-stream.
+                path.write_text(config("new", delay=0.05, reply="other"))
+                assert await server.gateway.reload() is True
+    assert words == ["w1", "w2", "w3", "w4", "w5", "w6"]
+    with pytest.raises(openai.NotFoundError):
+        await client.chat.completions.create(model="old", messages=[{"role": "user", "content": "x"}])
+    answer = await client.chat.completions.create(model="new", messages=[{"role": "user", "content": "x"}])
+    assert answer.choices[0].message.content == "other"
