@@ -7,12 +7,14 @@ cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
 
-# System tools the process-level tests use (ps, ss) and the real Redis the shared-backend tests
-# run (plugins/redis); present on most machines, installed if not.
+# System tools the process-level tests use (ps, ss), the real Redis the shared-backend tests
+# run (plugins/redis) and the Chromium the admin UI tests drive through Playwright (always the
+# Debian package at /usr/bin/chromium, never `playwright install`); installed if missing.
 missing=()
 command -v ps >/dev/null 2>&1 || missing+=(procps)
 command -v ss >/dev/null 2>&1 || missing+=(iproute2)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "== installing system packages: ${missing[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

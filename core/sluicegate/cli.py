@@ -6,9 +6,12 @@ import argparse
 import asyncio
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
+import shutil
 import signal
 import sys
+import tempfile
 from collections.abc import Sequence
 
 from sluicegate import __version__
@@ -102,8 +105,21 @@ def _run_worker(config: str, host, port, reuse_port: bool, log_level: str, loade
         sys.exit(1)
 
 
+#: prometheus-client's multiprocess mode: every worker keeps its metric values in files of this
+#: directory and a scrape of any worker adds up all of them. It must be in the environment before
+#: a worker imports prometheus_client, hence set here, before the workers are spawned.
+METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
 def _supervise(args: argparse.Namespace, workers: int) -> int:
     """N processes bind the same port with SO_REUSEPORT; the kernel spreads connections."""
+    metrics_dir = os.environ.get(METRICS_DIR_ENV)
+    own_dir = None
+    if metrics_dir:
+        os.makedirs(metrics_dir, exist_ok=True)  # the user's choice: used, never emptied or removed
+    else:
+        own_dir = metrics_dir = tempfile.mkdtemp(prefix="sluicegate-metrics-")
+        os.environ[METRICS_DIR_ENV] = metrics_dir
     context = multiprocessing.get_context("spawn")
     processes = [
         context.Process(
@@ -113,19 +129,40 @@ def _supervise(args: argparse.Namespace, workers: int) -> int:
         )
         for index in range(workers)
     ]
-    for process in processes:
-        process.start()
-
-    def forward(signum, _frame) -> None:
+    try:
         for process in processes:
-            if process.pid is not None and process.is_alive():
-                os.kill(process.pid, signum)
+            process.start()
 
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(signum, forward)
-    for process in processes:
-        process.join()
+        def forward(signum, _frame) -> None:
+            for process in processes:
+                if process.pid is not None and process.is_alive():
+                    os.kill(process.pid, signum)
+
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, forward)
+        running = {process.sentinel: process for process in processes}
+        while running:
+            # Each exit as it happens, so a worker that dies early leaves the live gauges at once.
+            for sentinel in multiprocessing.connection.wait(list(running)):
+                process = running.pop(sentinel)
+                process.join()
+                _forget_worker_metrics(process.pid, metrics_dir)
+    finally:
+        if own_dir is not None:
+            shutil.rmtree(own_dir, ignore_errors=True)
     return max((process.exitcode or 0) for process in processes)
+
+
+def _forget_worker_metrics(pid: int | None, metrics_dir: str) -> None:
+    """Drop an exited worker's live gauges (in flight, breaker states); its counters stay."""
+    from prometheus_client.multiprocess import mark_process_dead
+
+    if pid is None:
+        return
+    try:
+        mark_process_dead(pid, metrics_dir)
+    except OSError as exc:
+        logging.getLogger("sluicegate").warning("could not drop the metrics of worker %d: %s", pid, exc)
 
 
 def _check(args: argparse.Namespace) -> int:

@@ -43,10 +43,16 @@ TOKENS = "tokens"
 ANONYMOUS = "anonymous"
 #: Where the middleware leaves a request's reservations for ``gate_target`` (ctx.extras key).
 TICKET = "ratelimit"
+#: ctx.extras key naming the gateway limit that refused a request, copied to the request record
+#: (``RequestRecord.limited``, the ``scope`` label of ``sluicegate_ratelimit_rejections_total``):
+#: "client" or "model" (a per-minute budget), "concurrency" (the client's in-flight slots) or
+#: "provider" (a provider's limits refused a target; the request may still succeed on another).
+LIMITED = "limited"
 #: Seconds between two warnings about a failing limiter.
 WARN_EVERY = 60.0
 #: Seconds a refused client is told to wait for a concurrency slot (no one knows when one frees).
 BUSY_RETRY_AFTER = 1.0
+BUSY_CODE = "concurrency_limit_exceeded"
 
 
 def _optional_at_least_one(instance: Any, attribute: Any, value: int | None) -> None:
@@ -223,9 +229,15 @@ class RateLimit:
             ticket = Ticket(0, 0)
         shown: dict[str, tuple[Bucket, float, float]] = {}
         tenant = ctx.tenant or ANONYMOUS
-        await self._admit(ticket, self.client, f"rl:client:{tenant}", shown)
-        if model is not None:
-            await self._admit(ticket, model, "", shown)
+        scope = "client"
+        try:
+            await self._admit(ticket, self.client, f"rl:client:{tenant}", shown)
+            scope = "model"
+            if model is not None:
+                await self._admit(ticket, model, "", shown)
+        except GatewayError as refused:  # _admit raises only its own refusals (limiters fail open)
+            ctx.extras[LIMITED] = "concurrency" if refused.code == BUSY_CODE else scope
+            raise
         if shown:
             ctx.response_headers.update(_rate_headers(shown))
         if self.provider_tokens:
@@ -394,6 +406,7 @@ class GatedRateLimit(RateLimit):
         if scope.concurrency is not None:
             entered = await self._enter(scope.slots_key, scope.concurrency)
             if entered is False:
+                ctx.extras[LIMITED] = "provider"
                 raise _busy(scope)
             if entered:
                 slot = scope.slots_key
@@ -414,6 +427,7 @@ class GatedRateLimit(RateLimit):
             if not decision.allowed:
                 await self._rollback(spent, [slot] if slot else [], {})
                 headers = _rate_headers({bucket.kind: (bucket, decision.remaining, decision.reset_after)})
+                ctx.extras[LIMITED] = "provider"
                 raise _refusal(scope, bucket, decision, cost, headers)
             spent.append((bucket.key, cost, bucket))
             if bucket.kind is TOKENS and ticket is not None:
@@ -450,7 +464,7 @@ def _busy(scope: Scope) -> GatewayError:
     return GatewayError(
         f"Too many concurrent requests for {scope.owner}: Limit {scope.concurrency}. "
         "Please try again when one has finished.",
-        status=429, type=REQUESTS, code="concurrency_limit_exceeded", error_class="rate_limit",
+        status=429, type=REQUESTS, code=BUSY_CODE, error_class="rate_limit",
         retry_after=BUSY_RETRY_AFTER, headers={"Retry-After": retry_after_header(BUSY_RETRY_AFTER)},
     )
 

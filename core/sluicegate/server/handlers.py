@@ -33,22 +33,25 @@ def api_handler(endpoint: Endpoint):
         assembly = request[ASSEMBLY]
         request_id = request[REQUEST_ID]
         record = request.get(RECORD)
+        if record is not None:
+            record.api = api  # before anything can refuse the request: its errors count too
         tenant = authenticate(assembly.tenants, assembly.open_access, request.headers)
+        if record is not None and tenant is not None:
+            record.tenant = tenant
+            record.client = assembly.client_names.get(client_token(request.headers) or "")
         raw = await read_body(request, assembly.max_body)
         body = parse_object(raw)
         model, stream = check(body)
+        if record is not None:
+            record.model, record.stream = model, stream  # a log names even an unknown model
         route = assembly.router.resolve(model)
         ctx = RequestContext(request_id, tenant, request.headers, time.monotonic())
         req = GatewayRequest(endpoint, body, raw, model, stream, route.targets, route)
         if record is None:
             result = await assembly.chain(ctx, req)
         else:
-            record.api = api
-            record.tenant = tenant
-            if tenant is not None:
-                record.client = assembly.client_names.get(client_token(request.headers) or "")
-            record.model, record.stream = model, stream
-            record.model_label = route.name if route.name in assembly.alias_names else assembly.telemetry.target_label(route.name)
+            name = route.name
+            record.model_label = name if name in assembly.alias_names else assembly.telemetry.target_label(name)
             # The router asks the vendor for the usage (after limits and cache keys are decided on
             # the client's own body); the usage chunk the client did not ask for is not sent on.
             hide_usage = (stream and assembly.stream_usage and endpoint in USAGE_OPTION

@@ -21,7 +21,7 @@ from attrs import define, field
 
 from sluicegate.config.checks import positive
 from sluicegate.config.resilience import BreakerOptions
-from sluicegate.resilience.breaker import Breaker, BreakerBoard, BreakerState
+from sluicegate.resilience.breaker import Breaker, BreakerBoard, BreakerState, OnTransition
 from sluicegate.secrets import Secret
 from sluicegate_redis.keys import breaker_key
 from sluicegate_redis.link import DEFAULT_TIMEOUT, RedisLink, Unavailable, redis_url
@@ -81,8 +81,9 @@ class RedisBreakerBoard(BreakerBoard):
         wall_clock: Callable[[], float],
         link: RedisLink,
         log: logging.Logger,
+        on_transition: OnTransition | None = None,
     ) -> None:
-        super().__init__(options, clock)
+        super().__init__(options, clock, on_transition)
         self.log = log
         self._wall_clock = wall_clock
         self._link = link
@@ -189,6 +190,7 @@ def make_board(*, options: RedisBreakerOptions, services: Any) -> RedisBreakerBo
     """Factory for ``[breaker] policy = "redis"``."""
     link = RedisLink(
         redis_url(options, path="breaker.url"), timeout=options.redis_timeout, clock=services.clock,
-        log=services.log, what="circuit-breaker state",
+        log=services.log, what="circuit-breaker state", telemetry=services.telemetry, feature="breaker",
     )
-    return RedisBreakerBoard(options, services.clock, services.wall_clock, link, services.log)
+    return RedisBreakerBoard(options, services.clock, services.wall_clock, link, services.log,
+                             services.telemetry.breaker_changed)

@@ -5,6 +5,11 @@ call the link is *down* for ``cooldown`` seconds: callers get ``Unavailable`` at
 from local state. When the cooldown is over, one call probes Redis while the others stay local,
 so a dead Redis costs one bounded wait per cooldown, not one per request. One warning is logged
 per cooldown and one line when Redis is back.
+
+Every call that reached for Redis and failed is reported to the gateway's telemetry
+(``backend_failed("redis", feature)``, the ``sluicegate_backend_failures_total`` metric); calls
+skipped while cooling down are not failures, so a Redis that stays down adds about one per
+cooldown and feature per process, and a burst of requests caught mid-outage adds one each.
 """
 
 from __future__ import annotations
@@ -89,8 +94,13 @@ class RedisLink:
         what: str,
         timeout: float = DEFAULT_TIMEOUT,
         cooldown: float = COOLDOWN,
+        telemetry: Any = None,
+        feature: str = "",
     ) -> None:
         self.client = make_client(url, timeout)
+        # Where failures are reported (Services.telemetry) and for which feature (cache, ...).
+        self._telemetry = telemetry
+        self._feature = feature
         self.timeout = timeout
         self.cooldown = cooldown
         self._clock = clock
@@ -136,6 +146,8 @@ class RedisLink:
         return True
 
     def _failed(self, exc: BaseException, probe: bool) -> None:
+        if self._telemetry is not None:
+            self._telemetry.backend_failed("redis", self._feature)
         if self._down_until is not None and not probe:
             # Calls already under way when Redis went down: the cooldown is running and warned.
             return
