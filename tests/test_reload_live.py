@@ -172,3 +172,49 @@ async def test_a_stream_started_before_a_reload_finishes_on_the_old_config(serve
         await client.chat.completions.create(model="old", messages=[{"role": "user", "content": "x"}])
     answer = await client.chat.completions.create(model="new", messages=[{"role": "user", "content": "x"}])
     assert answer.choices[0].message.content == "other"
+
+
+async def test_a_reload_keeps_the_open_connections_to_vendors(tmp_path):
+    """The HTTP session outlives assemblies, so a vendor sees the same keep-alive connection
+    before and after a reload (no new TLS handshakes to every vendor on each reload)."""
+    from aiohttp import web
+
+    from sluicegate.testing import openai_chat_completion
+
+    peers: list[tuple[str, int]] = []
+
+    async def answer(request: web.Request) -> web.Response:
+        peers.append(request.transport.get_extra_info("peername"))
+        return web.json_response(openai_chat_completion("hi"))
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    text = f"""
+[server]
+watch_config = false
+[providers.v]
+type = "openai"
+base_url = "http://127.0.0.1:{port}/v1"
+api_key = "sk-v-0000000000000"
+[models.chat]
+targets = ["v/gpt"]
+"""
+    path = tmp_path / "gateway.toml"
+    path.write_text(text)
+    gateway = Gateway(GatewaySource(path=str(path), env={}))
+    server = await start_server(gateway, "127.0.0.1", 0, shutdown_grace=0)
+    try:
+        client = openai.AsyncOpenAI(base_url=server.base_url + "/v1", api_key="x", max_retries=0)
+        await client.chat.completions.create(model="chat", messages=[{"role": "user", "content": "a"}])
+        path.write_text(text + '\n[models.other]\ntargets = ["v/gpt2"]\n')
+        assert await gateway.reload() is True
+        await client.chat.completions.create(model="chat", messages=[{"role": "user", "content": "b"}])
+        assert len(peers) == 2 and peers[0] == peers[1]
+    finally:
+        await server.stop()
+        await runner.cleanup()
