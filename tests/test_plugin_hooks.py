@@ -360,3 +360,133 @@ async def test_in_process_provider_options_are_strict(gateway):
     messages = {p.path: p.message for p in caught.value.problems}
     assert messages["providers.loud.sufix"] == 'unknown key (did you mean "suffix"?)'
     assert messages["providers.other.type"].startswith("unknown provider type 'shoot' (did you mean \"shout\"?)")
+
+
+# -- register_extensions ------------------------------------------------------------------
+
+
+@define(kw_only=True)
+class WatchOptions(FeatureOptions):
+    label: str = "w"
+
+
+class WatchPlugin:
+    """Two extensions: ``watch`` (on with its table) records every request; ``first`` (always on,
+    order 10) runs before it and fills a field, and raises once to prove it cannot break a request."""
+
+    def __init__(self) -> None:
+        self.records = []
+        self.started = []
+        self.events = []
+        self.lifecycle = []
+
+    @sluicegate.hookimpl
+    def register_extensions(self, register):
+        register("watch", self.make_watch, options=WatchOptions)
+        register("first", self.make_first, order=10, always=True)
+
+    def make_watch(self, options, services):
+        plugin = self
+
+        class Watch:
+            label = options.label
+
+            def request_started(self, record):
+                plugin.started.append((record.route, record.status))
+
+            def request_finished(self, record):
+                plugin.records.append((self.label, record))
+
+            def breaker_changed(self, target, old, new):
+                plugin.events.append(("breaker", target, old, new))
+
+            def config_reloaded(self, ok):
+                plugin.events.append(("reloaded", ok))
+
+            async def start(self):
+                plugin.lifecycle.append(("start", self.label))
+
+            async def aclose(self):
+                plugin.lifecycle.append(("close", self.label))
+
+        return Watch()
+
+    def make_first(self, options, services):
+        calls = []
+
+        class First:
+            def request_finished(self, record):
+                calls.append(1)
+                if len(calls) == 1:
+                    raise RuntimeError("a broken extension")
+                record.extras["seen_by_first"] = True
+
+        return First()
+
+
+async def test_extensions_see_every_request_in_order_and_cannot_break_one(gateway, caplog):
+    plugin = WatchPlugin()
+    server = await gateway(MOCK + '[auth]\nclients = { alice = "tok-alice-0001" }\n[watch]\nlabel = "x"\n',
+                           extra_plugins=[("watch", plugin)])
+    assert plugin.lifecycle == [("start", "x")]
+    client = openai.AsyncOpenAI(base_url=server.base_url + "/v1", api_key="tok-alice-0001", max_retries=0)
+    answer = await client.chat.completions.create(model="echo", messages=MSG)  # "first" raises here
+    assert answer.choices[0].message.content == "hello world"
+    assert "extension first failed in request_finished" in caplog.text
+    await client.chat.completions.create(model="mock/other", messages=MSG, stream=True)
+    with pytest.raises(openai.NotFoundError):
+        await client.chat.completions.create(model="no-such-model-" + "z" * 10, messages=MSG)
+    status, _, _ = await post(server, "/nowhere", {})
+    assert status == 404
+    assert plugin.started == [("/v1/chat/completions", 0)] * 3 + [("unmatched", 0)]
+    records = [record for _, record in plugin.records]
+    first, streamed, unknown, nowhere = records
+    assert (first.status, first.client, first.model, first.model_label, first.provider) == (
+        200, "alice", "echo", "echo", "mock")
+    assert (first.tokens_in, first.tokens_out) == (2, 2)  # the mock's usage
+    assert "seen_by_first" not in first.extras  # "first" raised before setting it
+    assert streamed.stream and streamed.ttft is not None and streamed.extras["seen_by_first"]
+    # A model no config names is kept for logs but labelled by its provider only.
+    assert (streamed.model, streamed.model_label, streamed.target_label) == ("mock/other", "mock/*", "mock/*")
+    assert (unknown.status, unknown.error_code, unknown.model_label) == (404, "model_not_found", None)
+    assert (nowhere.route, nowhere.status, nowhere.api) == ("unmatched", 404, "")
+    assert all(record.latency > 0 for record in records)
+
+    await server.gateway.reload()
+    assert plugin.events == [("reloaded", True)]
+    assert plugin.lifecycle[-1] == ("start", "x")  # the new assembly's extension started
+
+
+async def test_an_always_on_extension_is_turned_off_by_enabled_false(gateway):
+    plugin = WatchPlugin()
+    server = await gateway(MOCK, extra_plugins=[("watch", plugin)])
+    assert "first" in server.gateway.current.extensions  # always on, no table needed
+    server = await gateway(MOCK + "[first]\nenabled = false\n", extra_plugins=[("watch", plugin)])
+    assert "first" not in server.gateway.current.extensions
+    assert "watch" not in server.gateway.current.extensions  # no [watch] table
+
+
+async def test_extensions_hear_breaker_changes_with_bounded_labels(gateway, fake_upstream):
+    plugin = WatchPlugin()
+    fake_upstream.on("/v1/chat/completions", fake_upstream.json_responder({"error": {"message": "down"}}, 500))
+    server = await gateway(f"""
+[providers.up]
+type = "openai"
+base_url = "{fake_upstream.url}/v1"
+api_key = "sk-up-00000000000"
+[models.chat]
+targets = ["up/known"]
+[retry]
+attempts = 1
+[breaker]
+failure_threshold = 1
+[watch]
+""", extra_plugins=[("watch", plugin)])
+    client = sdk(server)
+    for model in ("chat", "up/client-typed-model"):
+        with pytest.raises(openai.InternalServerError):
+            await client.chat.completions.create(model=model, messages=MSG)
+    assert plugin.events == [("breaker", "up/known", "closed", "open"), ("breaker", "up/*", "closed", "open")]
+    attempts = [record.attempts for _, record in plugin.records]
+    assert [(a.label, a.error_class, a.status) for [a] in attempts] == [
+        ("up/known", "overloaded", 500), ("up/*", "overloaded", 500)]
