@@ -1,0 +1,246 @@
+"""aiohttp handlers of the admin API and UI, added once and consulting the live ``admin`` extension."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.resources
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from sluicegate.admin import toml_edit
+from sluicegate.admin.body import (
+    ALIAS,
+    MAX_BODY,
+    PROVIDER_ID,
+    check_name,
+    model_values,
+    parse_json,
+    provider_values,
+)
+from sluicegate.admin.extension import Admin
+from sluicegate.admin.store import ConfigRefused, ConfigStore, read_text
+from sluicegate.admin.view import config_view, parse_raw, reload_state, safe_url
+from sluicegate.errors import AuthenticationFailed, MethodNotAllowed, PayloadTooLarge, RouteNotFound
+from sluicegate.gateway import Gateway
+from sluicegate.server.keys import RECORD, REQUEST_ID
+
+NAME = "admin"
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_STATIC = {
+    "index.html": "text/html",
+    "admin.js": "text/javascript",
+    "admin.css": "text/css",
+}
+_PAGE_HEADERS = {
+    # Scripts and styles come only from /admin/static: injected markup cannot run code.
+    "Content-Security-Policy": "default-src 'self'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+class AdminRoutes:
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+        self.store = ConfigStore(gateway)
+        self._static: dict[str, bytes] = {}
+
+    def install(self, app: web.Application) -> None:
+        add = self._resource(app)
+        add("/admin", GET=self.page)
+        add("/admin/", GET=self.page)
+        add("/admin/static/{name}", GET=self.static)
+        add("/admin/api/config", GET=self.get_config)
+        add("/admin/api/status", GET=self.get_status)
+        add("/admin/api/providers", POST=self.add_provider)
+        add("/admin/api/providers/{name}", PUT=self.put_provider, PATCH=self.patch_provider,
+            DELETE=self.delete_provider)
+        add("/admin/api/models", POST=self.add_model)
+        add("/admin/api/models/{name}", PUT=self.put_model, PATCH=self.patch_model, DELETE=self.delete_model)
+        add("/admin/reload", POST=self.reload)
+
+    def _resource(self, app: web.Application) -> Callable[..., None]:
+        def add(path: str, **methods: Handler) -> None:
+            async def dispatch(request: web.Request) -> web.StreamResponse:
+                self._admin(request)  # off: 404 for every method, as if the route did not exist
+                handler = methods.get(request.method)
+                if handler is None:
+                    raise MethodNotAllowed(f"Method {request.method} is not allowed on {request.path}",
+                                           headers={"Allow": ", ".join(sorted(methods))})
+                return await handler(request)
+
+            app.router.add_route("*", path, dispatch)
+
+        return add
+
+    # -- access ------------------------------------------------------------------------------
+
+    def _admin(self, request: web.Request) -> Admin:
+        assembly = self.gateway.current
+        admin = assembly.extensions.get(NAME) if assembly is not None else None
+        if admin is None:
+            raise RouteNotFound(f"Unknown route: {request.method} {request.path}")
+        return admin
+
+    def _authorize(self, request: web.Request) -> None:
+        admin = self._admin(request)
+        challenge = {"WWW-Authenticate": 'Bearer realm="sluicegate-admin"'}
+        authorization = request.headers.get("authorization")
+        if not authorization:
+            raise AuthenticationFailed(
+                "Missing admin token. Send 'Authorization: Bearer <token>' with the [admin] token.",
+                code="missing_admin_token", headers=challenge)
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not admin.accepts(token.strip()):
+            # Never echo the token, not even partly.
+            raise AuthenticationFailed("Invalid admin token.", code="invalid_admin_token", headers=challenge)
+
+    # -- responses ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _json(request: web.Request, data: Any, status: int = 200) -> web.Response:
+        return web.Response(body=orjson.dumps(data), status=status, content_type="application/json",
+                            headers={"x-request-id": request[REQUEST_ID], "Cache-Control": "no-store"})
+
+    def _refused(self, request: web.Request, problems: list[dict[str, str]], status: int) -> web.Response:
+        listed = "; ".join(f"{p['path']}: {p['message']}" if p["path"] else p["message"] for p in problems)
+        error = {"message": f"The config was refused: {listed}", "type": "invalid_request_error",
+                 "param": None, "code": "config_invalid"}
+        record = request.get(RECORD)
+        if record is not None:
+            record.error_code = "config_invalid"
+        return self._json(request, {"ok": False, "problems": problems, "error": error}, status)
+
+    async def _view(self) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        if self.store.editable:
+            raw, problem = await loop.run_in_executor(None, lambda: parse_raw(read_text(self.store.path)))
+        else:
+            raw, problem = await loop.run_in_executor(None, parse_raw, self.gateway.source.text)
+        return config_view(self.gateway, raw, problem, self.store.env())
+
+    # -- the page ----------------------------------------------------------------------------
+
+    async def _asset(self, name: str) -> bytes:
+        data = self._static.get(name)
+        if data is None:
+            resource = importlib.resources.files("sluicegate.admin") / "static" / name
+            data = await asyncio.get_running_loop().run_in_executor(None, resource.read_bytes)
+            self._static[name] = data
+        return data
+
+    async def page(self, request: web.Request) -> web.Response:
+        return web.Response(body=await self._asset("index.html"), content_type="text/html",
+                            charset="utf-8", headers=_PAGE_HEADERS)
+
+    async def static(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        if name not in _STATIC or name == "index.html":
+            raise RouteNotFound(f"Unknown route: {request.method} {request.path}")
+        return web.Response(body=await self._asset(name), content_type=_STATIC[name], charset="utf-8",
+                            headers=_PAGE_HEADERS)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    async def get_config(self, request: web.Request) -> web.Response:
+        self._authorize(request)
+        return self._json(request, await self._view())
+
+    async def get_status(self, request: web.Request) -> web.Response:
+        self._authorize(request)
+        assembly = self.gateway.current
+        providers = {}
+        for name, provider in (assembly.providers.items() if assembly else ()):
+            facts = provider.describe()
+            if "base_url" in facts:
+                facts["base_url"] = safe_url(facts["base_url"])
+            providers[name] = facts
+        return self._json(request, {
+            "last_reload": reload_state(self.gateway.last_reload),
+            "path": self.store.path if self.store.editable else None,
+            "editable": self.store.editable,
+            "providers": providers,
+            "models": sorted(assembly.config.models) if assembly else [],
+        })
+
+    async def reload(self, request: web.Request) -> web.Response:
+        self._authorize(request)
+        ok = await self.store.reload()
+        state = reload_state(self.gateway.last_reload)
+        if not ok:
+            return self._refused(request, state["problems"], 422)
+        return self._json(request, {"ok": True, "problems": [], "last_reload": state})
+
+    # -- writing -----------------------------------------------------------------------------
+
+    async def _body(self, request: web.Request) -> dict[str, Any]:
+        if request.content_length is not None and request.content_length > MAX_BODY:
+            raise PayloadTooLarge("The request body is too large.")
+        data = bytearray()
+        async for chunk in request.content.iter_any():
+            data += chunk
+            if len(data) > MAX_BODY:
+                raise PayloadTooLarge("The request body is too large.")
+        return parse_json(bytes(data))
+
+    async def _change(self, request: web.Request, edit: Callable[[str], str], status: int = 200) -> web.Response:
+        try:
+            await self.store.change(edit)
+        except ConfigRefused as exc:
+            return self._refused(request, exc.problems, 400)
+        return self._json(request, {"ok": True, "config": await self._view()}, status)
+
+    async def add_provider(self, request: web.Request) -> web.Response:
+        self._authorize(request)
+        body = await self._body(request)
+        name = check_name(body.get("id"), PROVIDER_ID, "provider id", "id")
+        values = provider_values(body)
+        return await self._change(request, lambda text: toml_edit.add_entry(text, "providers", name, values), 201)
+
+    async def put_provider(self, request: web.Request) -> web.Response:
+        return await self._edit_provider(request, partial=False)
+
+    async def patch_provider(self, request: web.Request) -> web.Response:
+        return await self._edit_provider(request, partial=True)
+
+    async def _edit_provider(self, request: web.Request, *, partial: bool) -> web.Response:
+        self._authorize(request)
+        name = check_name(request.match_info["name"], PROVIDER_ID, "provider id", "id")
+        values = provider_values(await self._body(request), partial=partial, name=name)
+        edit = toml_edit.patch_entry if partial else toml_edit.replace_entry
+        return await self._change(request, lambda text: edit(text, "providers", name, values))
+
+    async def delete_provider(self, request: web.Request) -> web.Response:
+        self._authorize(request)
+        name = check_name(request.match_info["name"], PROVIDER_ID, "provider id", "id")
+        return await self._change(request, lambda text: toml_edit.delete_entry(text, "providers", name))
+
+    async def add_model(self, request: web.Request) -> web.Response:
+        self._authorize(request)
+        body = await self._body(request)
+        name = check_name(body.get("alias"), ALIAS, "alias", "alias")
+        values = model_values(body)
+        return await self._change(request, lambda text: toml_edit.add_entry(text, "models", name, values), 201)
+
+    async def put_model(self, request: web.Request) -> web.Response:
+        return await self._edit_model(request, partial=False)
+
+    async def patch_model(self, request: web.Request) -> web.Response:
+        return await self._edit_model(request, partial=True)
+
+    async def _edit_model(self, request: web.Request, *, partial: bool) -> web.Response:
+        self._authorize(request)
+        name = check_name(request.match_info["name"], ALIAS, "alias", "alias")
+        values = model_values(await self._body(request), partial=partial, name=name)
+        edit = toml_edit.patch_entry if partial else toml_edit.replace_entry
+        return await self._change(request, lambda text: edit(text, "models", name, values))
+
+    async def delete_model(self, request: web.Request) -> web.Response:
+        self._authorize(request)
+        name = check_name(request.match_info["name"], ALIAS, "alias", "alias")
+        return await self._change(request, lambda text: toml_edit.delete_entry(text, "models", name))

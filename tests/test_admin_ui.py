@@ -1,0 +1,182 @@
+"""The admin web UI in a real headless Chromium (Playwright, /usr/bin/chromium) against a real server.
+
+One browser for the module; each test gets a fresh page and a fresh gateway on its own file.
+The server and the browser share the test's event loop, so every browser wait lets the server run.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+
+import aiohttp
+import openai
+import pytest
+import pytest_asyncio
+from playwright.async_api import Page, async_playwright, expect
+
+from sluicegate.gateway import Gateway, GatewaySource
+from sluicegate.server.runner import start_server
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+CHROMIUM = "/usr/bin/chromium"
+ADMIN_TOKEN = "admin-ui-token-0123456789abcdef"
+CLIENT_TOKEN = "client-ui-token-0123456789"
+ENV = {"ADMIN_TOKEN": ADMIN_TOKEN, "GATEWAY_TOKEN": CLIENT_TOKEN, "VENDOR_KEY": "sk-vendor-ui-0000"}
+
+CONFIG = """\
+# UI test config; this comment must survive every change made through the page.
+[auth]
+tokens = ["${GATEWAY_TOKEN}"]
+
+[admin]
+token = "${ADMIN_TOKEN}"
+
+# The offline provider.
+[providers.mock]
+type = "mock"
+
+[models.echo]
+targets = ["mock/echo-1"]
+"""
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def browser():
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def site(tmp_path):
+    path = tmp_path / "gateway.toml"
+    path.write_text(CONFIG)
+    gateway = Gateway(GatewaySource(path=str(path), env=dict(ENV)))
+    server = await start_server(gateway, "127.0.0.1", 0, shutdown_grace=0)
+    try:
+        yield server, path
+    finally:
+        await server.stop()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def page(browser):
+    context = await browser.new_context()
+    page = await context.new_page()
+    page.set_default_timeout(10_000)
+    # Deleting asks for confirmation; the tests confirm.
+    page.on("dialog", lambda dialog: dialog.accept())
+    try:
+        yield page
+    finally:
+        await context.close()
+
+
+async def sign_in(page: Page, base_url: str) -> None:
+    await page.goto(base_url + "/admin")
+    await page.get_by_label("Admin token").fill(ADMIN_TOKEN)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_role("heading", name="Providers")).to_be_visible()
+
+
+def row(page: Page, table: str, name: str):
+    return page.locator(f"#{table} tbody tr").filter(has=page.get_by_role("cell", name=name, exact=True))
+
+
+async def test_sign_in_asks_again_for_a_wrong_token_and_keeps_the_right_one_in_the_tab(page, site):
+    server, _ = site
+    await page.goto(server.base_url + "/admin")
+    await page.get_by_label("Admin token").fill("wrong-token")
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.locator("#signin-message")).to_contain_text("was not accepted")
+    await expect(page.get_by_role("heading", name="Providers")).to_be_hidden()
+
+    await sign_in(page, server.base_url)
+    await expect(row(page, "providers", "mock")).to_contain_text("configured")
+    await page.reload()  # sessionStorage keeps the token for this tab; no cookie is set
+    await expect(row(page, "providers", "mock")).to_be_visible()
+    assert await page.evaluate("document.cookie") == ""
+    assert await page.evaluate("JSON.stringify(localStorage)") == "{}"
+
+
+async def test_add_edit_refuse_and_delete_through_the_page(page, site):
+    server, path = site
+    await sign_in(page, server.base_url)
+
+    # Add a provider whose key comes from the environment.
+    await page.get_by_label("Provider id").fill("vendor")
+    await page.get_by_label("Provider type").fill("mock")
+    await page.get_by_label("Models", exact=True).fill("m1, m2")
+    await page.get_by_label("Key variable").fill("VENDOR_KEY")
+    await page.get_by_role("button", name="Add provider").click()
+    await expect(page.locator("#notice")).to_contain_text("saved")
+    vendor = row(page, "providers", "vendor")
+    await expect(vendor).to_contain_text("${VENDOR_KEY} (set)")
+    text = path.read_text()
+    assert text.startswith("# UI test config; this comment must survive")
+    assert tomllib.loads(text)["providers"]["vendor"] == {
+        "type": "mock", "models": ["m1", "m2"], "api_key": "${VENDOR_KEY}"}
+
+    # Add an alias to it; the gateway serves it at once.
+    await page.get_by_label("Alias name").fill("fast")
+    await page.get_by_label("Targets").fill("vendor/m1")
+    await page.get_by_role("button", name="Add alias").click()
+    await expect(row(page, "models", "fast")).to_contain_text("vendor/m1")
+    assert tomllib.loads(path.read_text())["models"]["fast"] == {"targets": ["vendor/m1"]}
+    async with openai.AsyncOpenAI(base_url=server.base_url + "/v1", api_key=CLIENT_TOKEN, max_retries=0) as client:
+        answer = await client.chat.completions.create(model="fast", messages=[{"role": "user", "content": "ping"}])
+    assert answer.choices[0].message.content == "ping"
+
+    # A bad alias: the error panel shows the config's own message; the file is untouched.
+    before = path.read_bytes()
+    await page.get_by_label("Alias name").fill("broken")
+    await page.get_by_label("Targets").fill("nowhere/x")
+    await page.get_by_role("button", name="Add alias").click()
+    errors = page.get_by_role("alert")
+    await expect(errors).to_be_visible()
+    await expect(errors).to_contain_text("models.broken.targets[0]")
+    await expect(errors).to_contain_text("unknown provider 'nowhere'")
+    assert path.read_bytes() == before
+    await expect(row(page, "models", "broken")).to_have_count(0)
+
+    # Edit the alias.
+    await page.get_by_role("button", name="Edit alias fast").click()
+    await page.get_by_label("Targets").fill("vendor/m2, mock/echo-1")
+    await page.get_by_role("button", name="Save alias").click()
+    await expect(row(page, "models", "fast")).to_contain_text("vendor/m2, mock/echo-1")
+    await expect(errors).to_be_hidden()
+    assert tomllib.loads(path.read_text())["models"]["fast"]["targets"] == ["vendor/m2", "mock/echo-1"]
+
+    # Deleting a provider an alias still uses is refused, naming the alias target.
+    await page.get_by_role("button", name="Delete provider vendor").click()
+    await expect(errors).to_contain_text("models.fast.targets[0]")
+    await expect(vendor).to_be_visible()
+
+    # Delete the alias, then the provider: the file is back to what it was.
+    await page.get_by_role("button", name="Delete alias fast").click()
+    await expect(row(page, "models", "fast")).to_have_count(0)
+    await page.get_by_role("button", name="Delete provider vendor").click()
+    await expect(row(page, "providers", "vendor")).to_have_count(0)
+    assert path.read_text() == CONFIG
+
+
+async def test_reload_button_shows_a_refused_reload(page, site):
+    server, path = site
+    await sign_in(page, server.base_url)
+    await page.get_by_role("button", name="Reload config").click()
+    await expect(page.locator("#notice")).to_have_text("Config reloaded.")
+
+    path.write_text(CONFIG + "\n[bogus]\n")
+    await page.get_by_role("button", name="Reload config").click()
+    errors = page.get_by_role("alert")
+    await expect(errors).to_contain_text("bogus")
+    await expect(errors).to_contain_text("unknown table")
+    await expect(page.locator("#reload-state")).to_have_text(re.compile("^Refused"))
+    async with aiohttp.ClientSession() as http, http.get(server.base_url + "/v1/models",
+                                                         headers={"Authorization": f"Bearer {CLIENT_TOKEN}"}) as r:
+        assert "echo" in [m["id"] for m in (await r.json())["data"]]  # the old config still serves
