@@ -1,0 +1,121 @@
+"""Usage and cost (``[pricing]``): price each answered request from the tokens its vendor reported.
+
+Prices belong to targets, not aliases: an alias may be answered by any of its targets (after a
+fallback, by the second one), and what a request costs is what the vendor that answered charges.
+A key is ``"provider/model"`` (the model name the gateway sent upstream) or ``"provider/*"``, a
+default for every other model of that provider. Prices are per million tokens.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from attrs import Factory, define, field
+
+from sluicegate.config.converter import join_path, suggest
+from sluicegate.errors import ConfigError, ConfigProblem
+from sluicegate.plugin_options import FeatureOptions
+
+#: ``record.cache`` values whose answer came without a vendor call: they cost nothing.
+FREE_ANSWERS = frozenset({"hit", "coalesced"})
+#: ``record.extras`` key the currency is left under, for the extensions after this one.
+CURRENCY = "currency"
+WILDCARD = "*"
+
+
+def _currency(_: Any, attribute: Any, value: str) -> None:
+    if not value or len(value) > 16 or not value.isprintable() or " " in value:
+        raise ValueError('must be a short currency code without spaces, such as "USD"')
+
+
+def _per_million(_: Any, attribute: Any, value: float) -> None:
+    # Raised inside Price(), where the problem's path stops at the table: name the key here.
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{attribute.name} must be 0 or more (a price per million tokens), got {value:g}")
+
+
+@define(kw_only=True)
+class Price:
+    """``[pricing.prices."provider/model"]``: what one target charges per million tokens."""
+
+    input: float = field(validator=_per_million)
+    output: float = field(validator=_per_million)
+
+
+@define(kw_only=True)
+class PricingOptions(FeatureOptions):
+    """The ``[pricing]`` table."""
+
+    currency: str = field(default="USD", validator=_currency)
+    prices: dict[str, Price] = Factory(dict)
+
+
+class Pricing:
+    """Sets ``record.cost`` (and ``extras["currency"]``) when a request finishes."""
+
+    def __init__(self, exact: dict[tuple[str, str], Price], wide: dict[str, Price], currency: str) -> None:
+        self.exact = exact
+        self.wide = wide
+        self.currency = currency
+
+    def price_of(self, provider: str | None, model: str | None) -> Price | None:
+        """The price of a target: its own, else its provider's ``"provider/*"``, else None."""
+        price = self.exact.get((provider, model))  # type: ignore[arg-type]
+        return price if price is not None else self.wide.get(provider)  # type: ignore[arg-type]
+
+    def request_finished(self, record: Any) -> None:
+        if record.cache in FREE_ANSWERS:
+            # No vendor was called: nothing was spent, whatever the target's price.
+            record.cost = 0.0
+            record.extras[CURRENCY] = self.currency
+            return
+        tokens_in, tokens_out = record.tokens_in, record.tokens_out
+        if tokens_in is None and tokens_out is None:
+            return  # no usage reported: unknown, not free
+        price = self.price_of(record.provider, record.upstream_model)
+        if price is None:
+            return
+        # One division at the end keeps round prices round (0.15 * 1000 / 1e6 == 0.00015).
+        record.cost = ((tokens_in or 0) * price.input + (tokens_out or 0) * price.output) / 1e6
+        record.extras[CURRENCY] = self.currency
+
+
+def _key_problem(key: str, providers: Any, aliases: Any) -> str | None:
+    """Why ``key`` is not a "provider/model" or "provider/*" of a configured provider, or None."""
+    provider, slash, model = key.partition("/")
+    if not slash:
+        if key in aliases:
+            return (f"{key!r} is an alias; price its targets instead (\"provider/model\" or "
+                    "\"provider/*\"): an alias may be answered by any of them")
+        return f'{key!r} is not a target: use "provider/model" or "provider/*"'
+    if not provider or not model:
+        return f'{key!r} is not a target: use "provider/model" or "provider/*"'
+    if provider not in providers:
+        return f"unknown provider {provider!r}{suggest(provider, providers)}"
+    if WILDCARD in model and model != WILDCARD:
+        return f'only a whole model may be a wildcard ("{provider}/*"), not {model!r}'
+    return None
+
+
+def make_pricing(*, options: PricingOptions, services: Any) -> Pricing:
+    """Factory of the ``pricing`` extension: check every key once and resolve the price table."""
+    config = services.config
+    providers = getattr(config, "providers", None) or {}
+    aliases = getattr(config, "models", None) or {}
+    problems = []
+    exact: dict[tuple[str, str], Price] = {}
+    wide: dict[str, Price] = {}
+    for key, price in options.prices.items():
+        problem = _key_problem(key, providers, aliases)
+        if problem is not None:
+            problems.append(ConfigProblem(join_path("prices", key), problem))
+            continue
+        provider, _, model = key.partition("/")
+        if model == WILDCARD:
+            wide[provider] = price
+        else:
+            exact[(provider, model)] = price
+    if problems:
+        raise ConfigError(problems)
+    return Pricing(exact, wide, options.currency)
