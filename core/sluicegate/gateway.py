@@ -344,8 +344,11 @@ class Gateway:
             self.current.telemetry.config_reloaded(ok)
 
     async def _retire(self, assembly: Assembly, grace: float) -> None:
-        await asyncio.sleep(grace)
-        await assembly.aclose()
+        try:
+            await asyncio.sleep(grace)
+        finally:
+            # Also when close() cuts the grace short: a retiring assembly still holds resources.
+            await assembly.aclose()
 
     async def close(self) -> None:
         self.accepting = False
@@ -355,8 +358,10 @@ class Gateway:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watcher
             self._watcher = None
-        for task in list(self._retiring):
+        retiring = list(self._retiring)
+        for task in retiring:
             task.cancel()
+        await asyncio.gather(*retiring, return_exceptions=True)
         if self.current is not None:
             await self.current.aclose()
             self.current = None
