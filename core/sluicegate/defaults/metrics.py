@@ -8,7 +8,7 @@ import logging
 from aiohttp import web
 
 from sluicegate.errors import RouteNotFound
-from sluicegate.extensions.metrics import MetricsOptions, make_metrics
+from sluicegate.extensions.metrics import PATH_KEY, MetricsOptions, make_metrics
 from sluicegate.hookspecs import hookimpl
 from sluicegate.server.keys import ASSEMBLY, GATEWAY, REQUEST_ID
 
@@ -29,6 +29,7 @@ def gateway_app_created(app, gateway):
     # turns them on needs no restart; the path itself is fixed until one.
     options = gateway.config.features.get("metrics") or MetricsOptions()
     app.router.add_get(options.path, scrape)
+    gateway.lasting[PATH_KEY] = options.path
 
 
 async def scrape(request: web.Request) -> web.Response:
