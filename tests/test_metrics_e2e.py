@@ -430,3 +430,18 @@ def dashboard_metric_names(dashboard: dict[str, Any]) -> set[str]:
 
     walk(dashboard)
     return names
+
+
+async def test_a_dead_redis_under_cache_and_limits_is_counted_per_feature(gateway, fake_upstream, client_for):
+    fake_upstream.json(A, openai_chat_completion("ok"))
+    url = f"redis://127.0.0.1:{closed_port()}/0"
+    extra = (f'[cache]\nbackend = "redis"\nurl = "{url}"\n'
+             f'[ratelimit]\nbackend = "redis"\nurl = "{url}"\nrequests_per_minute = 100\n')
+    server = await gateway(config(fake_upstream.url, extra))
+    client = client_for(server)
+    for _ in range(3):  # the first call finds Redis down; the rest are skipped while it cools down
+        answer = await client.chat.completions.create(model="solo", messages=MSG)
+        assert answer.choices[0].message.content == "ok"
+    s = await samples(server)
+    assert s.get_value("sluicegate_backend_failures_total", backend="redis", feature="cache") == 1
+    assert s.get_value("sluicegate_backend_failures_total", backend="redis", feature="ratelimit") == 1

@@ -41,6 +41,6 @@ def make_cache(*, options: Any, services: Any) -> RedisCache:
     """Factory for ``[cache] backend = "redis"`` (``url``, optional ``redis_timeout``)."""
     link = RedisLink(
         redis_url(options), timeout=redis_timeout(options), clock=services.clock,
-        log=services.log, what="the response cache",
+        log=services.log, what="the response cache", telemetry=services.telemetry, feature="cache",
     )
     return RedisCache(link)

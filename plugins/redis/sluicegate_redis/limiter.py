@@ -84,6 +84,6 @@ def make_limiter(*, options: Any, services: Any) -> RedisLimiter:
     """Factory for ``[ratelimit] backend = "redis"`` (``url``, optional ``redis_timeout``)."""
     link = RedisLink(
         redis_url(options), timeout=redis_timeout(options), clock=services.clock,
-        log=services.log, what="the rate limiter",
+        log=services.log, what="the rate limiter", telemetry=services.telemetry, feature="ratelimit",
     )
     return RedisLimiter(link, LocalLimiter(services.clock))
