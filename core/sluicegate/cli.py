@@ -35,6 +35,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader left (`sluicegate check | head`); Python would print a traceback at exit
+        # flushing stdout, so point it at /dev/null first.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -109,6 +114,7 @@ def _run_worker(config: str, host, port, reuse_port: bool, log_level: str, loade
 #: directory and a scrape of any worker adds up all of them. It must be in the environment before
 #: a worker imports prometheus_client, hence set here, before the workers are spawned.
 METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+SUPERVISOR_PID_ENV = "SLUICEGATE_SUPERVISOR_PID"
 
 
 def _supervise(args: argparse.Namespace, workers: int) -> int:
@@ -120,6 +126,8 @@ def _supervise(args: argparse.Namespace, workers: int) -> int:
     else:
         own_dir = metrics_dir = tempfile.mkdtemp(prefix="sluicegate-metrics-")
         os.environ[METRICS_DIR_ENV] = metrics_dir
+    # Lets a worker's POST /admin/reload reach every worker (the supervisor forwards SIGHUP).
+    os.environ[SUPERVISOR_PID_ENV] = str(os.getpid())
     context = multiprocessing.get_context("spawn")
     processes = [
         context.Process(
@@ -167,6 +175,9 @@ def _forget_worker_metrics(pid: int | None, metrics_dir: str) -> None:
 
 def _check(args: argparse.Namespace) -> int:
     loaded = GatewaySource(path=args.config).load()
+    # Build everything once, as serve would: component factories check what the schema cannot
+    # (price keys, log destinations, limits); nothing is started and no request is made.
+    asyncio.run(_assemble_once(loaded))
     config, host = loaded.config, loaded.host
     print(f"{config.source}: OK")
     server = config.server
@@ -197,6 +208,14 @@ def _check(args: argparse.Namespace) -> int:
     if config.features:
         print("\nfeatures: " + ", ".join(sorted(config.features)))
     return 0
+
+
+async def _assemble_once(loaded) -> None:
+    from sluicegate.gateway import assemble
+    from sluicegate.services import Services
+
+    assembly = assemble(loaded, lambda config, registry: Services(http=None, config=config, registry=registry))
+    await assembly.aclose()
 
 
 def _plugins(args: argparse.Namespace) -> int:

@@ -155,3 +155,18 @@ def test_plugins_lists_name_distribution_version_and_registrations(capsys):
                               "provider:openai"]
     assert rows["mock"] == ["mock", "sluicegate-mock", importlib.metadata.version("sluicegate-mock"),
                             "provider:mock"]
+
+
+def test_check_runs_the_component_factories_like_serve(capsys, config_file):
+    # The schema accepts these; only the pricing and access-log factories can tell they are wrong.
+    path = config_file(
+        '[providers.m]\ntype = "mock"\n'
+        '[pricing.prices."nope/x"]\ninput = 1.0\noutput = 1.0\n'
+        '[access_log]\ndestination = "/nonexistent-dir/sub/access.log"\n'
+    )
+    code, out, err = run(capsys, "check", "--config", path)
+    assert code == 1
+    assert out == ""
+    assert "pricing.prices" in err and "unknown provider 'nope'" in err
+    assert "access_log.destination" in err
+    assert "Traceback" not in err
