@@ -56,51 +56,35 @@ def usage_object(data: bytes) -> Any:
     while at >= 0:
         start = _object_start(data, at + len(_USAGE_KEY))
         if start >= 0:
-            end = _object_end(data, start)
-            if end > 0:
-                try:
-                    return orjson.loads(data[start:end])
-                except orjson.JSONDecodeError:
-                    return None
+            return _first_object(data, start)
         at = data.rfind(_USAGE_KEY, 0, at)
     return None
 
 
 def _object_start(data: bytes, at: int) -> int:
-    """Index of the ``{`` after ``: `` following a key ending at ``at``; -1 if not an object."""
-    size = len(data)
-    while at < size and data[at] in b" \t\r\n":
-        at += 1
-    if at >= size or data[at] != 0x3A:  # ':'
+    """Index of the ``{`` after the ``:`` following a key ending at ``at``; -1 if not an object."""
+    colon = data.find(b":", at, at + 8)
+    if colon < 0 or data[at:colon].strip():
         return -1
-    at += 1
-    while at < size and data[at] in b" \t\r\n":
-        at += 1
-    return at if at < size and data[at] == 0x7B else -1  # '{'
+    brace = data.find(b"{", colon, colon + 8)
+    if brace < 0 or data[colon + 1:brace].strip():
+        return -1
+    return brace
 
 
-def _object_end(data: bytes, start: int) -> int:
-    depth = 0
-    in_string = False
-    index = start
-    size = len(data)
-    while index < size:
-        byte = data[index]
-        if in_string:
-            if byte == 0x5C:  # backslash: skip the escaped byte
-                index += 1
-            elif byte == 0x22:
-                in_string = False
-        elif byte == 0x22:
-            in_string = True
-        elif byte == 0x7B:
-            depth += 1
-        elif byte == 0x7D:
-            depth -= 1
-            if depth == 0:
-                return index + 1
-        index += 1
-    return -1
+def _first_object(data: bytes, start: int) -> Any:
+    """Parse the object opening at ``start``: it ends at the first ``}`` that balances its
+    braces (usage objects hold numbers and nested objects, no strings with braces). Counting
+    and parsing run in C: a byte loop in Python cost 20 µs per answer."""
+    end = data.find(b"}", start)
+    while end >= 0:
+        if data.count(b"{", start, end) == data.count(b"}", start, end + 1):
+            try:
+                return orjson.loads(data[start:end + 1])
+            except orjson.JSONDecodeError:
+                return None
+        end = data.find(b"}", end + 1)
+    return None
 
 
 def reply_usage(reply: Reply) -> tuple[int | None, int | None]:

@@ -213,6 +213,8 @@ _REOPEN = object()
 _STOP = object()
 #: Lines per write: bounded, so a backlog never becomes one huge write (or one huge buffer).
 MAX_BATCH = 1024
+#: How long the writer waits after a first line for others to join it (bounds how late a line is).
+GATHER_SECONDS = 0.02
 #: Seconds between two warnings about lines that could not be written.
 WARN_EVERY = 60.0
 
@@ -268,6 +270,10 @@ class LineWriter:
         while True:
             batch: list[bytes] = []
             item = get()
+            if item is not _STOP and item is not _REOPEN:
+                # Let lines gather: one wake-up per interval instead of one per request keeps
+                # this thread from taking the GIL from the event loop at every line.
+                time.sleep(GATHER_SECONDS)
             while True:
                 if item is _STOP or item is _REOPEN:
                     break
