@@ -396,3 +396,21 @@ async def test_requests_coalesced_onto_one_vendor_call_are_priced_once(h):
     assert [r.cost for r in h.recorder.records if r.cache == "coalesced"] == [0.0, 0.0]
     # What the gateway spent on the three is one vendor call.
     assert sum(r.cost for r in h.recorder.records) == pytest.approx(expected(USAGE, GPT_IN, GPT_OUT))
+
+
+async def test_cache_reads_are_priced_at_the_cached_input_price(h):
+    """Claude Code's long, cached prompts: read from the cache at a tenth of the input price."""
+    usage = Usage(prompt_tokens=5000, completion_tokens=10, cached_tokens=4000)
+    h.up.on(CLAUDE, ANTHROPIC.answer_text("cached", usage), ANTHROPIC.answer_stream(["cac", "hed"], usage))
+    text = config(h.up.url).replace(f"output = {CLAUDE_OUT}\n", f"output = {CLAUDE_OUT}\ncached_input = 0.3\n", 1)
+    await h.start(text=text)
+    want = (1000 * CLAUDE_IN + 4000 * 0.3 + 10 * CLAUDE_OUT) / 1e6
+    await h.openai().chat.completions.create(model="sonnet", messages=MSG)
+    record = await h.recorder.last()
+    assert (record.tokens_in, record.tokens_cached, record.tokens_out) == (5000, 4000, 10)
+    assert record.cost == pytest.approx(want, rel=1e-9)
+    async with h.claude().messages.stream(model="sonnet", max_tokens=50, messages=MSG) as stream:
+        assert "".join([piece async for piece in stream.text_stream]) == "cached"
+    record = await h.recorder.last()
+    assert (record.path, record.stream, record.tokens_cached) == ("/v1/messages", True, 4000)
+    assert record.cost == pytest.approx(want, rel=1e-9)

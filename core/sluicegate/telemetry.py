@@ -63,6 +63,9 @@ class RequestRecord:
     degraded: bool = False
     tokens_in: int | None = None
     tokens_out: int | None = None
+    #: Of ``tokens_in``: read from the vendor's prompt cache, and written to it (Anthropic).
+    tokens_cached: int | None = None
+    tokens_cache_written: int | None = None
     cost: float | None = None
     latency: float | None = None  # seconds until the last byte
     ttft: float | None = None  # streams: seconds until the first event reached the client

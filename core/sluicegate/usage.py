@@ -45,6 +45,24 @@ def _number(value: Any) -> bool:
     return type(value) is int and value >= 0
 
 
+def cache_counts(usage: Any) -> tuple[int | None, int | None]:
+    """(read, written) prompt tokens served from or stored in the vendor's prompt cache, both
+    included in the prompt count ``usage_counts`` gives; None where the usage does not say.
+
+    OpenAI (and compatible vendors) report reads as ``prompt_tokens_details.cached_tokens``;
+    Anthropic reports ``cache_read_input_tokens`` and ``cache_creation_input_tokens``.
+    """
+    if not isinstance(usage, dict):
+        return None, None
+    if "cache_read_input_tokens" in usage or "cache_creation_input_tokens" in usage:
+        read, written = usage.get("cache_read_input_tokens"), usage.get("cache_creation_input_tokens")
+        return (read if _number(read) else None), (written if _number(written) else None)
+    details = usage.get("prompt_tokens_details")
+    if isinstance(details, dict) and _number(details.get("cached_tokens")):
+        return details["cached_tokens"], None
+    return None, None
+
+
 def usage_object(data: bytes) -> Any:
     """The ``"usage"`` object of a JSON document, cut out and parsed alone; None if there is none.
 
@@ -87,14 +105,20 @@ def _first_object(data: bytes, start: int) -> Any:
     return None
 
 
-def reply_usage(reply: Reply) -> tuple[int | None, int | None]:
-    """(prompt, completion) tokens a complete answer reports."""
+def reply_usage(reply: Reply) -> Any:
+    """The usage object a complete answer reports (None when it reports none)."""
     parsed = reply._data  # already parsed by someone (a translation): no need to look at bytes
     if isinstance(parsed, dict):
-        return usage_counts(parsed.get("usage"))
+        return parsed.get("usage")
     if reply._body is None:
-        return None, None
-    return usage_counts(usage_object(reply._body))
+        return None
+    return usage_object(reply._body)
+
+
+def note_usage(record: Any, usage: Any) -> None:
+    """Put a usage object's counts on a request record."""
+    record.tokens_in, record.tokens_out = usage_counts(usage)
+    record.tokens_cached, record.tokens_cache_written = cache_counts(usage)
 
 
 class StreamUsage:
@@ -104,11 +128,25 @@ class StreamUsage:
     Anthropic Messages API in ``message_start`` (input) and ``message_delta`` (output).
     """
 
-    __slots__ = ("prompt", "completion")
+    __slots__ = ("prompt", "completion", "cached", "written")
 
     def __init__(self) -> None:
         self.prompt: int | None = None
         self.completion: int | None = None
+        self.cached: int | None = None
+        self.written: int | None = None
+
+    def note(self, record: Any) -> None:
+        """Put what the stream reported on a request record."""
+        record.tokens_in, record.tokens_out = self.prompt, self.completion
+        record.tokens_cached, record.tokens_cache_written = self.cached, self.written
+
+    def _cache(self, usage: Any) -> None:
+        read, written = cache_counts(usage)
+        if read is not None:
+            self.cached = read
+        if written is not None:
+            self.written = written
 
     def see(self, event: SSEEvent) -> bool:
         """Take the usage from ``event``; True if it is a usage-only chunk (no choices)."""
@@ -117,13 +155,17 @@ class StreamUsage:
         if name is not None:
             if name == "message_start":
                 message = _loads(data).get("message")
-                prompt, _ = usage_counts(message.get("usage") if isinstance(message, dict) else None)
+                usage = message.get("usage") if isinstance(message, dict) else None
+                prompt, _ = usage_counts(usage)
                 if prompt:  # 0 is the bridge's placeholder for "not known yet"
                     self.prompt = prompt
+                    self._cache(usage)
             elif name == "message_delta":
-                prompt, completion = usage_counts(_loads(data).get("usage"))
+                usage = _loads(data).get("usage")
+                prompt, completion = usage_counts(usage)
                 if prompt:
                     self.prompt = prompt
+                    self._cache(usage)
                 if completion is not None:
                     self.completion = completion
             return False
@@ -135,6 +177,7 @@ class StreamUsage:
         prompt, completion = usage_counts(usage)
         if prompt is not None:
             self.prompt = prompt
+            self._cache(usage)
         if completion is not None:
             self.completion = completion
         return b'"choices":[]' in data or b'"choices": []' in data

@@ -42,7 +42,7 @@ def full_record() -> RequestRecord:
                         api="openai", client="team-a", tenant="t-0123456789ab", model="chat",
                         model_label="chat", stream=True, provider="deepseek", upstream_model="deepseek-chat",
                         target_label="deepseek/deepseek-chat", status=200, cache="miss", tokens_in=1200,
-                        tokens_out=345, cost=0.000704, latency=1.23456, ttft=0.4567)
+                        tokens_out=345, tokens_cached=1000, cost=0.000704, latency=1.23456, ttft=0.4567)
     rec.attempts = [
         AttemptRecord("openai", "gpt-4o-mini", "openai/gpt-4o-mini", 0.0, 0.1, "server_error", 500),
         AttemptRecord("openai", "gpt-4o-mini", "openai/gpt-4o-mini", 0.2, 0.1, "server_error", 500),
@@ -77,6 +77,8 @@ def test_a_json_line_holds_every_field():
         "error_class": None,
         "tokens_in": 1200,
         "tokens_out": 345,
+        "tokens_cached": 1000,
+        "tokens_cache_written": None,
         "cost": 0.000704,
         "currency": "USD",
         "latency_ms": 1234.56,
@@ -88,7 +90,7 @@ def test_a_json_line_of_a_refused_request_has_nulls_not_gaps():
     rec = RequestRecord("req_x", "POST", "/v1/chat/completions", 0.0, WHEN, status=401,
                         error_code="invalid_api_key", error_class="auth", latency=0.0004)
     fields = orjson.loads(json_formatter()(rec))
-    assert len(fields) == 25
+    assert len(fields) == 27
     assert (fields["status"], fields["client"], fields["model"], fields["cost"]) == (401, None, None, None)
     assert (fields["error_code"], fields["error_class"], fields["attempts"]) == ("invalid_api_key", "auth", 0)
     assert fields["latency_ms"] == 0.4

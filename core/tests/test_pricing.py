@@ -221,3 +221,38 @@ output = 1
 def test_infinite_prices_are_refused(build):
     found = problems(build, '[pricing.prices."openai/*"]\ninput = inf\noutput = 1\n')
     assert found == ["pricing.prices.openai/*: input must be 0 or more (a price per million tokens), got inf"]
+
+
+def test_cached_prompt_tokens_have_their_own_prices(build):
+    pricing = build(PROVIDERS + """
+[pricing.prices."openai/gpt-4o-mini"]
+input = 3.0
+output = 15.0
+cached_input = 0.3
+cache_write = 3.75
+
+[pricing.prices."deepseek/*"]
+input = 0.27
+output = 1.10
+""").extensions["pricing"]
+    # 10,000 prompt tokens of which 6,000 read from the cache and 2,000 written to it.
+    rec = record(tokens_in=10_000, tokens_out=1_000)
+    rec.tokens_cached, rec.tokens_cache_written = 6_000, 2_000
+    pricing.request_finished(rec)
+    assert rec.cost == pytest.approx((2_000 * 3.0 + 6_000 * 0.3 + 2_000 * 3.75 + 1_000 * 15.0) / 1e6)
+    # Without cache prices, cached tokens cost what any input token costs.
+    other = record(provider="deepseek", model="deepseek-chat", tokens_in=10_000, tokens_out=1_000)
+    other.tokens_cached = 6_000
+    pricing.request_finished(other)
+    assert other.cost == pytest.approx((10_000 * 0.27 + 1_000 * 1.10) / 1e6)
+
+
+def test_cache_prices_are_validated(build):
+    with pytest.raises(ConfigError) as caught:
+        build(PROVIDERS + '[pricing.prices."openai/*"]\ninput = 1\noutput = 1\ncached_input = -1\n')
+    assert len(caught.value.problems) == 1
+    assert "cached_input" in str(caught.value.problems[0])
+    with pytest.raises(ConfigError) as caught:
+        build(PROVIDERS + '[pricing.prices."openai/*"]\ninput = 1\noutput = 1\ncache_writes = 2\n')
+    assert [str(p) for p in caught.value.problems] == [
+        'pricing.prices.openai/*.cache_writes: unknown key (did you mean "cache_write"?)']

@@ -6,7 +6,8 @@ import orjson
 import pytest
 
 from sluicegate.exchange import Endpoint, GatewayRequest, Reply, SSEEvent
-from sluicegate.usage import StreamUsage, reply_usage, request_stream_usage, usage_object
+from sluicegate.telemetry import RequestRecord
+from sluicegate.usage import StreamUsage, note_usage, reply_usage, request_stream_usage, usage_object
 
 OPENAI = orjson.dumps({
     "id": "chatcmpl-1", "object": "chat.completion",
@@ -30,11 +31,18 @@ def test_usage_object_is_cut_out_of_the_bytes(data, expected):
     assert usage_object(data) == expected
 
 
+def counts(usage):
+    record = RequestRecord("r", "POST", "/", 0.0, 0.0)
+    note_usage(record, usage)
+    return record.tokens_in, record.tokens_out, record.tokens_cached, record.tokens_cache_written
+
+
 def test_reply_usage_reads_bytes_or_an_already_parsed_answer():
-    assert reply_usage(Reply(OPENAI)) == (12, 34)
-    assert reply_usage(Reply.from_data({"usage": {"input_tokens": 3, "cache_read_input_tokens": 4,
-                                                  "output_tokens": 5}})) == (7, 5)
-    assert reply_usage(Reply(b'{"data": []}')) == (None, None)
+    assert counts(reply_usage(Reply(OPENAI))) == (12, 34, 2, None)
+    anthropic = {"input_tokens": 3, "cache_read_input_tokens": 4, "cache_creation_input_tokens": 6,
+                 "output_tokens": 5}
+    assert counts(reply_usage(Reply.from_data({"usage": anthropic}))) == (13, 5, 4, 6)
+    assert counts(reply_usage(Reply(b'{"data": []}'))) == (None, None, None, None)
 
 
 def test_stream_usage_reads_openai_and_anthropic_streams():
@@ -53,7 +61,12 @@ def test_stream_usage_reads_openai_and_anthropic_streams():
                         b'"cache_read_input_tokens":5,"output_tokens":1}}}', "message_start"))
     claude.see(SSEEvent(b'{"type":"content_block_delta","delta":{"text":"usage"}}', "content_block_delta"))
     claude.see(SSEEvent(b'{"type":"message_delta","usage":{"output_tokens":42}}', "message_delta"))
-    assert (claude.prompt, claude.completion) == (25, 42)
+    assert (claude.prompt, claude.completion, claude.cached, claude.written) == (25, 42, 5, None)
+    assert (seen.cached, inline.cached) == (None, None)
+    cached = StreamUsage()
+    cached.see(SSEEvent(b'{"choices":[],"usage":{"prompt_tokens":9,"completion_tokens":4,'
+                        b'"prompt_tokens_details":{"cached_tokens":8}}}'))
+    assert (cached.prompt, cached.cached) == (9, 8)
 
 
 def test_request_stream_usage_amends_body_and_bytes_once():

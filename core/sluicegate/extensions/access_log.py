@@ -122,6 +122,8 @@ def record_fields(record: Any, stamp: UtcStamp) -> dict[str, Any]:
         "error_class": record.error_class,
         "tokens_in": record.tokens_in,
         "tokens_out": record.tokens_out,
+        "tokens_cached": record.tokens_cached,
+        "tokens_cache_written": record.tokens_cache_written,
         "cost": record.cost,
         "currency": record.extras.get("currency"),
         "latency_ms": _ms(record.latency),

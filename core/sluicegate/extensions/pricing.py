@@ -12,6 +12,7 @@ import math
 from typing import Any
 
 from attrs import Factory, define, field
+from attrs.validators import optional
 
 from sluicegate.config.converter import join_path, suggest
 from sluicegate.errors import ConfigError, ConfigProblem
@@ -41,6 +42,10 @@ class Price:
 
     input: float = field(validator=_per_million)
     output: float = field(validator=_per_million)
+    # Prompt tokens read from the vendor's prompt cache (OpenAI: half of input, Anthropic: a
+    # tenth) and written to it (Anthropic: 1.25 x input); unset means the input price.
+    cached_input: float | None = field(default=None, validator=optional(_per_million))
+    cache_write: float | None = field(default=None, validator=optional(_per_million))
 
 
 @define(kw_only=True)
@@ -76,8 +81,14 @@ class Pricing:
         price = self.price_of(record.provider, record.upstream_model)
         if price is None:
             return
+        prompt = (tokens_in or 0) * price.input
+        cached, written = record.tokens_cached, record.tokens_cache_written
+        if cached and price.cached_input is not None:
+            prompt += cached * (price.cached_input - price.input)
+        if written and price.cache_write is not None:
+            prompt += written * (price.cache_write - price.input)
         # One division at the end keeps round prices round (0.15 * 1000 / 1e6 == 0.00015).
-        record.cost = ((tokens_in or 0) * price.input + (tokens_out or 0) * price.output) / 1e6
+        record.cost = (prompt + (tokens_out or 0) * price.output) / 1e6
         record.extras[CURRENCY] = self.currency
 
 

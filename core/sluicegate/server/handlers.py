@@ -14,7 +14,7 @@ from sluicegate.exchange import Endpoint, GatewayRequest, Reply, RequestContext,
 from sluicegate.server.auth import authenticate, client_token
 from sluicegate.server.inbound import CHECKS, parse_object, read_body
 from sluicegate.server.keys import ASSEMBLY, RECORD, REQUEST_ID
-from sluicegate.usage import StreamUsage, reply_usage
+from sluicegate.usage import StreamUsage, note_usage, reply_usage
 
 log = logging.getLogger("sluicegate")
 
@@ -62,7 +62,7 @@ def api_handler(endpoint: Endpoint):
             finally:
                 note_outcome(record, ctx)
             if type(result) is Reply:
-                record.tokens_in, record.tokens_out = reply_usage(result)
+                note_usage(record, reply_usage(result))
             else:
                 return await write_stream(request, ctx, result, assembly, api, record, hide_usage)
         if type(result) is Reply:
@@ -162,7 +162,7 @@ async def write_stream(
         return _client_left(response, record)
     finally:
         if usage is not None:
-            record.tokens_in, record.tokens_out = usage.prompt, usage.completion
+            usage.note(record)
         await reply.aclose()
     await response.write_eof()
     return response
