@@ -236,6 +236,27 @@ async def test_setting_a_key_again_replaces_it_and_refreshes_its_recency():
     assert (await memory.get("a"), await memory.get("b")) == (b"new", None)
 
 
+async def test_total_bytes_are_bounded_least_recent_first():
+    clock = Clock(0.0)
+    memory = MemoryCache(100, clock, max_bytes=10)
+    await memory.set("a", b"1234", 10)
+    await memory.set("b", b"5678", 10)
+    assert memory.size == 8
+    assert await memory.get("a") == b"1234"  # a is now the most recent
+    await memory.set("c", b"9abc", 10)  # 12 bytes: b, the least recent, goes
+    assert (await memory.get("b"), await memory.get("a"), await memory.get("c")) == (None, b"1234", b"9abc")
+    assert memory.size == 8
+    await memory.set("a", b"12", 10)  # replacing counts the new size only
+    assert memory.size == 6
+    await memory.set("huge", b"x" * 11, 10)  # larger than the whole bound: not stored, nothing evicted
+    assert (await memory.get("huge"), len(memory), memory.size) == (None, 2, 6)
+    clock.now = 20.0
+    assert await memory.get("a") is None  # expiry gives its bytes back
+    assert memory.size == 4
+    await memory.set("c", b"", 0)  # ttl 0 removes
+    assert (len(memory), memory.size) == (0, 0)
+
+
 async def test_ttl_boundaries_on_the_injected_clock():
     clock = Clock(100.0)
     memory = MemoryCache(10, clock)

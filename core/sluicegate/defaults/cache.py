@@ -10,7 +10,7 @@ from sluicegate.services import Services
 
 
 def make_memory_backend(*, options: CacheOptions, services: Services) -> MemoryCache:
-    return MemoryCache(options.max_entries, services.clock)
+    return MemoryCache(options.max_entries, services.clock, int(options.max_memory_mb * 1024 * 1024))
 
 
 @hookimpl

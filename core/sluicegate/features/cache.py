@@ -87,6 +87,9 @@ class CacheOptions(FeatureOptions):
     models: dict[str, ModelCacheOptions] = Factory(dict)
     coalesce: bool = True
     max_entry_bytes: int = field(default=1_048_576, validator=at_least_one)
+    # Memory backend: all entries together, in MiB (the worst case is otherwise
+    # max_entries x max_entry_bytes).
+    max_memory_mb: float = field(default=256.0, validator=positive)
 
 
 def cache_key(req: GatewayRequest, tenant: str | None) -> str:
