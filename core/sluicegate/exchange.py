@@ -113,6 +113,9 @@ class SSEEvent:
 
     data: bytes
     event: str | None = None
+    #: More events arrived in the same network read and follow at once: a writer may hold this
+    #: one and send them together (one socket write instead of several, and no added delay).
+    more: bool = field(default=False, eq=False)
 
     @classmethod
     def from_data(cls, obj: Any, event: str | None = None) -> SSEEvent:

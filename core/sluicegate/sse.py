@@ -41,6 +41,7 @@ async def iter_sse(chunks: AsyncIterable[bytes]) -> AsyncIterator[SSEEvent]:
             chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         buffer += chunk
         start = 0
+        ready: list[SSEEvent] = []
         while True:
             end = buffer.find(b"\n\n", start)
             if end < 0:
@@ -48,9 +49,14 @@ async def iter_sse(chunks: AsyncIterable[bytes]) -> AsyncIterator[SSEEvent]:
             event = parse_block(buffer[start:end])
             start = end + 2
             if event is not None:
-                yield event
+                ready.append(event)
         if start:
             buffer = buffer[start:]
+        if ready:
+            for event in ready[:-1]:
+                event.more = True  # the rest of this read follows at once
+                yield event
+            yield ready[-1]
     buffer = buffer.rstrip(b"\r\n")
     if buffer:
         event = parse_block(buffer)

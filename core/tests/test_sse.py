@@ -41,7 +41,15 @@ def split_every(data: bytes, size: int) -> list[bytes]:
 
 
 async def test_whole_stream_in_one_chunk():
-    assert await collect([STREAM]) == EXPECTED
+    events = await collect([STREAM])
+    assert events == EXPECTED
+    # All but the last say more follow at once, so a writer can send them in one write.
+    assert [event.more for event in events] == [True] * (len(EXPECTED) - 1) + [False]
+
+
+async def test_events_of_separate_reads_are_not_held():
+    events = await collect(split_every(STREAM, 1))
+    assert not any(event.more for event in events)
 
 
 @pytest.mark.parametrize("size", [1, 2, 3, 5, 7, 13])

@@ -134,18 +134,23 @@ async def write_stream(
     if reply.headers:
         headers.update(reply.headers)
     response = web.StreamResponse(status=200, headers=headers)
+    held: list[bytes] = []
     try:
         await response.prepare(request)
         if record is not None:
             record.status = 200
             record.ttft = time.monotonic() - record.started
-        if first is not None:
-            if usage is None or not (usage.see(first) and hide_usage):
-                await response.write(first.frame())
-            async for event in events:
-                if usage is not None and usage.see(event) and hide_usage:
-                    continue
-                await response.write(event.frame())
+        event = first
+        while event is not None:
+            if usage is None or not (usage.see(event) and hide_usage):
+                held.append(event.frame())
+            # Events that arrived in one network read go out in one write (SSEEvent.more).
+            if held and not event.more:
+                await response.write(held[0] if len(held) == 1 else b"".join(held))
+                held.clear()
+            event = await anext(events, None)
+        if held:
+            await response.write(b"".join(held))
     except GatewayError as error:
         if record is not None:
             record.error_code, record.error_class = error.code, "stream_error"
@@ -154,7 +159,7 @@ async def write_stream(
         # "error" key, Anthropic's an event named "error".
         prefix = b"event: error\ndata: " if api == "anthropic" else b"data: "
         try:
-            await response.write(prefix + body + b"\n\n")
+            await response.write(b"".join(held) + prefix + body + b"\n\n")
         except ConnectionResetError:
             return _client_left(response, record)
     except ConnectionResetError:

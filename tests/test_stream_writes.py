@@ -1,0 +1,77 @@
+"""Streamed events that arrive in one network read leave in one socket write, and nothing waits."""
+
+from __future__ import annotations
+
+import asyncio
+
+import openai
+import orjson
+from aiohttp import web
+
+from sluicegate.testing import openai_chunks
+
+PIECES = ["one ", "two ", "three ", "four ", "five"]
+
+
+async def serve(app: web.Application) -> tuple[web.AppRunner, int]:
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, site._server.sockets[0].getsockname()[1]
+
+
+def frames(chunks) -> bytes:
+    return b"".join(b"data: " + orjson.dumps(chunk) + b"\n\n" for chunk in chunks) + b"data: [DONE]\n\n"
+
+
+async def test_one_upstream_read_is_one_write_and_a_pause_is_not_waited_out(gateway, monkeypatch):
+    release = asyncio.Event()
+    chunks = openai_chunks(PIECES)
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(frames(chunks[:3])[: -len(b"data: [DONE]\n\n")])  # role + 2 pieces at once
+        await release.wait()  # then the vendor pauses
+        await response.write(frames(chunks[3:]))
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", answer)
+    runner, port = await serve(app)
+    writes: list[bytes] = []
+    original = web.StreamResponse.write
+
+    async def counting(self, data):
+        if self.content_type == "text/event-stream" and self.headers.get("x-request-id"):
+            writes.append(bytes(data))
+        return await original(self, data)
+
+    monkeypatch.setattr(web.StreamResponse, "write", counting)
+    try:
+        server = await gateway(f"""
+[providers.v]
+type = "openai"
+base_url = "http://127.0.0.1:{port}/v1"
+api_key = "sk-v-0000000000000"
+[models.chat]
+targets = ["v/m"]
+""")
+        client = openai.AsyncOpenAI(base_url=server.base_url + "/v1", api_key="x", max_retries=0)
+        stream = await client.chat.completions.create(
+            model="chat", messages=[{"role": "user", "content": "x"}], stream=True)
+        seen = []
+        async for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                seen.append(chunk.choices[0].delta.content)
+                if len(seen) == 2:
+                    # What arrived before the pause reached the client without waiting for more.
+                    release.set()
+        assert "".join(seen) == "".join(PIECES)
+        # The events of the first read went out in one write, not one each.
+        assert writes[0].count(b"data: ") == 3
+        assert len(writes) < len(chunks) + 1
+    finally:
+        await runner.cleanup()
