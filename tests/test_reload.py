@@ -84,3 +84,32 @@ async def test_sighup_reloads_a_running_server(tmp_path):
     finally:
         process.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(process.wait(), 15) == 0
+
+
+async def test_serve_does_not_reload_an_unchanged_file_at_start(tmp_path):
+    """The file watch compares against the bytes the config was loaded from: a fresh
+    ``sluicegate serve`` must not take its own file for a change."""
+    path = tmp_path / "gateway.toml"
+    port = free_port()
+    path.write_text(f"[server]\nport = {port}\n" + CONFIG.format(alias="only"))
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "sluicegate.cli", "serve", "--config", str(path),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ},
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                assert await model_ids(base) == ["only"]
+                break
+            except aiohttp.ClientConnectionError:
+                assert time.monotonic() < deadline, "server did not start"
+                await asyncio.sleep(0.1)
+        await asyncio.sleep(1.5)  # past the watch's first once-a-second look
+        async with aiohttp.ClientSession() as http, http.get(base + "/health") as response:
+            health = await response.json()
+        assert health["config"]["last_reload"] == {"ok": True, "at": None, "problems": 0}
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 15) == 0

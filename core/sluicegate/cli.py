@@ -89,18 +89,19 @@ def _serve(args: argparse.Namespace) -> int:
         print("error: --workers must be at least 1", file=sys.stderr)
         return 1
     if workers == 1:
-        _run_worker(args.config, args.host, args.port, False, args.log_level, loaded)
+        _run_worker(args.config, args.host, args.port, False, args.log_level, loaded, source)
         return 0
     return _supervise(args, workers)
 
 
-def _run_worker(config: str, host, port, reuse_port: bool, log_level: str, loaded=None) -> None:
+def _run_worker(config: str, host, port, reuse_port: bool, log_level: str, loaded=None, source=None) -> None:
     from sluicegate.server.runner import serve_forever
 
     if loaded is None:
         _setup_logging(log_level)
     _install_uvloop()
-    gateway = Gateway(GatewaySource(path=config), loaded)
+    # The source that read the file, so the file watch knows the bytes it was loaded from.
+    gateway = Gateway(source or GatewaySource(path=config), loaded)
     try:
         asyncio.run(serve_forever(gateway, host, port, reuse_port=reuse_port))
     except OSError as exc:  # e.g. the port is taken: one line, not a traceback
