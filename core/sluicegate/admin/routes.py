@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from attrs import define
 
 from sluicegate.admin import toml_edit
 from sluicegate.admin.body import (
@@ -44,6 +45,23 @@ _PAGE_HEADERS = {
 }
 
 
+@define(frozen=True)
+class Section:
+    """A config section the admin API edits: ``[<table>.<name>]`` tables."""
+
+    table: str
+    key: str  # the body field naming a new entry
+    pattern: Any  # what names may look like
+    what: str  # for error messages
+    values: Callable[..., dict[str, Any]]  # body -> TOML values, checked
+
+
+SECTIONS = (
+    Section("providers", "id", PROVIDER_ID, "provider id", provider_values),
+    Section("models", "alias", ALIAS, "alias", model_values),
+)
+
+
 class AdminRoutes:
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
@@ -57,11 +75,10 @@ class AdminRoutes:
         add("/admin/static/{name}", GET=self.static)
         add("/admin/api/config", GET=self.get_config)
         add("/admin/api/status", GET=self.get_status)
-        add("/admin/api/providers", POST=self.add_provider)
-        add("/admin/api/providers/{name}", PUT=self.put_provider, PATCH=self.patch_provider,
-            DELETE=self.delete_provider)
-        add("/admin/api/models", POST=self.add_model)
-        add("/admin/api/models/{name}", PUT=self.put_model, PATCH=self.patch_model, DELETE=self.delete_model)
+        for section in SECTIONS:
+            handlers = self._section_handlers(section)
+            add(f"/admin/api/{section.table}", POST=handlers.pop("POST"))
+            add(f"/admin/api/{section.table}/{{name}}", **handlers)
         add("/admin/reload", POST=self.reload)
 
     def _resource(self, app: web.Application) -> Callable[..., None]:
@@ -195,52 +212,36 @@ class AdminRoutes:
             return self._refused(request, exc.problems, 400)
         return self._json(request, {"ok": True, "config": await self._view()}, status)
 
-    async def add_provider(self, request: web.Request) -> web.Response:
-        self._authorize(request)
-        body = await self._body(request)
-        name = check_name(body.get("id"), PROVIDER_ID, "provider id", "id")
-        values = provider_values(body)
-        return await self._change(request, lambda text: toml_edit.add_entry(text, "providers", name, values), 201)
+    def _section_handlers(self, section: Section) -> dict[str, Handler]:
+        """Add, replace, change and delete for one config section (providers, models)."""
 
-    async def put_provider(self, request: web.Request) -> web.Response:
-        return await self._edit_provider(request, partial=False)
+        def name_of(value: Any) -> str:
+            return check_name(value, section.pattern, section.what, section.key)
 
-    async def patch_provider(self, request: web.Request) -> web.Response:
-        return await self._edit_provider(request, partial=True)
+        async def add(request: web.Request) -> web.Response:
+            self._authorize(request)
+            body = await self._body(request)
+            name = name_of(body.get(section.key))
+            values = section.values(body)
+            return await self._change(
+                request, lambda text: toml_edit.add_entry(text, section.table, name, values), 201)
 
-    async def _edit_provider(self, request: web.Request, *, partial: bool) -> web.Response:
-        self._authorize(request)
-        name = check_name(request.match_info["name"], PROVIDER_ID, "provider id", "id")
-        values = provider_values(await self._body(request), partial=partial, name=name)
-        edit = toml_edit.patch_entry if partial else toml_edit.replace_entry
-        return await self._change(request, lambda text: edit(text, "providers", name, values))
+        async def edit(request: web.Request, partial: bool) -> web.Response:
+            self._authorize(request)
+            name = name_of(request.match_info["name"])
+            values = section.values(await self._body(request), partial=partial, name=name)
+            change = toml_edit.patch_entry if partial else toml_edit.replace_entry
+            return await self._change(request, lambda text: change(text, section.table, name, values))
 
-    async def delete_provider(self, request: web.Request) -> web.Response:
-        self._authorize(request)
-        name = check_name(request.match_info["name"], PROVIDER_ID, "provider id", "id")
-        return await self._change(request, lambda text: toml_edit.delete_entry(text, "providers", name))
+        async def put(request: web.Request) -> web.Response:
+            return await edit(request, partial=False)
 
-    async def add_model(self, request: web.Request) -> web.Response:
-        self._authorize(request)
-        body = await self._body(request)
-        name = check_name(body.get("alias"), ALIAS, "alias", "alias")
-        values = model_values(body)
-        return await self._change(request, lambda text: toml_edit.add_entry(text, "models", name, values), 201)
+        async def patch(request: web.Request) -> web.Response:
+            return await edit(request, partial=True)
 
-    async def put_model(self, request: web.Request) -> web.Response:
-        return await self._edit_model(request, partial=False)
+        async def delete(request: web.Request) -> web.Response:
+            self._authorize(request)
+            name = name_of(request.match_info["name"])
+            return await self._change(request, lambda text: toml_edit.delete_entry(text, section.table, name))
 
-    async def patch_model(self, request: web.Request) -> web.Response:
-        return await self._edit_model(request, partial=True)
-
-    async def _edit_model(self, request: web.Request, *, partial: bool) -> web.Response:
-        self._authorize(request)
-        name = check_name(request.match_info["name"], ALIAS, "alias", "alias")
-        values = model_values(await self._body(request), partial=partial, name=name)
-        edit = toml_edit.patch_entry if partial else toml_edit.replace_entry
-        return await self._change(request, lambda text: edit(text, "models", name, values))
-
-    async def delete_model(self, request: web.Request) -> web.Response:
-        self._authorize(request)
-        name = check_name(request.match_info["name"], ALIAS, "alias", "alias")
-        return await self._change(request, lambda text: toml_edit.delete_entry(text, "models", name))
+        return {"POST": add, "PUT": put, "PATCH": patch, "DELETE": delete}
