@@ -24,6 +24,8 @@ class Endpoint(enum.StrEnum):
     MODERATIONS = "moderations"
     #: The Anthropic Messages API; its body is in Anthropic's format, not OpenAI's.
     MESSAGES = "messages"
+    #: Anthropic's token counting for a Messages request (estimated for other vendors).
+    COUNT_TOKENS = "messages/count_tokens"
 
 
 #: The operations of the OpenAI API (bodies in OpenAI's format).

@@ -73,13 +73,18 @@ class Provider:
         """How each operation is served, decided once: natively by ``send``, or bridged.
 
         A provider that speaks OpenAI chat but not the Anthropic Messages API still serves
-        ``/v1/messages``: the request is translated to chat and the answer back.
+        ``/v1/messages``: the request is translated to chat and the answer back; and
+        ``/v1/messages/count_tokens`` gets an estimate unless the provider counts natively.
         """
         senders: dict[Endpoint, Sender] = {endpoint: self.send for endpoint in self.endpoints}
         if Endpoint.MESSAGES not in senders and Endpoint.CHAT in senders:
             from sluicegate.translate.messages_bridge import messages_via_chat
 
             senders[Endpoint.MESSAGES] = messages_via_chat(self)
+        if Endpoint.COUNT_TOKENS not in senders and Endpoint.MESSAGES in senders:
+            from sluicegate.translate.count_tokens import estimate_count
+
+            senders[Endpoint.COUNT_TOKENS] = estimate_count
         return senders
 
     def _check_configured(self, options: ProviderOptions) -> str | None:

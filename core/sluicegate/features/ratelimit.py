@@ -25,7 +25,7 @@ from attrs import Factory, define, field
 from sluicegate.config.checks import at_least_one, positive
 from sluicegate.config.converter import suggest
 from sluicegate.errors import ConfigError, ConfigProblem, GatewayError
-from sluicegate.exchange import GatewayRequest, RequestContext, StreamReply
+from sluicegate.exchange import Endpoint, GatewayRequest, RequestContext, StreamReply
 from sluicegate.features.backends import Decision, RateLimiter
 from sluicegate.features.token_usage import (
     StreamMeter,
@@ -219,6 +219,9 @@ class RateLimit:
         self.every_request = client.active or self.provider_tokens
 
     async def __call__(self, ctx: RequestContext, req: GatewayRequest, call_next) -> Any:
+        if req.endpoint is Endpoint.COUNT_TOKENS:
+            # Counting generates nothing, and Anthropic limits it apart from messages.
+            return await call_next(ctx, req)
         model = self.models.get(req.model)
         if model is None and not self.every_request:
             return await call_next(ctx, req)
@@ -400,7 +403,7 @@ class GatedRateLimit(RateLimit):
 
     async def gate_target(self, ctx: RequestContext, req: GatewayRequest, target: Any):
         scope = self.providers.get(target.provider.name)
-        if scope is None:
+        if scope is None or req.endpoint is Endpoint.COUNT_TOKENS:
             return None
         slot = None
         if scope.concurrency is not None:

@@ -27,6 +27,7 @@ def create_app(gateway: Gateway) -> web.Application:
     for endpoint in OPENAI_ENDPOINTS:
         router.add_post(f"/v1/{endpoint.value}", handlers.api_handler(endpoint))
     router.add_post("/v1/messages", handlers.api_handler(Endpoint.MESSAGES))
+    router.add_post("/v1/messages/count_tokens", handlers.api_handler(Endpoint.COUNT_TOKENS))
     router.add_get("/v1/models", handlers.list_models)
     router.add_get("/v1/models/{model:.+}", handlers.get_model)
     router.add_get("/health", health.health)

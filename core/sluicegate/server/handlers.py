@@ -10,7 +10,7 @@ import orjson
 from aiohttp import web
 
 from sluicegate.errors import GatewayError, ModelNotFound
-from sluicegate.exchange import Endpoint, GatewayRequest, Reply, RequestContext, StreamReply
+from sluicegate.exchange import OPENAI_ENDPOINTS, Endpoint, GatewayRequest, Reply, RequestContext, StreamReply
 from sluicegate.server.auth import authenticate, client_token
 from sluicegate.server.inbound import CHECKS, parse_object, read_body
 from sluicegate.server.keys import ASSEMBLY, RECORD, REQUEST_ID
@@ -27,7 +27,7 @@ SSE_HEADERS = {
 
 def api_handler(endpoint: Endpoint):
     check = CHECKS[endpoint]
-    api = "anthropic" if endpoint is Endpoint.MESSAGES else "openai"
+    api = "openai" if endpoint in OPENAI_ENDPOINTS else "anthropic"
 
     async def handle(request: web.Request) -> web.StreamResponse:
         assembly = request[ASSEMBLY]

@@ -158,12 +158,24 @@ _MESSAGE_ROLES = ("user", "assistant")
 
 def check_messages(body: dict[str, Any]) -> tuple[str, bool]:
     """The Anthropic Messages API's required fields, checked as Anthropic's own API checks them."""
-    model = _model(body)
     max_tokens = body.get("max_tokens")
     if max_tokens is None:
+        _model(body)  # a missing model is reported first, as Anthropic does
         raise InvalidRequest("max_tokens: Field required", param="max_tokens", code="missing_required_parameter")
     if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
+        _model(body)
         raise InvalidRequest("max_tokens: must be a positive integer", param="max_tokens", code="invalid_type")
+    return check_message_list(body)
+
+
+def check_count_tokens(body: dict[str, Any]) -> tuple[str, bool]:
+    """``/v1/messages/count_tokens``: a Messages request without ``max_tokens``, never streamed."""
+    model, _ = check_message_list(body)
+    return model, False
+
+
+def check_message_list(body: dict[str, Any]) -> tuple[str, bool]:
+    model = _model(body)
     messages = _required(body, "messages", (list,), "an array of message objects")
     if not messages:
         raise InvalidRequest("messages: at least one message is required", param="messages", code="invalid_value")
@@ -193,4 +205,5 @@ CHECKS: dict[Endpoint, Callable[[dict[str, Any]], tuple[str, bool]]] = {
     Endpoint.EMBEDDINGS: check_embeddings,
     Endpoint.MODERATIONS: check_moderations,
     Endpoint.MESSAGES: check_messages,
+    Endpoint.COUNT_TOKENS: check_count_tokens,
 }

@@ -45,12 +45,13 @@ class AnthropicOptions(ProviderOptions):
 
 
 class AnthropicProvider(HttpProvider):
-    endpoints = frozenset({Endpoint.CHAT, Endpoint.MESSAGES})
+    endpoints = frozenset({Endpoint.CHAT, Endpoint.MESSAGES, Endpoint.COUNT_TOKENS})
     requires_key = True
 
     def __init__(self, name, options: AnthropicOptions, services) -> None:
         super().__init__(name, options, services)
         self._url = f"{self.base_url}/messages"
+        self._count_url = f"{self.base_url}/messages/count_tokens"
         self._beta = tuple(options.beta)
         self._default_max_tokens = options.default_max_tokens
         headers = self.base_headers()
@@ -71,7 +72,9 @@ class AnthropicProvider(HttpProvider):
 
     async def send(self, ctx, req, target):
         if req.endpoint is Endpoint.MESSAGES:
-            return await self._pass_through(ctx, req, target)
+            return await self._pass_through(ctx, req, target, self._url)
+        if req.endpoint is Endpoint.COUNT_TOKENS:
+            return await self._pass_through(ctx, req, target, self._count_url)
         created = int(self.services.wall_clock())
         # Translated before anything is sent: untranslatable input is a 400 with no upstream call.
         payload = orjson.dumps(to_anthropic_request(req.body, target.model, self._default_max_tokens))
@@ -84,7 +87,7 @@ class AnthropicProvider(HttpProvider):
         )
         return self.stream_reply(self._translate(response, translator), response)
 
-    async def _pass_through(self, ctx, req, target):
+    async def _pass_through(self, ctx, req, target, url: str):
         body = req.body
         payload = req.raw if body.get("model") == target.model else orjson.dumps({**body, "model": target.model})
         headers = self._headers(ctx)
@@ -92,7 +95,7 @@ class AnthropicProvider(HttpProvider):
         client_beta = ctx.client_headers.getall("anthropic-beta", ())
         if client_beta:
             headers["anthropic-beta"] = self._merge_beta(client_beta)
-        response = await self.post(self._url, payload, headers, req.stream)
+        response = await self.post(url, payload, headers, req.stream)
         if not req.stream:
             return Reply(await self._read_all(response))
         return self.stream_reply(self._relay(response), response)
