@@ -425,3 +425,16 @@ async def test_nothing_is_opened_before_start_and_earlier_lines_wait_for_it(tmp_
         ["req_1", "req_2"]
     log.request_finished(numbered(3))  # outlived its assembly: dropped, not written to a closed file
     assert log.dropped == 1
+
+
+def test_lines_for_a_pipe_are_cut_at_line_ends_within_the_atomic_size():
+    from sluicegate.extensions.access_log import _pieces
+
+    data = b"".join(b"x" * (10 + i % 50) + b"\n" for i in range(500))
+    pieces = _pieces(data, 100)
+    assert b"".join(pieces) == data
+    assert all(piece.endswith(b"\n") and len(piece) <= 100 for piece in pieces)
+    assert len(pieces) > 1
+    # A single line longer than the limit stays whole rather than being split mid-line.
+    assert _pieces(b"a" * 300 + b"\nb\n", 100) == [b"a" * 300 + b"\n", b"b\n"]
+    assert _pieces(b"short\n", 100) == [b"short\n"]

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 import queue
+import select
 import sys
 import threading
 import time
@@ -306,8 +307,12 @@ class LineWriter:
                 stream = self._stream
                 buffer = getattr(stream, "buffer", None)
                 if buffer is not None:
-                    buffer.write(data)
+                    # stderr and stdout are often pipes shared by --workers processes: a write
+                    # of at most PIPE_BUF bytes is atomic there, so lines never interleave.
                     buffer.flush()
+                    for piece in _pieces(data, PIPE_BUF):
+                        buffer.write(piece)
+                        buffer.flush()
                 else:
                     stream.write(data.decode("utf-8"))
                     stream.flush()
@@ -463,3 +468,25 @@ def make_access_log(*, options: AccessLogOptions, services: Any) -> AccessLog:
             raise ConfigError([ConfigProblem("destination", f"cannot open {key} for appending: "
                                                             f"{exc.strerror or exc}")]) from None
     return AccessLog(pool, key, FORMATTERS[options.format](), frozenset(options.skip_paths))
+
+
+#: The most bytes a pipe takes in one atomic write (POSIX guarantees at least 512; Linux has 4096).
+PIPE_BUF = getattr(select, "PIPE_BUF", 512)
+
+
+def _pieces(data: bytes, limit: int) -> list[bytes]:
+    """``data`` (whole lines) cut at line ends into pieces of at most ``limit`` bytes where it can
+    be (a single longer line stays whole)."""
+    if len(data) <= limit:
+        return [data]
+    pieces: list[bytes] = []
+    start = 0
+    while start < len(data):
+        end = data.rfind(b"\n", start, start + limit)
+        if end < 0:  # one line longer than the limit
+            end = data.find(b"\n", start + limit)
+            if end < 0:
+                end = len(data) - 1
+        pieces.append(data[start:end + 1])
+        start = end + 1
+    return pieces
