@@ -18,7 +18,8 @@ import time
 import timeit
 from pathlib import Path
 
-from sluicegate.extensions.access_log import AccessLogOptions, json_formatter, make_access_log, text_formatter
+from sluicegate.extensions.access_log import AccessLogOptions, make_access_log
+from sluicegate.extensions.log_format import json_formatter, text_formatter
 from sluicegate.extensions.pricing import Price, Pricing
 from sluicegate.telemetry import AttemptRecord, RequestRecord
 

@@ -15,16 +15,9 @@ import orjson
 import pytest
 
 from sluicegate.errors import ConfigError
-from sluicegate.extensions.access_log import (
-    AccessLog,
-    AccessLogOptions,
-    LineWriter,
-    WriterPool,
-    destination_key,
-    json_formatter,
-    make_access_log,
-    text_formatter,
-)
+from sluicegate.extensions.access_log import AccessLog, AccessLogOptions, destination_key, make_access_log
+from sluicegate.extensions.log_format import json_formatter, text_formatter
+from sluicegate.extensions.log_writer import LineWriter, WriterPool
 from sluicegate.telemetry import AttemptRecord, RequestRecord
 
 PROVIDERS = """
@@ -428,7 +421,7 @@ async def test_nothing_is_opened_before_start_and_earlier_lines_wait_for_it(tmp_
 
 
 def test_lines_for_a_pipe_are_cut_at_line_ends_within_the_atomic_size():
-    from sluicegate.extensions.access_log import _pieces
+    from sluicegate.extensions.log_writer import _pieces
 
     data = b"".join(b"x" * (10 + i % 50) + b"\n" for i in range(500))
     pieces = _pieces(data, 100)
