@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -60,7 +61,7 @@ def api_handler(endpoint: Endpoint):
             try:
                 result = await assembly.chain(ctx, req)
             finally:
-                note_outcome(record, ctx)
+                note_outcome(record, ctx, assembly.telemetry.target_label)
             if type(result) is Reply:
                 note_usage(record, reply_usage(result))
             else:
@@ -86,7 +87,7 @@ def client_asked_for_usage(body: dict[str, Any]) -> bool:
     return isinstance(options, dict) and options.get("include_usage") is True
 
 
-def note_outcome(record, ctx: RequestContext) -> None:
+def note_outcome(record, ctx: RequestContext, target_label: Callable[[str], str]) -> None:
     """Copy what the chain learned (target, attempts, cache, limits) into the request's record."""
     extras = ctx.extras
     attempts = extras.get("attempts")
@@ -95,7 +96,8 @@ def note_outcome(record, ctx: RequestContext) -> None:
     target = ctx.target
     if target is not None:
         record.provider, record.upstream_model = target.provider.name, target.model
-        record.target_label = record.attempts[-1].label if record.attempts else target.label
+        # The target that answered (with hedging, not necessarily the last one called).
+        record.target_label = target_label(target.label)
     record.hedged = bool(extras.get("hedged"))
     record.limited = extras.get("limited")
     headers = ctx.response_headers
