@@ -179,8 +179,11 @@ async def test_config_lists_providers_aliases_and_live_state_without_secrets(adm
     assert mock["type"] == "mock" and mock["models"] == ["echo-1"] and mock["key"] is None
     assert mock["options"] == {"reply": "from mock"}
     assert mock["configured"] is True and mock["targets"] == {"mock/echo-1": "closed"}
+    # The numbers /health shows: one call in the last minute, no error.
+    assert (mock["traffic"]["calls_1m"], mock["traffic"]["errors_1m"], mock["traffic"]["breaker"]) == (1, 0, "closed")
 
     unset = provider(config, "unset")
+    assert unset["traffic"]["calls_1m"] == 0
     assert unset["key"] == {"env": "UNSET_KEY", "set": False}
     assert unset["configured"] is False and "UNSET_KEY is not set" in unset["reason"]
     assert unset["base_url"] == "https://unset.example/v1?***"

@@ -131,6 +131,9 @@ async def test_add_edit_refuse_and_delete_through_the_page(page, site):
     async with openai.AsyncOpenAI(base_url=server.base_url + "/v1", api_key=CLIENT_TOKEN, max_retries=0) as client:
         answer = await client.chat.completions.create(model="fast", messages=[{"role": "user", "content": "ping"}])
     assert answer.choices[0].message.content == "ping"
+    # After a refresh the provider's row shows that call under "Last minute".
+    await page.reload()
+    await expect(row(page, "providers", "vendor")).to_contain_text("1 call, 0% errors")
 
     # A bad alias: the error panel shows the config's own message; the file is untouched.
     before = path.read_bytes()

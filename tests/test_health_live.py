@@ -118,3 +118,14 @@ async def test_active_checks_are_off_by_default_and_validate_their_table(h, fake
     with pytest.raises(ConfigError) as caught:
         await gateway(config(fake_upstream.url, extra='[health_checks]\nproviders = ["a", "nope"]\n'))
     assert [str(p) for p in caught.value.problems] == ["health_checks.providers[1]: unknown provider 'nope'"]
+
+
+async def test_recent_numbers_survive_a_config_reload(h, fake_upstream):
+    fake_upstream.on("/a/v1/chat/completions", server_error())
+    fake_upstream.on("/b/v1/chat/completions", ok("fine"))
+    await h.start(config(fake_upstream.url, retry=ONE_TRY))
+    assert await h.chat() == "fine"
+    assert await h.server.gateway.reload() is True
+    providers = (await h.health())["providers"]
+    assert (providers["a"]["calls_1m"], providers["a"]["errors_1m"]) == (1, 1)
+    assert providers["b"]["calls_1m"] == 1 and providers["b"]["ewma_ttfb_ms"] is not None

@@ -156,7 +156,10 @@ def assemble(loaded: LoadedConfig, services_factory: Callable[[GatewayConfig, An
         breakers = policy.factory(options=config.breaker, services=services)
     if problems:
         raise ConfigError(problems, config.source)
-    stats = StatsBoard()
+    # Per target numbers (in flight, latency, recent errors) outlive reloads: /health and the
+    # latency and least-busy strategies keep what they learnt, and a request finishing on the old
+    # assembly still updates the same counts.
+    stats = services.lasting.setdefault("stats", StatsBoard())
     # A middleware object may also guard each upstream call (per-provider limits) and hold
     # resources; both are found here, once, not per request.
     gates = [m.gate_target for _, m in middlewares if callable(getattr(m, "gate_target", None))]
@@ -300,8 +303,10 @@ class Gateway:
                                              rust_timeout=1000, yield_on_timeout=True,
                                              stop_event=self._stop_watching):
                 content = await asyncio.to_thread(_read_bytes, path)
-                if content == seen or content is None:
-                    continue  # touched, or mid-replace: nothing to load
+                if content is None or content in (seen, self.source.last_read):
+                    # Touched, mid-replace, or already loaded (the admin API reloads after its
+                    # own writes): nothing to do.
+                    continue
                 seen = content
                 log.info("config file %s changed; reloading", path)
                 await self.reload()

@@ -17,6 +17,7 @@ from sluicegate.gateway import Gateway, ReloadResult
 from sluicegate.registry import PROVIDER
 from sluicegate.resilience.balance import STRATEGIES
 from sluicegate.secrets import Secret
+from sluicegate.server.health import provider_summary, target_states
 
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-[^}]*)?\}")
 # Option names whose values are credentials even where the schema does not say Secret.
@@ -87,18 +88,31 @@ def provider_entry(provider_id: str, raw: Mapping[str, Any], live_options: Any,
     return entry
 
 
-def _live_provider(gateway: Gateway, provider_id: str, breakers: dict[str, Any]) -> dict[str, Any]:
+def _live_provider(gateway: Gateway, provider_id: str, breakers: dict[str, Any],
+                   targets: dict[str, dict[str, Any]]) -> dict[str, Any]:
     assembly = gateway.current
     provider = assembly.providers.get(provider_id) if assembly is not None else None
     if provider is None:
-        return {"serving": False, "configured": None, "reason": None, "targets": {}}
+        return {"serving": False, "configured": None, "reason": None, "targets": {}, "traffic": None}
     prefix = provider_id + "/"
     return {
         "serving": True,
         "configured": provider.configured,
         "reason": provider.unconfigured_reason,
         "targets": {label: state for label, state in breakers.items() if label.startswith(prefix)},
+        # The same numbers as /health: upstream calls and errors of the last minute, latency.
+        "traffic": provider_summary(provider_id, targets),
     }
+
+
+def _targets(gateway: Gateway) -> dict[str, dict[str, Any]]:
+    assembly = gateway.current
+    if assembly is None:
+        return {}
+    try:
+        return target_states(assembly)
+    except Exception:  # a shared breaker board may be unreachable; the page must still load
+        return {}
 
 
 def _breakers(gateway: Gateway) -> dict[str, Any]:
@@ -151,6 +165,7 @@ def config_view(gateway: Gateway, raw: dict[str, Any] | None, file_problem: str 
         for alias, model in config.models.items():
             raw["models"][alias] = {"targets": list(model.targets), "strategy": model.strategy}
     breakers = _breakers(gateway)
+    targets = _targets(gateway)
     providers = []
     for provider_id, table in (raw.get("providers") or {}).items():
         if not isinstance(table, dict):
@@ -159,7 +174,7 @@ def config_view(gateway: Gateway, raw: dict[str, Any] | None, file_problem: str 
         entry = provider_entry(provider_id, table, live_options, env)
         if file_problem is not None and getattr(live_options, "api_key", None) is not None:
             entry["key"] = {"set": bool(live_options.api_key)}  # how it was given is in the file
-        providers.append({**entry, **_live_provider(gateway, provider_id, breakers)})
+        providers.append({**entry, **_live_provider(gateway, provider_id, breakers, targets)})
     models = []
     for alias, table in (raw.get("models") or {}).items():
         if isinstance(table, dict):

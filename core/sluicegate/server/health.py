@@ -19,22 +19,26 @@ from sluicegate.server.keys import GATEWAY
 _SEVERITY = {"open": 2, "half_open": 1, "closed": 0}
 
 
-async def health(request: web.Request) -> web.Response:
-    gateway = request.app[GATEWAY]
-    assembly = gateway.current
-    now = assembly.router_clock()
-    # Per (provider, model) target that has been used: breaker state and live numbers.
+def target_states(assembly: Any) -> dict[str, dict[str, Any]]:
+    """Per (provider, model) target that has been used: breaker state and live numbers."""
     targets: dict[str, dict[str, Any]] = {}
     if assembly.breakers is not None:
         for label, snapshot in assembly.breakers.snapshot().items():
             targets[label] = {"breaker": snapshot.pop("state"), **snapshot}
-    for label, snapshot in assembly.stats.snapshot(now).items():
+    for label, snapshot in assembly.stats.snapshot(assembly.router_clock()).items():
         targets.setdefault(label, {"breaker": "closed"}).update(snapshot)
+    return targets
+
+
+async def health(request: web.Request) -> web.Response:
+    gateway = request.app[GATEWAY]
+    assembly = gateway.current
+    targets = target_states(assembly)
     probes = assembly.extensions.get("health_checks")
     providers = {}
     for name, provider in assembly.providers.items():
         entry = provider.describe()
-        entry.update(_summary(name, targets))
+        entry.update(provider_summary(name, targets))
         if probes is not None:
             entry["probe"] = probes.result(name)
         providers[name] = entry
@@ -59,7 +63,7 @@ async def health(request: web.Request) -> web.Response:
     )
 
 
-def _summary(provider: str, targets: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def provider_summary(provider: str, targets: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """One provider's numbers over its targets: worst breaker, calls and errors of the last
     minute, the fastest time to first byte, the latest error."""
     prefix = provider + "/"

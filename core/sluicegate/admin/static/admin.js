@@ -103,16 +103,27 @@ function emptyRow(columns, text) {
   return row;
 }
 
+// Upstream calls of the last minute, as /health counts them.
+function trafficText(traffic) {
+  if (!traffic || !traffic.calls_1m) return "idle";
+  const parts = [traffic.calls_1m + (traffic.calls_1m === 1 ? " call" : " calls"),
+    Math.round(100 * (traffic.error_rate_1m || 0)) + "% errors"];
+  if (traffic.ewma_ttfb_ms !== null && traffic.ewma_ttfb_ms !== undefined) {
+    parts.push(Math.round(traffic.ewma_ttfb_ms) + " ms");
+  }
+  return parts.join(", ");
+}
+
 function renderProviders(providers) {
   const rows = providers.map((p) => {
     const row = document.createElement("tr");
     const breakers = Object.entries(p.targets || {}).map(([label, state]) => label + ": " + state).join(", ");
     row.append(cell(p.id), cell(p.type || ""), cell(p.base_url || "(default)"), cell(keyText(p.key)),
-      stateCell(p), cell(breakers || "—"),
+      stateCell(p), cell(breakers || "—"), cell(trafficText(p.traffic)),
       actionCell("provider", p.id, () => editProvider(p), () => remove("providers", "provider", p.id)));
     return row;
   });
-  $("providers").tBodies[0].replaceChildren(...(rows.length ? rows : [emptyRow(7, "No providers.")]));
+  $("providers").tBodies[0].replaceChildren(...(rows.length ? rows : [emptyRow(8, "No providers.")]));
 }
 
 function renderModels(models) {
