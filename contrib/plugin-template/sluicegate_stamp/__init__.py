@@ -1,4 +1,5 @@
-"""Example middleware plugin: adds a response header and refuses blocked models.
+"""Example plugin: a middleware that adds a response header and refuses blocked models, and an
+extension (``slowest.py``) that watches finished requests and serves a route.
 
 Enabled by a ``[stamp]`` table in gateway.toml::
 
@@ -16,6 +17,7 @@ from sluicegate import hookimpl
 from sluicegate.errors import InvalidRequest
 from sluicegate.pipeline import Order
 from sluicegate.plugin_options import FeatureOptions
+from sluicegate_stamp import slowest
 
 
 @define(kw_only=True)
@@ -44,3 +46,13 @@ def make_stamp(options: StampOptions, services):
 @hookimpl
 def register_middlewares(register):
     register("stamp", make_stamp, options=StampOptions, order=Order.EDGE)
+
+
+@hookimpl
+def register_extensions(register):
+    register(slowest.NAME, slowest.make_slowest, options=slowest.SlowestOptions)
+
+
+@hookimpl
+def gateway_app_created(app, gateway):
+    slowest.add_route(app, gateway)
