@@ -1,4 +1,5 @@
-"""pytest fixtures: ``fake_upstream`` (a started FakeUpstream), ``gateway`` (a server factory), ``redis_server``."""
+"""pytest fixtures: ``fake_upstream`` (a started FakeUpstream), ``gateway`` (a server factory),
+``redis_server`` and ``redis_cluster`` (real Redis)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import contextlib
 import pytest_asyncio
 
 from sluicegate.testing.gateway import running_gateway
-from sluicegate.testing.redis import redis_server  # noqa: F401  (a fixture: a real redis-server)
+from sluicegate.testing.redis import redis_cluster, redis_server  # noqa: F401  (fixtures: real Redis)
 from sluicegate.testing.upstream import FakeUpstream
 
 

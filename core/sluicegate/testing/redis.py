@@ -27,13 +27,14 @@ def _free_port() -> int:
 class RedisServer:
     """One ``redis-server`` process on 127.0.0.1; ``stop()``/``start()`` keep the port, so clients reconnect."""
 
-    def __init__(self, executable: str | None = None) -> None:
+    def __init__(self, executable: str | None = None, extra_args: tuple[str, ...] = ()) -> None:
         found = executable or shutil.which("redis-server")
         if found is None:
             raise FileNotFoundError("redis-server is not installed (scripts/test.sh installs it)")
         self.executable = found
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
+        self.extra_args = extra_args
         self._dir = tempfile.TemporaryDirectory(prefix="sg-redis-")
 
     @property
@@ -58,6 +59,7 @@ class RedisServer:
                     # Nothing on disk: an empty database at every start, nothing left behind.
                     "--save", "", "--appendonly", "no", "--dir", self._dir.name,
                     "--daemonize", "no", "--protected-mode", "no", "--loglevel", "warning",
+                    *self.extra_args,
                 ],
                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             )
@@ -117,6 +119,61 @@ class RedisServer:
                 pass
             time.sleep(0.02)
         return False
+
+
+class RedisCluster:
+    """A Redis Cluster of ``size`` masters (no replicas) on 127.0.0.1, made with ``redis-cli --cluster create``.
+
+    ``url`` is the ``redis+cluster://`` URL the ``sluicegate-redis`` backends take.
+    """
+
+    def __init__(self, size: int = 3) -> None:
+        self.cli = shutil.which("redis-cli")
+        if self.cli is None:
+            raise FileNotFoundError("redis-cli is not installed (it comes with redis-server)")
+        cluster_args = ("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                        "--cluster-node-timeout", "2000")
+        self.nodes = [RedisServer(extra_args=cluster_args) for _ in range(size)]
+
+    @property
+    def url(self) -> str:
+        return f"redis+cluster://127.0.0.1:{self.nodes[0].port}/0"
+
+    def start(self) -> RedisCluster:
+        for node in self.nodes:
+            node.start()
+        subprocess.run(
+            [self.cli, "--cluster", "create", *(f"127.0.0.1:{node.port}" for node in self.nodes),
+             "--cluster-replicas", "0", "--cluster-yes"],
+            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=30,
+        )
+        deadline = time.monotonic() + START_TIMEOUT
+        while not all(b"cluster_state:ok" in node.command("CLUSTER", "INFO") for node in self.nodes):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the Redis Cluster did not become ready")
+            time.sleep(0.05)
+        return self
+
+    def close(self) -> None:
+        for node in self.nodes:
+            node.close()
+
+    def __enter__(self) -> RedisCluster:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@pytest.fixture(scope="module")
+def redis_cluster():
+    """A started three-master ``RedisCluster``, shared by a module's tests (making one takes seconds)."""
+    try:
+        cluster = RedisCluster()
+    except FileNotFoundError as exc:
+        pytest.fail(str(exc))
+    with cluster:
+        yield cluster
 
 
 @pytest.fixture

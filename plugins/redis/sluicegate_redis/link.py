@@ -21,9 +21,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from sluicegate.errors import ConfigError, ConfigProblem
 
@@ -36,6 +37,11 @@ COOLDOWN = 5.0
 MAX_CONNECTIONS = 64
 
 Clock = Callable[[], float]
+
+#: URL schemes: one server, or (``+cluster``) any node of a Redis Cluster, whose other nodes
+#: are found from it.
+SCHEMES = ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster")
+CLUSTER_SUFFIX = "+cluster"
 
 
 class Unavailable(Exception):
@@ -52,9 +58,11 @@ def redis_url(options: Any, path: str = "url") -> str:
     if not url:
         why = f"is empty because {', '.join(missing)} is not set" if missing else "is empty"
         raise ConfigError([ConfigProblem(path, why)])
-    if urlsplit(url).scheme not in ("redis", "rediss", "unix"):
+    if urlsplit(url).scheme not in SCHEMES:
         # The URL is not echoed: it may hold a password.
-        raise ConfigError([ConfigProblem(path, "must be a redis://, rediss:// or unix:// URL")])
+        raise ConfigError([ConfigProblem(
+            path, "must be a redis://, rediss://, unix:// URL, or redis+cluster:// (rediss+cluster://) "
+                  "for a Redis Cluster")])
     return url
 
 
@@ -64,8 +72,23 @@ def redis_timeout(options: Any) -> float:
     return float(value) if value else DEFAULT_TIMEOUT
 
 
-def make_client(url: str, timeout: float) -> Redis:
+def make_client(url: str, timeout: float) -> Redis | RedisCluster:
     """A client that never retries by itself: the link decides what a failure means."""
+    scheme, sep, rest = url.partition("://")
+    if scheme.endswith(CLUSTER_SUFFIX):
+        try:
+            # Every key the backends use carries a hash tag, so each command and script touches
+            # one slot, as a cluster requires.
+            return RedisCluster.from_url(
+                scheme[: -len(CLUSTER_SUFFIX)] + sep + rest,
+                max_connections=MAX_CONNECTIONS,
+                socket_timeout=timeout,
+                socket_connect_timeout=timeout,
+                retry=Retry(NoBackoff(), 0),
+                cluster_error_retry_attempts=0,
+            )
+        except ValueError as exc:
+            raise ConfigError([ConfigProblem("url", f"is not a valid Redis URL: {exc}")]) from None
     try:
         pool = BlockingConnectionPool.from_url(
             url,
@@ -123,7 +146,7 @@ class RedisLink:
         try:
             async with asyncio.timeout(self.timeout):
                 result = await fn(*args, **kwargs)
-        except (RedisError, OSError, TimeoutError) as exc:
+        except (RedisError, RedisClusterException, OSError, TimeoutError) as exc:
             _raise_if_cancelled(task, cancels)
             self._failed(exc, probe)
             raise Unavailable(str(exc)) from exc
@@ -159,7 +182,10 @@ class RedisLink:
         )
 
     async def aclose(self) -> None:
-        await self.client.aclose(close_connection_pool=True)
+        if isinstance(self.client, RedisCluster):
+            await self.client.aclose()  # closes every node's connections
+        else:
+            await self.client.aclose(close_connection_pool=True)
 
 
 def _raise_if_cancelled(task: asyncio.Task[Any] | None, cancels: int) -> None:
