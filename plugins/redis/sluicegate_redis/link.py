@@ -84,8 +84,8 @@ def make_client(url: str, timeout: float) -> Redis | RedisCluster:
                 max_connections=MAX_CONNECTIONS,
                 socket_timeout=timeout,
                 socket_connect_timeout=timeout,
+                # No retries here either (redis-py >= 6 takes cluster retries from this too).
                 retry=Retry(NoBackoff(), 0),
-                cluster_error_retry_attempts=0,
             )
         except ValueError as exc:
             raise ConfigError([ConfigProblem("url", f"is not a valid Redis URL: {exc}")]) from None
