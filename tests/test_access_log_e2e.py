@@ -93,7 +93,7 @@ async def read_json(path: Path, count: int) -> list[dict[str, Any]]:
     return [orjson.loads(line) for line in lines]
 
 
-def open_fds(path: Path) -> int:
+def _count_fds(path: Path) -> int:
     found = 0
     for fd in os.listdir("/proc/self/fd"):
         try:
@@ -101,6 +101,23 @@ def open_fds(path: Path) -> int:
         except OSError:
             continue
     return found
+
+
+def open_fds(path: Path) -> int:
+    """How many descriptors this process holds on ``path``, once it stops changing.
+
+    The writer thread may be reopening the file right now (open the new, then close the old):
+    a listing taken meanwhile can see both, or neither; two equal readings in a row are stable.
+    """
+    deadline = time.monotonic() + 2.0
+    previous = _count_fds(path)
+    while time.monotonic() < deadline:
+        time.sleep(0.01)
+        current = _count_fds(path)
+        if current == previous:
+            return current
+        previous = current
+    return previous
 
 
 class Harness:
