@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import openai
 import orjson
 import pytest
 from aiohttp import web
+from fd_count import open_fds
 
 from sluicegate.gateway import Gateway, GatewaySource
 from sluicegate.server.runner import start_server
@@ -91,33 +91,6 @@ async def read_json(path: Path, count: int) -> list[dict[str, Any]]:
     lines = await read_lines(path, count)
     assert len(lines) == count, lines
     return [orjson.loads(line) for line in lines]
-
-
-def _count_fds(path: Path) -> int:
-    found = 0
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            found += os.readlink(f"/proc/self/fd/{fd}") == str(path)
-        except OSError:
-            continue
-    return found
-
-
-def open_fds(path: Path) -> int:
-    """How many descriptors this process holds on ``path``, once it stops changing.
-
-    The writer thread may be reopening the file right now (open the new, then close the old):
-    a listing taken meanwhile can see both, or neither; two equal readings in a row are stable.
-    """
-    deadline = time.monotonic() + 2.0
-    previous = _count_fds(path)
-    while time.monotonic() < deadline:
-        time.sleep(0.01)
-        current = _count_fds(path)
-        if current == previous:
-            return current
-        previous = current
-    return previous
 
 
 class Harness:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from fd_count import open_fds
 
 from sluicegate.errors import ConfigError
 from sluicegate.extensions.access_log import AccessLog, AccessLogOptions, destination_key, make_access_log
@@ -222,16 +223,6 @@ def test_relative_destinations_are_taken_from_the_config_files_directory(tmp_pat
 
 
 # -- the writer -----------------------------------------------------------------------------------
-
-
-def open_fds(path: Path) -> int:
-    found = 0
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            found += os.readlink(f"/proc/self/fd/{fd}") == str(path)
-        except OSError:
-            continue
-    return found
 
 
 class Services:
