@@ -6,6 +6,7 @@ The kit talks to it with raw RESP over a socket, so the core keeps no dependency
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -24,10 +25,26 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _free_cluster_port() -> int:
+    """A free port whose cluster bus port (port + 10000) is free and valid too."""
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(20_000, 45_000)
+        try:
+            with socket.socket() as one, socket.socket() as bus:
+                one.bind(("127.0.0.1", port))
+                bus.bind(("127.0.0.1", port + 10_000))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free port pair for a Redis Cluster node")
+
+
 class RedisServer:
     """One ``redis-server`` process on 127.0.0.1; ``stop()``/``start()`` keep the port, so clients reconnect."""
 
-    def __init__(self, executable: str | None = None, extra_args: tuple[str, ...] = ()) -> None:
+    def __init__(self, executable: str | None = None, extra_args: tuple[str, ...] = (),
+                 pick_port=_free_port) -> None:
         found = executable or shutil.which("redis-server")
         if found is None:
             raise FileNotFoundError("redis-server is not installed (scripts/test.sh installs it)")
@@ -35,6 +52,7 @@ class RedisServer:
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
         self.extra_args = extra_args
+        self._pick_port = pick_port
         self._dir = tempfile.TemporaryDirectory(prefix="sg-redis-")
 
     @property
@@ -52,7 +70,7 @@ class RedisServer:
         # A new port only on the first start; a port taken in between gets one more try.
         for attempt in range(3):
             if not self.port or attempt:
-                self.port = _free_port()
+                self.port = self._pick_port()
             self.process = subprocess.Popen(
                 [
                     self.executable, "--port", str(self.port), "--bind", "127.0.0.1",
@@ -133,7 +151,7 @@ class RedisCluster:
             raise FileNotFoundError("redis-cli is not installed (it comes with redis-server)")
         cluster_args = ("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
                         "--cluster-node-timeout", "2000")
-        self.nodes = [RedisServer(extra_args=cluster_args) for _ in range(size)]
+        self.nodes = [RedisServer(extra_args=cluster_args, pick_port=_free_cluster_port) for _ in range(size)]
 
     @property
     def url(self) -> str:

@@ -44,7 +44,7 @@ requests_per_minute = 3
 [breaker]
 policy = "redis"
 url = "{url}"
-failure_threshold = 1
+failure_threshold = 2
 cooldown = 30
 sync_interval = 0.05
 """
@@ -78,6 +78,7 @@ async def test_two_gateways_share_cache_limits_and_breakers_through_a_cluster(re
 
             # A breaker opened through one is open in two, which then makes no call.
             assert (await post(http, two, "bad/m"))[0] == 500  # two knows the target (still closed)
+            assert (await post(http, one, "bad/m"))[0] == 500
             assert (await post(http, one, "bad/m"))[0] == 500  # one's breaker opens and publishes
             deadline = time.monotonic() + 5
             while (await post(http, two, "bad/m"))[2]["error"]["code"] != "circuit_open":
