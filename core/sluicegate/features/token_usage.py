@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 
 from sluicegate.exchange import Endpoint, GatewayRequest, Reply, SSEEvent
-from sluicegate.usage import usage_counts
+from sluicegate.usage import StreamUsage, reply_usage, usage_counts
 
 #: Estimated tokens for one base64 payload (an image, a file) instead of its size.
 BINARY_TOKENS = 1000
@@ -50,31 +50,27 @@ def _count(value: Any) -> bool:
 
 def reply_tokens(reply: Reply, prompt_estimate: int) -> int | None:
     """What a complete answer cost, from its ``usage``; None when it reports none."""
-    try:
-        data = reply.data
-    except (ValueError, TypeError):
-        return None
-    prompt, completion = usage_counts(data.get("usage") if isinstance(data, dict) else None)
+    prompt, completion = usage_counts(reply_usage(reply))
     if prompt is None and completion is None:
         return None
     return (prompt_estimate if prompt is None else prompt) + (completion or 0)
 
 
 class StreamMeter:
-    """Watches a stream go by: the vendor's usage when it reports one, else a count of what was sent.
+    """Watches a stream go by: the vendor's usage when it reports one (read by
+    ``sluicegate.usage.StreamUsage``), else a count of what was sent.
 
     The count needs no JSON parsing per event: content bytes are each event's size less its
     envelope (ids, model, index...), which is measured once on the first event carrying text.
     """
 
-    __slots__ = ("events", "size", "envelope", "prompt", "completion")
+    __slots__ = ("usage", "events", "size", "envelope")
 
     def __init__(self) -> None:
+        self.usage = StreamUsage()
         self.events = 0
         self.size = 0
         self.envelope: int | None = None
-        self.prompt: int | None = None
-        self.completion: int | None = None
 
     async def watch(self, events: AsyncIterator[SSEEvent]) -> AsyncIterator[SSEEvent]:
         async for event in events:
@@ -82,31 +78,15 @@ class StreamMeter:
             yield event
 
     def see(self, event: SSEEvent) -> None:
-        data = event.data
+        usage = self.usage
+        usage_only = usage.see(event)
         name = event.event
-        if name is not None:  # Anthropic's named events
+        if name is not None:  # Anthropic's named events: only deltas carry content
             if name == "content_block_delta":
-                self._content(data)
-            elif name == "message_start":
-                message = _json(data).get("message")
-                # message_start's output_tokens is a placeholder; only its input counts.
-                prompt, _ = usage_counts(message.get("usage") if isinstance(message, dict) else None)
-                if prompt:  # 0 means unknown here (the bridge's placeholder); a real prompt has tokens
-                    self.prompt = prompt
-            elif name == "message_delta":
-                prompt, completion = usage_counts(_json(data).get("usage"))
-                if prompt is not None:
-                    self.prompt = prompt
-                if completion is not None:
-                    self.completion = completion
+                self._content(event.data)
             return
-        if b'"usage"' in data:
-            prompt, completion = usage_counts(_json(data).get("usage"))
-            if prompt is not None or completion is not None:
-                self.prompt, self.completion = prompt, completion or 0
-                return
-        if data != b"[DONE]":
-            self._content(data)
+        if not usage_only and usage.completion is None and event.data != b"[DONE]":
+            self._content(event.data)
 
     def _content(self, data: bytes) -> None:
         self.events += 1
@@ -118,9 +98,10 @@ class StreamMeter:
 
     def tokens(self, prompt_estimate: int) -> int:
         """The stream's cost so far: reported numbers where known, estimates elsewhere."""
-        prompt = self.prompt if self.prompt is not None else prompt_estimate
-        if self.completion is not None:
-            return prompt + self.completion
+        usage = self.usage
+        prompt = usage.prompt if usage.prompt is not None else prompt_estimate
+        if usage.completion is not None:
+            return prompt + usage.completion
         if self.envelope is None:  # no text was ever sent
             return prompt
         content = max(0, self.size - self.events * self.envelope)
