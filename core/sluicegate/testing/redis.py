@@ -158,6 +158,13 @@ class RedisCluster:
         return f"redis+cluster://127.0.0.1:{self.nodes[0].port}/0"
 
     def start(self) -> RedisCluster:
+        try:
+            return self._start()
+        except BaseException:
+            self.close()  # nodes already started must not outlive a failed start
+            raise
+
+    def _start(self) -> RedisCluster:
         for node in self.nodes:
             node.start()
         subprocess.run(
