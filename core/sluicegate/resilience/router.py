@@ -26,7 +26,7 @@ from sluicegate.usage import request_stream_usage
 
 if TYPE_CHECKING:
     from sluicegate.config.resilience import DegradeConfig, RetryConfig
-    from sluicegate.resilience.balance import StatsBoard
+    from sluicegate.resilience.balance import StatsBoard, TargetStats
     from sluicegate.routing import Target
     from sluicegate.services import Services
 
@@ -146,6 +146,7 @@ class ResilientRouter:
             outcome.error, outcome.skipped = error, "unavailable"
             return None
         breaker = self.breakers.get(provider.name, target.model) if self.breakers is not None else None
+        stats = self.stats.get(target.label)  # looked up once for every try at this target
         for attempt in range(self.retry.attempts):
             if breaker is not None and not breaker.acquire():
                 outcome.skipped = outcome.skipped or ("circuit open" if outcome.tries == 0 else None)
@@ -171,14 +172,14 @@ class ResilientRouter:
             call = AttemptRecord(provider.name, target.model, self.target_label(target.label), self.clock(), 0.0)
             attempts.trail.append(call)
             try:
-                result = await self._call(ctx, req, target, deadline)
+                result = await self._call(ctx, req, target, deadline, stats)
             except GatewayError as error:
                 await _run_all(releases)
                 error_class = classify(error)
                 call.duration = self.clock() - call.started
                 call.error_class, call.status = error_class.value, error.status
                 traits = TRAITS[error_class]
-                self.stats.get(target.label).outcome(
+                stats.outcome(
                     self.clock(), error.message if traits.counts_for_breaker else None, self.wall_clock()
                 )
                 if breaker is not None:
@@ -207,7 +208,7 @@ class ResilientRouter:
                 raise
             call.duration = self.clock() - call.started
             call.status = 200
-            self.stats.get(target.label).outcome(self.clock())
+            stats.outcome(self.clock())
             if releases:
                 if isinstance(result, StreamReply):
                     result.on_close_async(lambda releases=releases: _run_all(releases))
@@ -237,10 +238,9 @@ class ResilientRouter:
 
     # -- one call ---------------------------------------------------------------------------------
 
-    async def _call(self, ctx, req, target: Target, deadline: float | None) -> Result:
+    async def _call(self, ctx, req, target: Target, deadline: float | None, stats: TargetStats) -> Result:
         """One upstream call: a complete reply, or a stream whose first content has arrived."""
         provider = target.provider
-        stats = self.stats.get(target.label)
         stats.started()
         started = self.clock()
         done = False
