@@ -1,6 +1,7 @@
 """Config reload: a good new config is swapped in atomically, a bad one is refused and the old serves."""
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -52,12 +53,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="SIGHUP is POSIX")
-async def test_sighup_reloads_a_running_server(tmp_path):
-    path = tmp_path / "gateway.toml"
-    port = free_port()
-    # No file watch: only the signal may reload it.
-    path.write_text(f"[server]\nport = {port}\nwatch_config = false\n" + CONFIG.format(alias="before"))
+@contextlib.asynccontextmanager
+async def serving(path, port: int, first_alias: str):
+    """``sluicegate serve --config path`` as a process, answering with ``first_alias``; SIGTERM after."""
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "sluicegate.cli", "serve", "--config", str(path),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ},
@@ -67,11 +65,24 @@ async def test_sighup_reloads_a_running_server(tmp_path):
         deadline = time.monotonic() + 15
         while True:
             try:
-                assert await model_ids(base) == ["before"]
+                assert await model_ids(base) == [first_alias]
                 break
             except aiohttp.ClientConnectionError:
                 assert time.monotonic() < deadline, "server did not start"
                 await asyncio.sleep(0.1)
+        yield process, base
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 15) == 0
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGHUP is POSIX")
+async def test_sighup_reloads_a_running_server(tmp_path):
+    path = tmp_path / "gateway.toml"
+    port = free_port()
+    # No file watch: only the signal may reload it.
+    path.write_text(f"[server]\nport = {port}\nwatch_config = false\n" + CONFIG.format(alias="before"))
+    async with serving(path, port, "before") as (process, base):
         path.write_text(f"[server]\nport = {port}\nwatch_config = false\n" + CONFIG.format(alias="after"))
         await asyncio.sleep(0.5)
         assert await model_ids(base) == ["before"]  # unwatched: the change alone does nothing
@@ -81,9 +92,6 @@ async def test_sighup_reloads_a_running_server(tmp_path):
             assert time.monotonic() < deadline, "SIGHUP did not reload"
             await asyncio.sleep(0.05)
         assert process.returncode is None
-    finally:
-        process.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(process.wait(), 15) == 0
 
 
 async def test_serve_does_not_reload_an_unchanged_file_at_start(tmp_path):
@@ -92,24 +100,8 @@ async def test_serve_does_not_reload_an_unchanged_file_at_start(tmp_path):
     path = tmp_path / "gateway.toml"
     port = free_port()
     path.write_text(f"[server]\nport = {port}\n" + CONFIG.format(alias="only"))
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "sluicegate.cli", "serve", "--config", str(path),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ},
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                assert await model_ids(base) == ["only"]
-                break
-            except aiohttp.ClientConnectionError:
-                assert time.monotonic() < deadline, "server did not start"
-                await asyncio.sleep(0.1)
+    async with serving(path, port, "only") as (_, base):
         await asyncio.sleep(1.5)  # past the watch's first once-a-second look
         async with aiohttp.ClientSession() as http, http.get(base + "/health") as response:
             health = await response.json()
         assert health["config"]["last_reload"] == {"ok": True, "at": None, "problems": 0}
-    finally:
-        process.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(process.wait(), 15) == 0
