@@ -8,8 +8,10 @@ the model name changes, answers and stream events are relayed as the vendor sent
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 from attrs import Factory, define, field
@@ -21,6 +23,7 @@ from sluicegate.errors import UpstreamError, UpstreamUnavailable
 from sluicegate.exchange import DONE, Endpoint, Reply, SSEEvent
 from sluicegate.provider import ProviderOptions
 from sluicegate.upstream import HttpProvider, error_message_from_body, forwardable_headers
+from sluicegate_anthropic.inband import is_error_object, is_vendor_error
 from sluicegate_anthropic.translate import (
     STREAM_ERROR_STATUS,
     StreamTranslator,
@@ -50,6 +53,7 @@ class AnthropicProvider(HttpProvider):
 
     def __init__(self, name, options: AnthropicOptions, services) -> None:
         super().__init__(name, options, services)
+        self.base_url = api_root(self.base_url)
         self._url = f"{self.base_url}/messages"
         self._count_url = f"{self.base_url}/messages/count_tokens"
         self._beta = tuple(options.beta)
@@ -97,7 +101,10 @@ class AnthropicProvider(HttpProvider):
             headers["anthropic-beta"] = self._merge_beta(client_beta)
         response = await self.post(url, payload, headers, req.stream)
         if not req.stream:
-            return Reply(await self._read_all(response))
+            data = await self._read_all(response)
+            if is_vendor_error(data):
+                raise self._in_band_error(data, "in a 200 answer")
+            return Reply(data)
         return self.stream_reply(self._relay(response), response)
 
     def _merge_beta(self, client_values: list[str]) -> str:
@@ -118,7 +125,7 @@ class AnthropicProvider(HttpProvider):
     async def _relay(self, response) -> AsyncIterator[SSEEvent]:
         stopped = False
         async for event in self.events(response):
-            if event.event == "error":
+            if event.event == "error" or is_vendor_error(event.data):
                 raise self._in_band_error(event.data)
             if event.event == "message_stop":
                 stopped = True
@@ -130,8 +137,10 @@ class AnthropicProvider(HttpProvider):
         async for event in self.events(response):
             if translator.finished:
                 continue  # read to the end so the connection goes back to the pool
+            if event.event == "error":
+                raise self._in_band_error(event.data)
             data = self._parse(event.data)
-            if data.get("type") == "error":
+            if is_error_object(data):
                 raise self._in_band_error(event.data)
             for chunk in translator.feed(data):
                 yield SSEEvent.from_data(chunk)
@@ -142,8 +151,8 @@ class AnthropicProvider(HttpProvider):
 
     def _message(self, body: bytes) -> dict[str, Any]:
         data = self._parse(body)
-        if data.get("type") == "error":
-            raise self._in_band_error(body)
+        if is_error_object(data):
+            raise self._in_band_error(body, "in a 200 answer")
         if not isinstance(data.get("content"), list):
             raise self._unreadable()
         return data
@@ -178,7 +187,7 @@ class AnthropicProvider(HttpProvider):
             status=status,
             type=openai_error_type(status),
             # The Anthropic error type, so an Anthropic-shaped renderer can give it back as it was.
-            code=kind or f"upstream_{vendor_status}",
+            code=self.clean(kind) if kind else f"upstream_{vendor_status}",
             headers={"Retry-After": retry_after} if retry_after and vendor_status in (429, 529) else None,
         )
         return self.classified(error, error_class(vendor_status, kind, message))
@@ -189,12 +198,32 @@ class AnthropicProvider(HttpProvider):
             status, kind, message, f"returned HTTP {status}: {self.clean(message)}", headers.get("retry-after")
         )
 
-    def _in_band_error(self, raw: bytes) -> UpstreamError:
+    def _in_band_error(self, raw: bytes, where: str = "mid-stream") -> UpstreamError:
         message, _, kind = error_message_from_body(raw)
         status = STREAM_ERROR_STATUS.get(kind or "", 500)
         return self._error(
-            status, kind, message, f"reported {kind or 'an error'} mid-stream: {self.clean(message)}", None
+            status, kind, message, f"reported {self.clean(kind or 'an error')} {where}: {self.clean(message)}", None
         )
+
+
+# A last path segment such as /v1: the API version is already in the URL.
+_VERSION_SEGMENT = re.compile(r"/v\d+/?$")
+
+
+def api_root(base_url: str) -> str:
+    """The URL ``/messages`` follows: ``base_url`` with ``/v1`` added unless it ends in a version.
+
+    The anthropic SDK (and Claude Code's ``ANTHROPIC_BASE_URL``, LiteLLM) take the host, or a
+    compatible vendor's prefix such as ``https://api.deepseek.com/anthropic``, and add
+    ``/v1/messages``; a URL already ending in ``/v1`` is taken as it is.
+    """
+    try:
+        parts = urlsplit(base_url)
+    except ValueError:
+        return base_url  # unparsable: left for the HTTP client to report as before
+    if _VERSION_SEGMENT.search(parts.path):
+        return base_url
+    return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/v1"))
 
 
 @hookimpl

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -130,6 +131,22 @@ class AnthropicScript(VendorScript):
         text = ({"type": "text", "text": ""}, [{"type": "text_delta", "text": piece} for piece in pieces])
         frames = self.stream_frames([text], None, Usage())
         frames.append(frame("error", error_body("overloaded_error", "Overloaded")))
+
+        async def respond(request: web.Request) -> web.StreamResponse:
+            return await write_sse(request, frames, headers=SSE_HEADERS)
+
+        return respond
+
+    def answer_loose_error(self, kind: str, message: str, *, stream: bool, pieces: tuple[str, ...] = ()) -> Responder:
+        """A 200 carrying an error as some Anthropic-compatible servers send it: the error object
+        pretty-printed as the whole answer, or (``stream``) the ``pieces`` and then the error
+        as ``data: { "type": "error", ... }`` with no ``event:`` line, the stream left unfinished."""
+        body = error_body(kind, message)
+        if not stream:
+            return json_answer(orjson.dumps(body, option=orjson.OPT_INDENT_2), headers={"request-id": REQUEST_ID})
+        text = ({"type": "text", "text": ""}, [{"type": "text_delta", "text": piece} for piece in pieces])
+        frames = self.stream_frames([text], None, Usage()) if pieces else []
+        frames.append(b"data: { " + json.dumps(body)[1:].encode() + b"\n\n")
 
         async def respond(request: web.Request) -> web.StreamResponse:
             return await write_sse(request, frames, headers=SSE_HEADERS)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 from attrs import define, field
@@ -46,6 +47,7 @@ class DashScopeProvider(HttpProvider):
 
     def __init__(self, name, options: DashScopeOptions, services) -> None:
         super().__init__(name, options, services)
+        self.base_url = api_root(self.base_url)
         self._text_url = self.base_url + translate.TEXT_PATH
         self._multimodal_url = self.base_url + translate.MULTIMODAL_PATH
         self._defaults = translate.request_defaults(options.enable_search)
@@ -87,9 +89,10 @@ class DashScopeProvider(HttpProvider):
         finally:
             response.release()
         data = self._parse(raw)
-        if data.get("code") and "output" not in data:
+        reported = translate.reported_error(data)
+        if reported is not None:
             # An error with a 200 status; DashScope's status for the code stands in.
-            raise self._error(str(data["code"]), str(data.get("message") or ""), None, None)
+            raise self._error(*reported, None, None)
         try:
             completion = translate.chat_completion(data, model=target.model, created=created)
         except (ValueError, TypeError, AttributeError):
@@ -102,8 +105,9 @@ class DashScopeProvider(HttpProvider):
                 code, message = translate.error_details(event.data)
                 raise self._error(code, message, None, None, mid_stream=True)
             data = self._parse(event.data)
-            if data.get("code") and "output" not in data:
-                raise self._error(str(data["code"]), str(data.get("message") or ""), None, None, mid_stream=True)
+            reported = translate.reported_error(data)
+            if reported is not None:
+                raise self._error(*reported, None, None, mid_stream=True)
             try:
                 chunks = translator.feed(data)
             except (TypeError, AttributeError):
@@ -134,7 +138,7 @@ class DashScopeProvider(HttpProvider):
             provider=self.name,
             status=kind.status,
             type=kind.type,
-            code=code or f"upstream_{kind.status}",
+            code=self.clean(code) if code else f"upstream_{kind.status}",  # echoed to the client: scrubbed
             headers={"Retry-After": retry_after} if retry_after and kind.retryable else None,
         )
         return self.classified(error, kind.error_class)
@@ -156,6 +160,22 @@ class DashScopeProvider(HttpProvider):
         )
         # A 502: the vendor failed, not the request (as a garbled answer from any vendor).
         return self.classified(error)
+
+
+def api_root(base_url: str) -> str:
+    """The URL the service paths follow: ``base_url`` completed to ``/api/v1`` when it stops short.
+
+    The dashscope SDK's base URL is ``https://dashscope.aliyuncs.com/api/v1``; the bare host
+    (or host plus ``/api``) means the same. Any other path is taken as it is (a proxy's own).
+    """
+    try:
+        parts = urlsplit(base_url)
+    except ValueError:
+        return base_url  # unparsable: left for the HTTP client to report as before
+    path = parts.path.rstrip("/")
+    if path not in ("", "/api"):
+        return base_url
+    return urlunsplit(parts._replace(path="/api/v1"))
 
 
 @hookimpl

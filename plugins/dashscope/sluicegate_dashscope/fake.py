@@ -154,6 +154,23 @@ class DashScopeScript(VendorScript):
 
         return respond
 
+    def answer_loose_error(self, code: str, message: str, *, stream: bool, envelope: bool = True) -> Responder:
+        """A 200 carrying an error as some DashScope front ends send it: OpenAI's ``{"error": {...}}``
+        envelope (``envelope``) or the native fields beside ``"output": null``, pretty-printed, or
+        (``stream``) with spaces in a ``result`` event, the stream left unfinished."""
+        if envelope:
+            body: dict[str, Any] = {"error": {"code": code, "message": message}, "request_id": REQUEST_ID}
+        else:
+            body = {**error_body(code, message), "output": None}
+        if not stream:
+            return json_answer(json.dumps(body, indent=2).encode())
+        frame = b"id:1\nevent:result\n:HTTP_STATUS/200\ndata:{ " + json.dumps(body)[1:].encode() + b"\n\n"
+
+        async def respond(request: web.Request) -> web.StreamResponse:
+            return await write_sse(request, [frame], headers=SSE_HEADERS)
+
+        return respond
+
     def error_cases(self) -> list[ErrorCase]:
         return [
             ErrorCase("bad parameter", error_responder(400, "InvalidParameter", "Range of max_tokens should be [1, 8192]"),

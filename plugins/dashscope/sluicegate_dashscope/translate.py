@@ -534,12 +534,34 @@ def error_details(body: bytes) -> tuple[str | None, str]:
     the same JSON in an SSE ``data:`` line (how stream requests fail), or anything else."""
     data = _error_json(body)
     if isinstance(data, dict):
-        # Some DashScope front ends answer in OpenAI's {"error": {...}} envelope.
-        error = data["error"] if isinstance(data.get("error"), dict) else data
-        code, message = error.get("code"), error.get("message")
-        return (str(code) if code else None), (str(message) if message else "no error message")
+        return _error_fields(data)
     text = body.decode("utf-8", "replace").strip()
     return None, text[:500] or "no error message"
+
+
+def reported_error(data: dict[str, Any]) -> tuple[str | None, str] | None:
+    """(code, message) when a parsed answer or stream event sent with a 200 reports an error
+    rather than a result; None for a result (anything with an ``output``).
+
+    DashScope writes ``{"code", "message"}`` with no (or a null) ``output``; some front ends
+    use OpenAI's ``{"error": {...}}`` envelope instead, which carries no top-level code.
+    """
+    if data.get("output"):
+        return None
+    if data.get("code") or data.get("error"):
+        return _error_fields(data)
+    return None
+
+
+def _error_fields(data: dict[str, Any]) -> tuple[str | None, str]:
+    # Some DashScope front ends answer in OpenAI's {"error": {...}} envelope.
+    error = data.get("error")
+    if isinstance(error, str):
+        return None, error
+    if not isinstance(error, dict):
+        error = data
+    code, message = error.get("code"), error.get("message")
+    return (str(code) if code else None), (str(message) if message else "no error message")
 
 
 def _error_json(body: bytes) -> Any:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 from attrs import define, field
@@ -20,6 +21,7 @@ from sluicegate.exchange import OPENAI_ENDPOINTS, Reply, SSEEvent, StreamReply
 from sluicegate.provider import ProviderOptions
 from sluicegate.resilience.classify import CODES, ErrorClass, for_status
 from sluicegate.upstream import HttpProvider, error_message_from_body, forwardable_headers
+from sluicegate_openai.inband import is_vendor_error
 
 # Context-window overflows that OpenAI-compatible servers report without OpenAI's
 # context_length_exceeded code: DeepSeek and vLLM ("This model's maximum context length is
@@ -60,6 +62,7 @@ class OpenAIProvider(HttpProvider):
 
     def __init__(self, name, options: OpenAIOptions, services) -> None:
         super().__init__(name, options, services)
+        self.base_url = api_root(self.base_url)
         self._urls = {endpoint: f"{self.base_url}/{endpoint.value}" for endpoint in OPENAI_ENDPOINTS}
         self._fixed_headers = self.base_headers()
         self._fixed_headers["Content-Type"] = "application/json"
@@ -91,7 +94,7 @@ class OpenAIProvider(HttpProvider):
             head = data[:64].lstrip()
             if head[:1] != b"{":
                 raise self._malformed()
-            if head.startswith(b'{"error"'):
+            if is_vendor_error(data):
                 # Some compatible servers report errors with a 200 status.
                 raise self._stream_error(data, "in a 200 answer")
             return Reply(data)
@@ -101,6 +104,8 @@ class OpenAIProvider(HttpProvider):
                 data = await self.read(response)
             finally:
                 response.release()
+            if is_vendor_error(data):
+                raise self._stream_error(data, "in a 200 answer")
             return StreamReply(_single(data))
         return self.stream_reply(self._relay(response), response)
 
@@ -108,7 +113,7 @@ class OpenAIProvider(HttpProvider):
         done = False
         async for event in self.events(response):
             data = event.data
-            if data.startswith(b'{"error"'):
+            if event.event == "error" or is_vendor_error(data):
                 raise self._stream_error(data)
             if data == b"[DONE]":
                 done = True
@@ -136,8 +141,9 @@ class OpenAIProvider(HttpProvider):
         error = UpstreamError(
             f"provider {self.name!r} reported an error {where}: {self.clean(message)}",
             provider=self.name,
-            code=code or "upstream_stream_error",
-            type=kind or "upstream_error",
+            # The vendor's code and type reach the client and the access log too: scrubbed.
+            code=self.clean(code) if code else "upstream_stream_error",
+            type=self.clean(kind) if kind else "upstream_error",
         )
         return self.classified(error, self.vendor_error_class(None, code, kind, message))
 
@@ -161,6 +167,22 @@ class OpenAIProvider(HttpProvider):
         # DeepSeek's 402 Insufficient Balance and 503 Server Overloaded come with its generic
         # invalid_request_error code; their status says it.
         return for_status(status)
+
+
+def api_root(base_url: str) -> str:
+    """The URL the endpoint paths follow: ``base_url`` with ``/v1`` added when it has no path.
+
+    ``https://api.openai.com`` (how LiteLLM and many tools spell it) means OpenAI's ``/v1``;
+    a URL with any path is taken as it is, since compatible vendors version their APIs their
+    own way (``/compatible-mode/v1``, ``/api/paas/v4``, ``/openai/v1``).
+    """
+    try:
+        parts = urlsplit(base_url)
+    except ValueError:
+        return base_url  # unparsable: left for the HTTP client to report as before
+    if parts.path.strip("/"):
+        return base_url
+    return urlunsplit(parts._replace(path="/v1"))
 
 
 async def _single(data: bytes) -> AsyncIterator[SSEEvent]:

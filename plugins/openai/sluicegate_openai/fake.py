@@ -122,6 +122,26 @@ class OpenAIScript(VendorScript):
 
         return respond
 
+    def answer_loose_error(
+        self, message: str, kind: str = "server_error", code: str | None = None, *,
+        stream: bool, pieces: tuple[str, ...] = (),
+    ) -> Responder:
+        """A 200 carrying an error the way some compatible servers write it: pretty-printed JSON,
+        or (``stream``) the ``pieces`` then ``data: { "error": ... }`` with spaces and ``[DONE]``
+        after it, as vLLM ends a failed stream. Neither starts with the compact ``{"error"``."""
+        body = {"error": {"message": message, "type": kind, "param": None, "code": code}}
+        if not stream:
+            return json_answer(json.dumps(body, indent=2).encode())
+
+        async def respond(request: web.Request) -> web.StreamResponse:
+            frames = [_frame(self._chunk({"role": "assistant", "content": ""}))] if pieces else []
+            frames += [_frame(self._chunk({"content": piece})) for piece in pieces]
+            frames.append(b"data: { " + json.dumps(body)[1:-1].encode() + b" }\n\n")
+            frames.append(b"data: [DONE]\n\n")
+            return await write_sse(request, frames)
+
+        return respond
+
     def error_cases(self) -> list[ErrorCase]:
         def error(status: int, message: str, kind: str, code: str | None, headers: dict | None = None) -> Responder:
             body = {"error": {"message": message, "type": kind, "param": None, "code": code}}
