@@ -149,6 +149,8 @@ async def test_admin_routes_need_the_admin_token(admin):
             assert status == 401, (route, wrong)
             assert_openai_error(data, "invalid_admin_token")
             assert wrong not in text
+        # A right token clears this address's count of wrong ones (test_admin_throttle.py).
+        assert (await admin.call("GET", "/admin/api/status"))[0] == 200
 
     async with admin.http.get(admin.server.base_url + "/admin/api/config",
                               headers={"Authorization": f"Basic {ADMIN_TOKEN}"}) as response:
@@ -407,6 +409,7 @@ async def test_a_file_that_is_not_toml_is_reported_and_not_edited(admin):
     status, config, _ = await admin.call("GET", "/admin/api/config")
     assert status == 200
     assert "not valid TOML" in config["file_problem"]
+    assert "(at line 32, column 12)" in config["file_problem"]  # where, for the page to show
     assert [p["id"] for p in config["providers"]] == ["mock", "unset", "lit"]  # what is serving
     assert [p["key"] for p in config["providers"]] == [None, {"set": False}, {"set": True}]
     status, data, _ = await admin.call("POST", "/admin/api/providers", {"id": "x", "type": "mock"})

@@ -183,3 +183,31 @@ async def test_reload_button_shows_a_refused_reload(page, site):
     async with aiohttp.ClientSession() as http, http.get(server.base_url + "/v1/models",
                                                          headers={"Authorization": f"Bearer {CLIENT_TOKEN}"}) as r:
         assert "echo" in [m["id"] for m in (await r.json())["data"]]  # the old config still serves
+
+
+async def test_an_unparsable_file_shows_its_problem_not_undefined_keys(page, site):
+    server, path = site
+    keyed = CONFIG + '\n[providers.keyed]\ntype = "mock"\napi_key = "${VENDOR_KEY}"\n'
+    path.write_text(keyed)
+    await sign_in(page, server.base_url)
+    await page.get_by_role("button", name="Reload config").click()
+    await expect(row(page, "providers", "keyed")).to_contain_text("${VENDOR_KEY} (set)")
+
+    # A hand edit breaks the file; the gateway keeps serving the config it had.
+    path.write_text(keyed.replace('type = "mock"', 'type = "mock"\nbroken line here', 1))
+    await page.reload()
+    problem = page.locator("#file-problem")
+    await expect(problem).to_be_visible()
+    # The parse error, with where it is in the file.
+    await expect(problem).to_contain_text("not valid TOML")
+    await expect(problem).to_contain_text("line 11, column 8")
+    # The serving config's providers, keys shown as set or not (how they are given is in the file).
+    await expect(row(page, "providers", "keyed")).to_contain_text("set")
+    table = await page.locator("#providers").inner_text()
+    assert "undefined" not in table and "${" not in table
+
+    # Fixed by hand: the problem goes away on the next load.
+    path.write_text(keyed)
+    await page.reload()
+    await expect(row(page, "providers", "keyed")).to_contain_text("${VENDOR_KEY} (set)")
+    await expect(problem).to_be_hidden()

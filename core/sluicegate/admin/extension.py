@@ -6,6 +6,7 @@ import hmac
 
 from attrs import define
 
+from sluicegate.admin.throttle import GuessThrottle
 from sluicegate.plugin_options import FeatureOptions
 from sluicegate.secrets import Secret
 from sluicegate.services import Services
@@ -23,10 +24,11 @@ class AdminOptions(FeatureOptions):
 
 
 class Admin:
-    """What one assembly's admin routes need: the token to check."""
+    """What one assembly's admin routes need: the token to check, and who has been guessing it."""
 
-    def __init__(self, token: Secret) -> None:
+    def __init__(self, token: Secret, guesses: GuessThrottle) -> None:
         self._token = token.reveal().encode()
+        self.guesses = guesses
 
     def accepts(self, given: str) -> bool:
         # Constant time: the comparison must not tell an attacker how much of a guess was right.
@@ -42,4 +44,6 @@ def make_admin(*, options: AdminOptions, services: Services) -> Admin | None:
     if len(token.reveal()) < _SHORT_TOKEN:
         services.log.warning("[admin] token is shorter than %d characters; use a long random one",
                              _SHORT_TOKEN)
-    return Admin(token)
+    # Kept across reloads: a guesser must not get fresh attempts whenever the config changes.
+    guesses = services.lasting.setdefault("admin.guesses", GuessThrottle(services.clock))
+    return Admin(token, guesses)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.resources
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -23,12 +24,20 @@ from sluicegate.admin.body import (
 )
 from sluicegate.admin.extension import Admin
 from sluicegate.admin.store import ConfigRefused, ConfigStore, read_text
+from sluicegate.admin.throttle import client_key, retry_after
 from sluicegate.admin.view import config_view, parse_raw, reload_state, safe_url
-from sluicegate.errors import AuthenticationFailed, MethodNotAllowed, PayloadTooLarge, RouteNotFound
+from sluicegate.errors import (
+    AuthenticationFailed,
+    GatewayError,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    RouteNotFound,
+)
 from sluicegate.gateway import Gateway
 from sluicegate.server.keys import RECORD, REQUEST_ID
 
 NAME = "admin"
+log = logging.getLogger("sluicegate.admin")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _STATIC = {
@@ -106,6 +115,15 @@ class AdminRoutes:
 
     def _authorize(self, request: web.Request) -> None:
         admin = self._admin(request)
+        client = client_key(request.remote)
+        wait = admin.guesses.wait(client)
+        if wait > 0:
+            # The token is not even looked at: a shut-out guesser learns nothing from its guesses.
+            raise GatewayError(
+                f"Too many wrong admin tokens from this address. Try again in {retry_after(wait)} s.",
+                status=429, type="requests", code="admin_token_throttled", error_class="rate_limit",
+                retry_after=wait,
+                headers={"Retry-After": retry_after(wait)})
         challenge = {"WWW-Authenticate": 'Bearer realm="sluicegate-admin"'}
         authorization = request.headers.get("authorization")
         if not authorization:
@@ -114,8 +132,13 @@ class AdminRoutes:
                 code="missing_admin_token", headers=challenge)
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not admin.accepts(token.strip()):
+            wait = admin.guesses.failed(client)
+            if wait > 0:
+                log.warning("admin: too many wrong admin tokens from %s; refusing it for %s s",
+                            client, retry_after(wait))
             # Never echo the token, not even partly.
             raise AuthenticationFailed("Invalid admin token.", code="invalid_admin_token", headers=challenge)
+        admin.guesses.succeeded(client)
 
     # -- responses ---------------------------------------------------------------------------
 

@@ -88,8 +88,7 @@ def provider_entry(provider_id: str, raw: Mapping[str, Any], live_options: Any,
     return entry
 
 
-def _live_provider(gateway: Gateway, provider_id: str, breakers: dict[str, Any],
-                   targets: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def _live_provider(gateway: Gateway, provider_id: str, targets: dict[str, dict[str, Any]]) -> dict[str, Any]:
     assembly = gateway.current
     provider = assembly.providers.get(provider_id) if assembly is not None else None
     if provider is None:
@@ -99,7 +98,8 @@ def _live_provider(gateway: Gateway, provider_id: str, breakers: dict[str, Any],
         "serving": True,
         "configured": provider.configured,
         "reason": provider.unconfigured_reason,
-        "targets": {label: state for label, state in breakers.items() if label.startswith(prefix)},
+        # Configured targets by name, the models clients named besides as one "<id>/*" entry.
+        "targets": {label: row["breaker"] for label, row in targets.items() if label.startswith(prefix)},
         # The same numbers as /health: upstream calls and errors of the last minute, latency.
         "traffic": provider_summary(provider_id, targets),
     }
@@ -112,17 +112,6 @@ def _targets(gateway: Gateway) -> dict[str, dict[str, Any]]:
     try:
         return target_states(assembly)
     except Exception:  # a shared breaker board may be unreachable; the page must still load
-        return {}
-
-
-def _breakers(gateway: Gateway) -> dict[str, Any]:
-    assembly = gateway.current
-    board = assembly.breakers if assembly is not None else None
-    if board is None:
-        return {}
-    try:
-        return {label: snap.get("state") for label, snap in board.snapshot().items()}
-    except Exception:  # a shared board may be unreachable; the page must still load
         return {}
 
 
@@ -164,7 +153,6 @@ def config_view(gateway: Gateway, raw: dict[str, Any] | None, file_problem: str 
                                              "models": list(options.models)}
         for alias, model in config.models.items():
             raw["models"][alias] = {"targets": list(model.targets), "strategy": model.strategy}
-    breakers = _breakers(gateway)
     targets = _targets(gateway)
     providers = []
     for provider_id, table in (raw.get("providers") or {}).items():
@@ -174,7 +162,7 @@ def config_view(gateway: Gateway, raw: dict[str, Any] | None, file_problem: str 
         entry = provider_entry(provider_id, table, live_options, env)
         if file_problem is not None and getattr(live_options, "api_key", None) is not None:
             entry["key"] = {"set": bool(live_options.api_key)}  # how it was given is in the file
-        providers.append({**entry, **_live_provider(gateway, provider_id, breakers, targets)})
+        providers.append({**entry, **_live_provider(gateway, provider_id, targets)})
     models = []
     for alias, table in (raw.get("models") or {}).items():
         if isinstance(table, dict):

@@ -9,7 +9,9 @@ from sluicegate.services import Services
 
 
 def make_board(*, options: BreakerOptions, services: Services) -> BreakerBoard:
-    return BreakerBoard(options, services.clock, services.telemetry.breaker_changed)
+    # The targets the config names are never forgotten to make room for names clients invent.
+    return BreakerBoard(options, services.clock, services.telemetry.breaker_changed,
+                        keep=services.telemetry.known_targets)
 
 
 @hookimpl

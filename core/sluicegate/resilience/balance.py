@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from operator import attrgetter
 from typing import Any, Generic, TypeVar
@@ -89,7 +90,8 @@ class StatsBoard:
     def __init__(self, alpha: float = 0.3, max_entries: int = 1024) -> None:
         _alpha(None, None, alpha)
         self._alpha = alpha
-        self._stats: dict[str, TargetStats] = {}
+        # Least recently used first, so a flood of invented names pushes out only idle ones.
+        self._stats: OrderedDict[str, TargetStats] = OrderedDict()
         self.max_entries = max_entries
         # Targets of configured aliases: their balancers hold these objects, so they are kept.
         self._pinned: set[str] = set()
@@ -101,9 +103,11 @@ class StatsBoard:
 
     def get(self, key: str) -> TargetStats:
         stats = self._stats.get(key)
-        if stats is None:
+        if stats is not None:
+            self._stats.move_to_end(key)
+        else:
             if len(self._stats) >= self.max_entries:
-                # Clients may name any "provider/model": forget the oldest idle one.
+                # Clients may name any "provider/model": forget the least recently used idle one.
                 idle = next(
                     (k for k, s in self._stats.items() if s.in_flight == 0 and k not in self._pinned), None
                 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import math
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -137,6 +137,10 @@ class Breaker:
         if self._probes > 0:
             self._probes -= 1
 
+    @property
+    def consecutive_failures(self) -> int:
+        return self._consecutive
+
     def retry_in(self) -> float:
         if self.state is BreakerState.OPEN:
             return self._open_until - self._clock()
@@ -178,7 +182,13 @@ class Breaker:
 
 
 class BreakerBoard:
-    """All breakers of one assembly, made on first use per (provider, model)."""
+    """All breakers of one assembly, made on first use per (provider, model).
+
+    Clients may name any "provider/model", so the board is capped: past ``max_entries`` the least
+    recently used breaker of a target the config does not name (``keep``) is forgotten, a quiet
+    one (closed, no failures) before one that holds news. Configured targets are never
+    forgotten, and every target keeps a breaker of its own.
+    """
 
     def __init__(
         self,
@@ -186,29 +196,47 @@ class BreakerBoard:
         clock: Clock,
         on_transition: OnTransition | None = None,
         max_entries: int = 1024,
+        keep: frozenset[str] = frozenset(),
     ) -> None:
         self.options = options
         self._clock = clock
         self._on_transition = on_transition
-        self._breakers: dict[tuple[str, str], Breaker] = {}
+        # Least recently used first.
+        self._breakers: OrderedDict[tuple[str, str], Breaker] = OrderedDict()
         self.max_entries = max_entries
+        self.keep = keep
 
     def get(self, provider: str, model: str) -> Breaker:
-        breaker = self._breakers.get((provider, model))
-        if breaker is None:
-            if len(self._breakers) >= self.max_entries:
-                self._forget_a_quiet_one()
-            breaker = Breaker(self.options, self._clock, self._on_transition, key=f"{provider}/{model}")
-            self._breakers[(provider, model)] = breaker
+        key = (provider, model)
+        breaker = self._breakers.get(key)
+        if breaker is not None:
+            self._breakers.move_to_end(key)
+            return breaker
+        if len(self._breakers) >= self.max_entries:
+            self._forget_a_quiet_one()
+        breaker = Breaker(self.options, self._clock, self._on_transition, key=f"{provider}/{model}")
+        self._breakers[key] = breaker
         return breaker
 
+    def __len__(self) -> int:
+        return len(self._breakers)
+
     def _forget_a_quiet_one(self) -> None:
-        # Clients may name any "provider/model"; a closed breaker with no failures holds nothing
-        # worth keeping, so the oldest such one makes room and memory stays bounded.
+        # A closed breaker with no failures holds nothing worth keeping, so the oldest such one
+        # makes room; failing ones only go when no quiet one is left, oldest first, so a flood
+        # of names cannot grow the board. A caller still holding a forgotten breaker only
+        # updates an orphan.
+        oldest = None
         for key, breaker in self._breakers.items():
-            if breaker.state is BreakerState.CLOSED and breaker.snapshot()["consecutive_failures"] == 0:
+            if breaker.key in self.keep:
+                continue
+            if breaker.state is BreakerState.CLOSED and breaker.consecutive_failures == 0:
                 del self._breakers[key]
                 return
+            if oldest is None:
+                oldest = key
+        if oldest is not None:
+            del self._breakers[oldest]
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
         return {breaker.key: breaker.snapshot() for breaker in self._breakers.values()}

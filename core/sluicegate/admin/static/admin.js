@@ -70,6 +70,8 @@ function cell(text, className) {
 function keyText(key) {
   if (!key) return "none";
   if (key.literal) return "literal (hidden)";
+  // Without the file (it does not parse) only whether the serving key is set is known.
+  if (!key.env) return key.set ? "set" : "not set";
   return "${" + key.env + "} " + (key.set ? "(set)" : "(not set)");
 }
 
@@ -159,6 +161,8 @@ async function refresh() {
     return;
   }
   $("where").textContent = data.editable ? "Config file: " + data.path : "In-memory config (read only)";
+  $("file-problem").hidden = !data.file_problem;
+  $("file-problem-message").textContent = data.file_problem || "";
   renderReload(data.last_reload);
   renderProviders(data.providers);
   renderModels(data.models);
