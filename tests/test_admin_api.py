@@ -188,7 +188,7 @@ async def test_config_lists_providers_aliases_and_live_state_without_secrets(adm
     assert unset["traffic"]["calls_1m"] == 0
     assert unset["key"] == {"env": "UNSET_KEY", "set": False}
     assert unset["configured"] is False and "UNSET_KEY is not set" in unset["reason"]
-    assert unset["base_url"] == "https://unset.example/v1?***"
+    assert unset["base_url"] == "https://unset.example/v1?key=***"
 
     lit = provider(config, "lit")
     assert lit["key"] == {"literal": True}
@@ -203,7 +203,7 @@ async def test_config_lists_providers_aliases_and_live_state_without_secrets(adm
     status, state, text = await admin.call("GET", "/admin/api/status")
     assert status == 200 and state["last_reload"]["ok"] is True
     assert state["providers"]["unset"]["configured"] is False
-    assert state["providers"]["unset"]["base_url"] == "https://unset.example/v1?***"
+    assert state["providers"]["unset"]["base_url"] == "https://unset.example/v1?key=***"
     assert "in-the-query" not in text and LITERAL_IN_FILE not in text
 
 

@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING, Any
 
 from attrs import Factory, define, field
 
-from sluicegate.config.checks import http_url, optional_positive, positive
+from sluicegate.config.checks import http_headers, http_url, optional_positive, positive
 from sluicegate.errors import InvalidRequest, ProviderNotConfigured
 from sluicegate.exchange import Endpoint, GatewayRequest, RequestContext, Result
-from sluicegate.secrets import Secret
+from sluicegate.secrets import Secret, config_secrets, mask_url
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -42,7 +42,7 @@ class ProviderOptions:
     models: list[str] = Factory(list)
     # Extra headers sent upstream with every call; values are secrets (some vendors take keys
     # in headers), masked in every repr.
-    headers: dict[str, Secret] = Factory(dict)
+    headers: dict[str, Secret] = field(factory=dict, validator=http_headers)
 
 
 class Provider:
@@ -106,7 +106,11 @@ class Provider:
         values = [self.options.api_key.reveal()] if self.options.api_key else []
         # Short header values ("on", "v2") are flags, not keys; scrubbing them would mangle text.
         values += [v.reveal() for v in self.options.headers.values() if len(v.reveal()) >= 8]
-        return tuple(values)
+        # Every other secret of the config too (other vendors' keys, client and admin tokens,
+        # URL passwords): a vendor may echo any key it was once given. Sorted, so every provider
+        # of an assembly passes the same tuple and shares one cached Scrubber.
+        values += config_secrets(getattr(self.services, "config", None))
+        return tuple(sorted(set(values)))
 
     def check_request(self, req: GatewayRequest) -> None:
         """Refuse, before any network call, what this provider cannot do."""
@@ -133,7 +137,7 @@ class Provider:
         """Non-secret facts for /health and ``sluicegate check``."""
         info: dict[str, Any] = {"type": self.type, "configured": self.configured}
         if self.options.base_url:
-            info["base_url"] = self.options.base_url
+            info["base_url"] = mask_url(self.options.base_url)
         if self.unconfigured_reason:
             info["reason"] = self.unconfigured_reason
         return info

@@ -217,8 +217,9 @@ class HttpProvider(Provider):
             f"provider {self.name!r} returned HTTP {status}: {self.clean(message)}",
             provider=self.name,
             status=status,
-            type=kind or ("invalid_request_error" if status < 500 else "upstream_error"),
-            code=code or f"upstream_{status}",
+            # The vendor's code and type reach the client and the access log too: scrub them.
+            type=self.clean(kind) if kind else ("invalid_request_error" if status < 500 else "upstream_error"),
+            code=self.clean(code) if code else f"upstream_{status}",
             headers=extra,
         )
         return self.classified(error, self.vendor_error_class(status, code, kind, message))

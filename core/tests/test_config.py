@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import pytest
+from attrs import define, field
 
+from sluicegate import hookimpl
 from sluicegate.config import GatewayConfig, load_config, load_config_text
 from sluicegate.errors import ConfigError, ConfigProblem
+from sluicegate.plugin_options import FeatureOptions
 from sluicegate.plugins import load_plugins
 from sluicegate.registry import PROVIDER
+from sluicegate.secrets import Secret
 
 
 def installed_types(*without: str) -> str:
@@ -158,7 +162,7 @@ def test_table_field_value_type_has_key_path():
 
 
 def test_integer_is_accepted_where_a_number_belongs():
-    config = load_config_text("[server]\nshutdown_grace = 2\n", env={}).config
+    config = load_config_text('[server]\nshutdown_grace = 2\n[providers.m]\ntype = "mock"\n', env={}).config
     assert config.server.shutdown_grace == 2.0
 
 
@@ -270,7 +274,7 @@ def test_load_config_on_missing_file(tmp_path):
 
 def test_load_config_reads_file_and_records_source(tmp_path):
     path = tmp_path / "g.toml"
-    path.write_text("[server]\nport = 1234\n")
+    path.write_text('[server]\nport = 1234\n[providers.m]\ntype = "mock"\n')
     config = load_config(path, env={}).config
     assert (config.server.port, config.source) == (1234, str(path))
 
@@ -281,3 +285,92 @@ def test_config_problem_str_and_equality():
     assert ConfigProblem("a", "m") == ConfigProblem("a", "m")
     assert ConfigProblem("a", "m") != ConfigProblem("a", "n")
     assert repr(ConfigProblem("a", "m")) == "ConfigProblem('a', 'm')"
+
+
+# -- issue 11, defect 10: a wrong type in a validated key never becomes a traceback -----------------
+
+
+def test_wrong_type_in_a_validated_key_and_an_unknown_target_are_both_listed():
+    # base_url has a validator (http_url); it used to be called on the raw 12 and crash the loader
+    # with an AttributeError inside a cattrs ClassValidationError instead of listing problems.
+    text = """
+    [providers.mock]
+    type = "openai"
+    base_url = 12
+    api_key = "sk-test"
+
+    [models.x]
+    targets = ["nosuch/model"]
+    """
+    assert problems(text) == [
+        ConfigProblem("providers.mock.base_url", "expected a string, got an integer"),
+        ConfigProblem("models.x.targets[0]", "unknown provider 'nosuch'"),
+    ]
+
+
+@pytest.mark.parametrize("value", ["12", "true", '["https://a"]', '{ url = "https://a" }', "1.5"])
+def test_every_wrong_type_of_a_validated_key_is_one_problem(value):
+    # Each wrong type beside a second broken key, so the per-key validator re-run happens.
+    found = problems(f"[providers.o]\ntype = 'openai'\nbase_url = {value}\ntimeout = 'soon'\n")
+    assert sorted(p.path for p in found) == ["providers.o.base_url", "providers.o.timeout"]
+
+
+def _careless_validator(_, attribute, value):
+    # Quotes its value, as a plugin's validator may: that must never print a secret.
+    text = value.reveal() if isinstance(value, Secret) else value
+    if not text.startswith("hvs.") and not text.startswith("https://"):
+        raise ValueError(f"{value} is not a vault token or https URL")
+
+
+@define(kw_only=True)
+class VaultOptions(FeatureOptions):
+    token: Secret = field(validator=_careless_validator)
+    url: str = field(default="https://vault", validator=_careless_validator)
+    retries: int = 1
+
+
+class VaultPlugin:
+    @hookimpl
+    def register_extensions(self, register):
+        register("vault", lambda **_: None, options=VaultOptions)
+
+
+def test_validators_see_the_structured_value_so_secrets_are_never_quoted():
+    text = """
+    [providers.m]
+    type = "mock"
+    [vault]
+    token = "hvs-sekrit-value-123456"
+    url = "http://me:hunter2pass@vault:8200"
+    retries = "x"
+    """
+    with pytest.raises(ConfigError) as info:
+        load_config_text(text, env={}, extra_plugins=[("vault", VaultPlugin())])
+    assert as_pairs(info.value.problems) == {
+        ("vault.retries", "expected an integer, got a string"),
+        # The validator got the Secret (as __init__ would give it), never the bare TOML string.
+        ("vault.token", "Secret('***') is not a vault token or https URL"),
+        ("vault.url", "http://me:***@vault:8200 is not a vault token or https URL"),
+    }
+    assert "sekrit" not in str(info.value) and "hunter2" not in str(info.value)
+
+
+def test_a_secret_from_the_environment_put_in_the_wrong_key_is_not_echoed():
+    # Errors quote values with !r; a key interpolated into a non-secret field shows as written.
+    key = "gsk_live_0123456789abcdefghijKLMN"
+    text = """
+    [providers.k]
+    type = "${KEY}"
+    [providers.m]
+    type = "mock"
+    [models.x]
+    targets = ["${KEY}"]
+    [models.y]
+    targets = ["m/echo"]
+    strategy = "${KEY}"
+    """
+    found = problems(text, env={"KEY": key})
+    rendered = "\n".join(map(str, found))
+    assert {p.path for p in found} == {"providers.k.type", "models.x.targets[0]", "models.y.strategy"}
+    assert "models.x.targets[0]: '${KEY}' must look like 'provider/model'" in rendered
+    assert key[:8] not in rendered

@@ -55,7 +55,7 @@ def test_secret_cannot_be_pickled():
 
 
 def test_whole_config_cannot_be_pickled_because_it_holds_secrets():
-    text = f'[auth]\ntokens = ["{KEY}"]\n'
+    text = f'[auth]\ntokens = ["{KEY}"]\n[providers.m]\ntype = "mock"\n'
     config = load_config_text(text, env={}).config
     with pytest.raises(TypeError, match="cannot be pickled"):
         pickle.dumps(config)

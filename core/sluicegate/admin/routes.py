@@ -25,7 +25,7 @@ from sluicegate.admin.body import (
 from sluicegate.admin.extension import Admin
 from sluicegate.admin.store import ConfigRefused, ConfigStore, read_text
 from sluicegate.admin.throttle import client_key, retry_after
-from sluicegate.admin.view import config_view, parse_raw, reload_state, safe_url
+from sluicegate.admin.view import config_view, parse_raw, reload_state
 from sluicegate.errors import (
     AuthenticationFailed,
     GatewayError,
@@ -34,6 +34,7 @@ from sluicegate.errors import (
     RouteNotFound,
 )
 from sluicegate.gateway import Gateway
+from sluicegate.secrets import mask_url
 from sluicegate.server.keys import RECORD, REQUEST_ID
 
 NAME = "admin"
@@ -198,7 +199,7 @@ class AdminRoutes:
         for name, provider in (assembly.providers.items() if assembly else ()):
             facts = provider.describe()
             if "base_url" in facts:
-                facts["base_url"] = safe_url(facts["base_url"])
+                facts["base_url"] = mask_url(facts["base_url"])
             providers[name] = facts
         return self._json(request, {
             "last_reload": reload_state(self.gateway.last_reload),

@@ -11,12 +11,11 @@ import re
 import tomllib
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from sluicegate.gateway import Gateway, ReloadResult
 from sluicegate.registry import PROVIDER
 from sluicegate.resilience.balance import STRATEGIES
-from sluicegate.secrets import Secret
+from sluicegate.secrets import Secret, mask_url
 from sluicegate.server.health import provider_summary, target_states
 
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-[^}]*)?\}")
@@ -35,22 +34,6 @@ def secret_state(value: Any, env: Mapping[str, str]) -> dict[str, Any]:
     return {"env": ", ".join(names), "set": all(env.get(name) for name in names)}
 
 
-def safe_url(url: Any) -> Any:
-    """A URL with any password or query string masked (some vendors take keys there)."""
-    if not isinstance(url, str) or "${" in url:
-        return url
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-    except ValueError:
-        return "***"
-    netloc = parts.netloc
-    if parts.username is not None or parts.password is not None:
-        netloc = "***@" + host + (f":{parts.port}" if parts.port else "")
-    query = "***" if parts.query else ""
-    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
-
-
 def _is_secret(name: str, live_value: Any) -> bool:
     if isinstance(live_value, Secret) or _SECRET_NAME.search(name):
         return True
@@ -63,7 +46,7 @@ def _is_secret(name: str, live_value: Any) -> bool:
 
 def _mask(name: str, value: Any, live_value: Any, env: Mapping[str, str]) -> Any:
     if not _is_secret(name, live_value):
-        return safe_url(value) if name.endswith("url") else value
+        return mask_url(value) if name.endswith("url") else value
     if isinstance(value, Mapping):
         return {key: secret_state(inner, env) for key, inner in value.items()}
     if isinstance(value, list):
@@ -76,7 +59,7 @@ def provider_entry(provider_id: str, raw: Mapping[str, Any], live_options: Any,
     entry: dict[str, Any] = {
         "id": provider_id,
         "type": raw.get("type"),
-        "base_url": safe_url(raw.get("base_url")),
+        "base_url": mask_url(raw.get("base_url")),
         "models": raw.get("models", []),
         "key": secret_state(raw["api_key"], env) if "api_key" in raw else None,
     }

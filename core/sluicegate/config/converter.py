@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 from collections.abc import Iterable
 from typing import Any, get_args, get_origin
@@ -18,7 +19,7 @@ from cattrs.errors import (
 )
 
 from sluicegate.errors import ConfigProblem
-from sluicegate.secrets import Secret
+from sluicegate.secrets import Secret, config_secrets, scrub
 
 _TYPE_NAMES = {
     bool: "a boolean",
@@ -168,23 +169,49 @@ def _attrs_class_of(type_: Any) -> type | None:
     return None
 
 
-def validator_problems(value: dict[str, Any], cls: type, path: str) -> list[ConfigProblem]:
-    """Run field validators on the well-typed values of a table whose structuring failed.
+def validator_problems(
+    value: dict[str, Any], cls: type, path: str, converter: cattrs.Converter | None = None
+) -> list[ConfigProblem]:
+    """Run field validators on the well-typed keys of a table whose structuring failed.
 
     attrs validators only run once a class can be built, so without this a wrong type in one
     key would hide a bad value in another; the contract is every problem at once.
+
+    Each key is structured on its own first and its validator sees that result, exactly what
+    ``__init__`` would pass: never the raw TOML value (an integer where a URL belongs would crash
+    a validator expecting a ``str``; a key that should become a ``Secret`` would reach it bare
+    and could be quoted). A key that does not structure is skipped: cattrs reported it already.
     """
     found: list[ConfigProblem] = []
     if not attrs.has(cls):
         return found
+    with contextlib.suppress(NameError, TypeError):  # string annotations; cattrs resolved them
+        attrs.resolve_types(cls)
+    converter = converter or make_converter()
     for attribute in attrs.fields(cls):
-        if attribute.validator is None or attribute.name not in value:
+        if attribute.validator is None or attribute.name not in value or attribute.type is None:
             continue
-        item = value[attribute.name]
-        if isinstance(item, (dict, list)) or type(item) is bool:
+        if isinstance(attribute.type, str):
+            continue  # unresolvable annotation: cattrs could not structure it either
+        raw = value[attribute.name]
+        try:
+            item = converter.structure(raw, attribute.type)
+        except Exception:  # a wrong type: cattrs reported it already, with its path
             continue
+        if type(raw) is int and type(item) is float:
+            # An int is a valid float (PEP 484); keeping it makes "got 0" quote the file, not "0.0".
+            item = raw
         try:
             attribute.validator(None, attribute, item)
         except (ValueError, TypeError) as exc:
-            found.append(ConfigProblem(join_path(path, attribute.name), str(exc)))
+            # A validator may quote its value; a URL's password or a key never reaches the list.
+            message = scrub(str(exc), config_secrets([raw, item]))
+            # An array's or table's validator names its key in its message and is reported at the
+            # table, as when it runs in __init__ (cattrs gives that error no key).
+            where = path if isinstance(raw, (dict, list)) else join_path(path, attribute.name)
+            found.append(ConfigProblem(where, message))
+        except Exception:
+            # A validator reading other fields (there is no instance here) cannot run alone;
+            # cattrs' own run of it in __init__, once the types are right, reports it.
+            continue
     return found

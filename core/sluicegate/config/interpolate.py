@@ -15,10 +15,18 @@ class Interpolated(str):
 
     It is a real ``str`` so validation treats it like any other; the ``missing`` names let the
     gateway say "OPENAI_API_KEY is not set" instead of failing on an empty key.
+
+    Its ``repr`` is the text as written in the file (``'${OPENAI_API_KEY}'``), not the value:
+    config errors quote values with ``!r``, and the environment is where secrets come from, so a
+    key put in the wrong place (``targets = ["${OPENAI_API_KEY}"]``) is never echoed.
     """
 
-    __slots__ = ("missing",)
+    __slots__ = ("missing", "written")
     missing: tuple[str, ...]
+    written: str
+
+    def __repr__(self) -> str:
+        return repr(self.written)
 
 
 def interpolate_string(text: str, env: Mapping[str, str]) -> str:
@@ -40,6 +48,7 @@ def interpolate_string(text: str, env: Mapping[str, str]) -> str:
 
     result = Interpolated(_PATTERN.sub(substitute, text))
     result.missing = tuple(missing)
+    result.written = text
     return result
 
 

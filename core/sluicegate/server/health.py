@@ -12,22 +12,27 @@ from typing import Any
 from aiohttp import web
 
 from sluicegate import __version__
+from sluicegate.secrets import mask_url
 from sluicegate.server.handlers import json_response
 from sluicegate.server.keys import GATEWAY
+from sluicegate.server.target_rows import fold_unlisted
 
 # Worst first: a provider shows the worst state among its targets.
 _SEVERITY = {"open": 2, "half_open": 1, "closed": 0}
 
 
 def target_states(assembly: Any) -> dict[str, dict[str, Any]]:
-    """Per (provider, model) target that has been used: breaker state and live numbers."""
+    """Per (provider, model) target that has been used: breaker state and live numbers.
+
+    Only configured targets get a row each; other models are summed per provider ("provider/*").
+    """
     targets: dict[str, dict[str, Any]] = {}
     if assembly.breakers is not None:
         for label, snapshot in assembly.breakers.snapshot().items():
             targets[label] = {"breaker": snapshot.pop("state"), **snapshot}
     for label, snapshot in assembly.stats.snapshot(assembly.router_clock()).items():
         targets.setdefault(label, {"breaker": "closed"}).update(snapshot)
-    return targets
+    return fold_unlisted(targets, assembly.telemetry.target_label)
 
 
 async def health(request: web.Request) -> web.Response:
@@ -38,6 +43,8 @@ async def health(request: web.Request) -> web.Response:
     providers = {}
     for name, provider in assembly.providers.items():
         entry = provider.describe()
+        if "base_url" in entry:  # /health needs no token: never trust a plugin's describe() to mask
+            entry["base_url"] = mask_url(entry["base_url"])
         entry.update(provider_summary(name, targets))
         if probes is not None:
             entry["probe"] = probes.result(name)
@@ -75,7 +82,8 @@ def provider_summary(provider: str, targets: dict[str, dict[str, Any]]) -> dict[
     latest = max((snap for snap in mine if snap.get("last_error_at")), key=lambda s: s["last_error_at"], default=None)
     summary: dict[str, Any] = {
         "breaker": max(states, key=_SEVERITY.__getitem__, default="closed"),
-        "open_targets": sum(state == "open" for state in states),
+        # A "provider/*" row sums several targets and counts its open ones itself.
+        "open_targets": sum(snap.get("open_targets", snap["breaker"] == "open") for snap in mine),
         "calls_1m": calls,
         "errors_1m": errors,
         "error_rate_1m": round(errors / calls, 3) if calls else None,
