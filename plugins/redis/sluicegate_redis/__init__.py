@@ -1,8 +1,8 @@
 """sluicegate-redis: the response cache, rate limits and circuit-breaker openings shared through Redis.
 
 Registers cache backend ``redis``, rate limiter ``redis`` and breaker policy ``redis``. Redis
-down or slow never fails a request: each call waits at most a short timeout, after a failure
-Redis is skipped for a few seconds, and meanwhile every backend answers from local state (cache
+down or slow never fails a request: each call waits at most a short timeout, after a failed
+connection or a stall Redis is skipped for a few seconds, and meanwhile every backend answers from local state (cache
 miss, in-process limits, per-process breakers). Fail open to local state, bounded added latency.
 """
 

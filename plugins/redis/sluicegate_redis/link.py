@@ -1,10 +1,13 @@
 """One Redis client with short timeouts and a circuit of its own: Redis trouble never fails a request.
 
-Every call is bounded by ``timeout`` (connect, pool wait and command together). After a failed
-call the link is *down* for ``cooldown`` seconds: callers get ``Unavailable`` at once and answer
-from local state. When the cooldown is over, one call probes Redis while the others stay local,
-so a dead Redis costs one bounded wait per cooldown, not one per request. One warning is logged
-per cooldown and one line when Redis is back.
+Every call is bounded by ``timeout`` (connect, pool wait and command together). A failed
+connection (refused, reset, an error reply) makes the link *down* for ``cooldown`` seconds;
+timeouts do so only when ``STALLED_AFTER`` come in a row with no answer in between, because one
+slow call on a healthy Redis is no outage and must not send every caller to local state. While
+down, callers get ``CoolingDown`` (an ``Unavailable``) at once and answer from local state. When
+the cooldown is over, one call probes Redis while the others stay local, so a dead Redis costs a
+few bounded waits per cooldown, not one per request. One warning is logged per cooldown and one
+line when Redis is back.
 
 Every call that reached for Redis and failed is reported to the gateway's telemetry
 (``backend_failed("redis", feature)``, the ``sluicegate_backend_failures_total`` metric); calls
@@ -25,6 +28,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisClusterException, RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from sluicegate.errors import ConfigError, ConfigProblem
 
@@ -33,6 +37,8 @@ DEFAULT_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_TIMEOUT = 0.25
 # Seconds Redis is skipped after a failure before one call probes it again.
 COOLDOWN = 5.0
+# Timeouts in a row (no answer in between) that make the link cool down: a stall, not a slow call.
+STALLED_AFTER = 3
 # A request waits for a pooled connection rather than opening sockets without bound.
 MAX_CONNECTIONS = 64
 
@@ -45,7 +51,15 @@ CLUSTER_SUFFIX = "+cluster"
 
 
 class Unavailable(Exception):
-    """Redis is skipped (cooling down) or the call just failed: answer locally."""
+    """Redis is skipped (cooling down) or the call just failed: answer locally.
+
+    A call that failed may still have reached Redis (a timeout is "no answer", not "not done");
+    only ``CoolingDown`` says for sure that Redis was not asked.
+    """
+
+
+class CoolingDown(Unavailable):
+    """The link is down: the call was not sent."""
 
 
 def redis_url(options: Any, path: str = "url") -> str:
@@ -133,6 +147,8 @@ class RedisLink:
         self._where = _describe(url)
         self._down_until: float | None = None
         self._probing = False
+        # Timeouts since the last answer; STALLED_AFTER of them make the link go down.
+        self._slow = 0
 
     @property
     def up(self) -> bool:
@@ -154,6 +170,7 @@ class RedisLink:
             if probe:
                 self._probing = False
         _raise_if_cancelled(task, cancels)
+        self._slow = 0
         if self._down_until is not None:
             self._down_until = None
             self._log.info("redis at %s is back; %s is shared again", self._where, self._what)
@@ -164,7 +181,7 @@ class RedisLink:
         if self._down_until is None:
             return False
         if self._probing or self._clock() < self._down_until:
-            raise Unavailable("cooling down")
+            raise CoolingDown("cooling down")
         self._probing = True
         return True
 
@@ -174,6 +191,11 @@ class RedisLink:
         if self._down_until is not None and not probe:
             # Calls already under way when Redis went down: the cooldown is running and warned.
             return
+        if not probe and isinstance(exc, (TimeoutError, RedisTimeoutError)):
+            self._slow += 1
+            if self._slow < STALLED_AFTER:
+                return  # one slow answer: the next call asks Redis again
+        self._slow = 0
         self._down_until = self._clock() + self.cooldown
         reason = f"{exc.__class__.__name__}: {exc}".rstrip(": ")
         self._log.warning(

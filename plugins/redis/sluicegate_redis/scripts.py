@@ -48,12 +48,17 @@ end
 return {1, fmt(math.max(0, burst - ahead / interval)), '0', fmt(ahead / 1000000)}
 """
 
-# In-flight slots: KEYS[1] is a sorted set of slot ids scored by their expiry (ms).
-# ARGV: limit, ttl (ms), slot id. Returns 1 when the slot was taken, 0 when all are taken.
+# In-flight slots: KEYS[1] is a sorted set of slot ids scored by the end of their lease (ms).
+# ARGV: limit, lease (ms), slot id, then ids of this process's slots whose release is owed
+# (given back first, so a release Redis missed never refuses the caller's own next request).
+# Returns 1 when the slot was taken, 0 when all are taken.
 ENTER = _EFFECTS + r"""
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
--- Slots of processes that died without leaving expire here.
+if #ARGV > 3 then
+  redis.call('ZREM', KEYS[1], unpack(ARGV, 4))
+end
+-- Slots whose lease ran out (a process that died, a release that never came) go here.
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then
   return 0
@@ -64,12 +69,27 @@ redis.call('PEXPIREAT', KEYS[1], last[2])
 return 1
 """
 
-# KEYS[1] as for ENTER; ARGV[1] the slot id to give back.
+# KEYS[1] as for ENTER; ARGV the slot ids to give back (one or more).
 LEAVE = _EFFECTS + r"""
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
-redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[1], unpack(ARGV))
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+return 0
+"""
+
+# KEYS[1] as for ENTER; ARGV pairs of slot id and lease (ms): each slot still there is held
+# that much longer from now. A slot already given back or expired is not brought back (XX).
+RENEW = _EFFECTS + r"""
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+for i = 1, #ARGV, 2 do
+  redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[i + 1]), ARGV[i])
+end
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+if last[2] then
+  redis.call('PEXPIREAT', KEYS[1], last[2])
+end
 return 0
 """
 

@@ -146,6 +146,8 @@ policy = "redis"
 url = "{redis_server.url}"
 sync_interval = 0.5
 failure_threshold = 3
+[providers.m]
+type = "mock"
 """)
     options = loaded.config.breaker
     assert isinstance(options, RedisBreakerOptions)

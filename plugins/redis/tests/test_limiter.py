@@ -154,7 +154,7 @@ async def test_expired_slots_leave_a_set_that_lives_on(options, services, limite
     crashed = make_limiter(options=options, services=services)
     assert await crashed.enter("mixed", 2, 0.2)
     await crashed.aclose()
-    assert await limiter.enter("mixed", 2, 60)  # keeps the set alive for a minute
+    assert await limiter.enter("mixed", 2, 60)  # keeps the set alive (a lease of seconds)
     assert not await limiter.enter("mixed", 2, 60)
     await asyncio.sleep(0.25)
     assert await limiter.enter("mixed", 2, 60)  # the dead process's slot was dropped
