@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from attrs import Factory, define, field
+from attrs.validators import optional
 
 from sluicegate.config.checks import at_least_one, non_negative, optional_positive, port_number, positive
 from sluicegate.config.resilience import BreakerOptions, DegradeConfig, RetryConfig
@@ -37,8 +38,25 @@ class ServerConfig:
     port: int = field(default=8899, validator=port_number)
     max_body_mb: float = field(default=32, validator=positive)
     workers: int = field(default=1, validator=at_least_one)
-    # Seconds SIGTERM waits for in-flight requests before cancelling them.
+    # Seconds from SIGTERM to exit: in-flight requests finish within it, streams still open at
+    # its end get an in-band error event.
     shutdown_grace: float = field(default=30, validator=non_negative)
+    # Seconds (within the grace) SIGTERM keeps the listener open while /health/ready answers 503,
+    # so a load balancer stops sending before connections are refused.
+    drain_delay: float = field(default=0, validator=non_negative)
+    # A client must send a complete request head within this many seconds of connecting (or of
+    # the first byte of a later request on a keep-alive connection): slowloris protection.
+    header_timeout: float = field(default=10, validator=positive)
+    # Longest silence while a request body is being read before the request gets a 408.
+    body_idle_timeout: float = field(default=30, validator=positive)
+    # An idle keep-alive connection is closed after this many seconds; above the idle timeout of
+    # a load balancer in front (60 s on AWS ALB), so it never reuses a connection we just closed.
+    keepalive_timeout: float = field(default=75, validator=positive)
+    # Open client connections at once; None = half the process's open-file limit (ulimit -n).
+    max_connections: int | None = field(default=None, validator=optional(at_least_one))
+    # Open connections from one client address; None = a quarter of max_connections, 0 = no cap
+    # (behind a reverse proxy every client has the proxy's address).
+    max_connections_per_client: int | None = field(default=None, validator=optional(non_negative))
     # Connections kept open to all upstreams together.
     upstream_connections: int = field(default=1000, validator=at_least_one)
     cors: CorsConfig | None = None

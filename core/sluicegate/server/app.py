@@ -11,8 +11,9 @@ from aiohttp import web
 from sluicegate.exchange import OPENAI_ENDPOINTS, Endpoint
 from sluicegate.gateway import Gateway
 from sluicegate.server import handlers, health
+from sluicegate.server.drain import Drain
 from sluicegate.server.edge import add_cors_headers, edge_middleware, fallback
-from sluicegate.server.keys import GATEWAY
+from sluicegate.server.keys import DRAIN, GATEWAY
 
 log = logging.getLogger("sluicegate")
 
@@ -21,6 +22,7 @@ def create_app(gateway: Gateway) -> web.Application:
     # client_max_size=0: the handlers enforce the (reloadable) [server] max_body_mb themselves.
     app = web.Application(middlewares=[edge_middleware], client_max_size=0)
     app[GATEWAY] = gateway
+    app[DRAIN] = Drain()  # the runner moves it through the shutdown phases
     app.cleanup_ctx.append(_gateway_lifecycle)
     app.on_response_prepare.append(add_cors_headers)
     router = app.router

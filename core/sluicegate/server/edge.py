@@ -1,4 +1,4 @@
-"""The aiohttp edge: request ids, errors rendered in the API's shape, CORS."""
+"""The aiohttp edge: request ids, errors rendered in the API's shape, CORS, shutdown answers."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ from sluicegate.errors import (
     openai_error_body,
 )
 from sluicegate.resilience.classify import classify
-from sluicegate.server.keys import ASSEMBLY, GATEWAY, RECORD, REQUEST_ID
+from sluicegate.server.drain import Phase, cut_at_shutdown, is_cut, refused_while_draining
+from sluicegate.server.keys import ASSEMBLY, DRAIN, GATEWAY, RECORD, REQUEST_ID
 from sluicegate.telemetry import RequestRecord
 from sluicegate.translate.anthropic_inbound import anthropic_error_body
 
@@ -63,9 +64,12 @@ def error_response(request: web.Request, error: GatewayError, request_id: str) -
     else:
         body = openai_error_body(error, request_id)
     headers = {"x-request-id": request_id, **error.headers}
-    return web.Response(
+    response = web.Response(
         body=orjson.dumps(body), status=error.status, headers=headers, content_type="application/json"
     )
+    if error.headers.get("Connection") == "close":
+        response.force_close()  # the header alone would leave aiohttp waiting on the connection
+    return response
 
 
 def _from_http_exception(exc: web.HTTPException, request: web.Request) -> GatewayError:
@@ -95,8 +99,22 @@ def route_template(request: web.Request) -> str:
 async def edge_middleware(request: web.Request, handler) -> web.StreamResponse:
     request_id = request_id_for(request)
     request[REQUEST_ID] = request_id
-    assembly = request.app[GATEWAY].current
+    app = request.app
+    assembly = app[GATEWAY].current
     request[ASSEMBLY] = assembly
+    phase = app[DRAIN].phase
+    if phase:  # shutting down
+        if phase >= Phase.DRAINING:
+            # The listener is closed: a request on a kept-alive connection is answered, not dropped.
+            return error_response(request, refused_while_draining(), request_id)
+        # The notice window: served, but the client should reconnect (to another instance).
+        response = await _watched(request, handler, request_id, assembly)
+        response.force_close()
+        return response
+    return await _watched(request, handler, request_id, assembly)
+
+
+async def _watched(request: web.Request, handler, request_id: str, assembly) -> web.StreamResponse:
     telemetry = assembly.telemetry if assembly is not None else None
     if telemetry is None or not telemetry.watching:
         return await _respond(request, handler, request_id)
@@ -130,6 +148,14 @@ async def _respond(request: web.Request, handler, request_id: str) -> web.Stream
         if exc.status < 400:
             raise
         return error_response(request, _from_http_exception(exc, request), request_id)
+    except asyncio.CancelledError:
+        # The shutdown cut a request whose answer has not started: a 503 beats a bare close.
+        if not is_cut(request.app[DRAIN]) or request.writer.output_size:
+            raise
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()
+        return error_response(request, cut_at_shutdown(), request_id)
     except Exception:
         # The traceback goes to the log with the request id, never to the client.
         log.exception("unhandled error while serving %s %s [%s]", request.method, request.path, request_id)

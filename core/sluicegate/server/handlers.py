@@ -13,8 +13,9 @@ from aiohttp import web
 from sluicegate.errors import GatewayError, ModelNotFound
 from sluicegate.exchange import OPENAI_ENDPOINTS, Endpoint, GatewayRequest, Reply, RequestContext, StreamReply
 from sluicegate.server.auth import authenticate, client_token
+from sluicegate.server.drain import EndAtCut
 from sluicegate.server.inbound import CHECKS, parse_object, read_body
-from sluicegate.server.keys import ASSEMBLY, RECORD, REQUEST_ID
+from sluicegate.server.keys import ASSEMBLY, DRAIN, RECORD, REQUEST_ID
 from sluicegate.usage import StreamUsage, note_usage, reply_usage
 
 log = logging.getLogger("sluicegate")
@@ -40,7 +41,7 @@ def api_handler(endpoint: Endpoint):
         if record is not None and tenant is not None:
             record.tenant = tenant
             record.client = assembly.client_names.get(client_token(request.headers) or "")
-        raw = await read_body(request, assembly.max_body)
+        raw = await read_body(request, assembly.max_body, assembly.body_idle_timeout)
         body = parse_object(raw)
         model, stream = check(body)
         if record is not None:
@@ -121,7 +122,8 @@ async def write_stream(
     With a ``record`` (some extension watches requests) it also times the first event and reads
     the usage the stream reports, dropping the usage-only chunk the client did not ask for.
     """
-    events = reply.events.__aiter__()
+    # A shutdown that cuts this stream ends it with an in-band error (see server/drain.py).
+    events = EndAtCut(reply.events, request.app[DRAIN])
     usage = StreamUsage() if record is not None else None
     try:
         # Wait for the first event before committing to a 200: errors up to here keep their
@@ -153,7 +155,19 @@ async def write_stream(
             event = await anext(events, None)
         if held:
             await response.write(b"".join(held))
-    except GatewayError as error:
+    except ConnectionResetError:
+        # The client left; closing the reply below closes the upstream connection.
+        return _client_left(response, record)
+    except Exception as failure:
+        if isinstance(failure, GatewayError):
+            error = failure
+        elif not response.prepared:
+            raise  # nothing sent yet: the edge answers with an error status
+        else:
+            # The 200 is sent: the edge can no longer answer with an error status, so the
+            # stream ends with an in-band error and the traceback goes to the log only.
+            log.exception("stream failed while serving %s [%s]", request.path, ctx.request_id)
+            error = GatewayError("The gateway hit an internal error.", status=500)
         if record is not None:
             record.error_code, record.error_class = error.code, "stream_error"
         body = orjson.dumps(assembly.error_body(error, ctx.request_id, api))
@@ -164,9 +178,6 @@ async def write_stream(
             await response.write(b"".join(held) + prefix + body + b"\n\n")
         except ConnectionResetError:
             return _client_left(response, record)
-    except ConnectionResetError:
-        # The client left; closing the reply below closes the upstream connection.
-        return _client_left(response, record)
     finally:
         if usage is not None:
             usage.note(record)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import zlib
 from collections.abc import Callable
 from typing import Any
@@ -9,7 +10,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from sluicegate.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from sluicegate import nesting
+from sluicegate.errors import GatewayError, InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from sluicegate.exchange import Endpoint
 
 # Request bodies the gateway inflates itself (aiohttp's own inflation is off: it knows no limit).
@@ -17,8 +19,9 @@ from sluicegate.exchange import Endpoint
 _INFLATED = frozenset({"gzip", "x-gzip", "deflate"})
 
 
-async def read_body(request: web.Request, limit: int) -> bytes:
-    """The whole (decoded) body, refusing more than ``limit`` bytes without reading them all."""
+async def read_body(request: web.Request, limit: int, idle_timeout: float = 30.0) -> bytes:
+    """The whole (decoded) body, refusing more than ``limit`` bytes without reading them all, and
+    a body that goes silent for ``idle_timeout`` seconds (408: a stalled upload holds a connection)."""
     length = request.content_length
     if length is not None and length > limit:
         raise too_large(limit)
@@ -27,26 +30,42 @@ async def read_body(request: web.Request, limit: int) -> bytes:
         raise UnsupportedMediaType(
             f"Unsupported Content-Encoding {encoding[:40]!r}; send gzip, deflate or identity."
         )
-    if encoding == "identity" and length is not None:
-        return await request.read()  # the common case: size already checked
+    content = request.content
+    if encoding == "identity" and length is not None and content.is_eof():
+        return await request.read()  # the common case: size checked, all of it already here
     inflater = zlib.decompressobj(32 + zlib.MAX_WBITS) if encoding in _INFLATED else None
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.content.iter_any():
-        if inflater is not None:
-            try:
-                chunk = inflater.decompress(chunk, limit + 1 - size)
-            except zlib.error:
-                raise bad_encoding(encoding) from None
-            if inflater.unconsumed_tail:
-                raise too_large(limit)
-        size += len(chunk)
-        if size > limit:
-            raise too_large(limit)
-        chunks.append(chunk)
+    loop = asyncio.get_running_loop()
+    try:
+        # One timer for the whole body, pushed back by every chunk: silence, not slowness, ends it.
+        async with asyncio.timeout(idle_timeout) as silence:
+            while chunk := await content.readany():
+                silence.reschedule(loop.time() + idle_timeout)
+                if inflater is not None:
+                    try:
+                        chunk = inflater.decompress(chunk, limit + 1 - size)
+                    except zlib.error:
+                        raise bad_encoding(encoding) from None
+                    if inflater.unconsumed_tail:
+                        raise too_large(limit)
+                size += len(chunk)
+                if size > limit:
+                    raise too_large(limit)
+                chunks.append(chunk)
+    except TimeoutError:
+        raise body_stalled(idle_timeout) from None
     if inflater is not None and not inflater.eof:
         raise bad_encoding(encoding)
     return b"".join(chunks)
+
+
+def body_stalled(idle_timeout: float) -> GatewayError:
+    # Connection: close: the rest of the body may still come, and must not be read as a request.
+    return GatewayError(
+        f"The request body stalled: nothing arrived for {idle_timeout:g} seconds.",
+        status=408, type="invalid_request_error", code="request_timeout", headers={"Connection": "close"},
+    )
 
 
 def bad_encoding(encoding: str) -> InvalidRequest:
@@ -58,23 +77,37 @@ def too_large(limit: int) -> PayloadTooLarge:
 
 
 def parse_object(raw: bytes) -> dict[str, Any]:
+    """The body as a JSON object, or a 400 the client's SDK will not retry (the same bytes
+    would be refused again)."""
     if not raw:
-        raise InvalidRequest("The request body is empty; expected a JSON object.", code="invalid_json")
+        raise _refused("The request body is empty; expected a JSON object.", "invalid_json")
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         try:
             raw.decode("utf-8")
         except UnicodeDecodeError as bad:
-            raise InvalidRequest(
-                f"The request body is not valid UTF-8 (byte {bad.start}).", code="invalid_encoding"
-            ) from None
-        raise InvalidRequest(f"The request body is not valid JSON: {exc}", code="invalid_json") from None
+            raise _refused(f"The request body is not valid UTF-8 (byte {bad.start}).", "invalid_encoding") from None
+        if str(exc).startswith("depth limit exceeded"):  # orjson's own limit (1,024 levels)
+            raise _too_deep() from None
+        raise _refused(f"The request body is not valid JSON: {exc}", "invalid_json") from None
     if not isinstance(body, dict):
-        raise InvalidRequest(
-            f"The request body must be a JSON object, not {_json_kind(body)}.", code="invalid_json"
-        )
+        raise _refused(f"The request body must be a JSON object, not {_json_kind(body)}.", "invalid_json")
+    if nesting.may_exceed(raw) and nesting.exceeds(body):
+        raise _too_deep()
     return body
+
+
+def _refused(message: str, code: str) -> InvalidRequest:
+    return InvalidRequest(message, code=code, headers={"x-should-retry": "false"})
+
+
+def _too_deep() -> InvalidRequest:
+    return _refused(
+        f"The request body nests arrays and objects more than {nesting.MAX_DEPTH} levels deep; "
+        f"the gateway accepts at most {nesting.MAX_DEPTH}.",
+        "json_too_deep",
+    )
 
 
 def _json_kind(value: Any) -> str:

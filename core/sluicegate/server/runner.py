@@ -1,4 +1,12 @@
-"""Run the gateway in this process: bind, serve, drain on SIGTERM within the grace period."""
+"""Run the gateway in this process: bind, serve, drain on SIGTERM within the grace period.
+
+Shutdown, from the signal: ``/health/ready`` answers 503 at once; on SIGTERM the listener stays
+open ``[server] drain_delay`` seconds more (load balancers notice; every response says
+``Connection: close``); then the listener closes, in-flight requests run on, late requests on
+kept-alive connections get 503 + ``Connection: close``; whatever still runs near the end of
+``shutdown_grace`` (counted from the signal) is cut (server/drain.py); then the app's resources
+close. The phases live in the app's ``Drain``; the connection side in server/protocol.py.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +15,40 @@ import gc
 import logging
 import signal
 import socket
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
-from attrs import define
+from attrs import define, field
 
 from sluicegate.gateway import Gateway
 from sluicegate.server.app import create_app
+from sluicegate.server.connections import ConnectionCaps, ConnectionGuard, open_file_limit
+from sluicegate.server.drain import Drain, Phase
+from sluicegate.server.keys import DRAIN
+from sluicegate.server.protocol import GatewayServer
 
 log = logging.getLogger("sluicegate")
+
+
+class GatewayRunner(web.AppRunner):
+    """aiohttp's AppRunner serving through ``GatewayServer`` (caps, header timeout, one grace)."""
+
+    def __init__(self, app: web.Application, *, build: Callable[..., GatewayServer], **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self._build = build
+
+    async def _make_server(self) -> web.Server:
+        plain = await super()._make_server()  # starts and freezes the app, as aiohttp does
+        # The same handler, request factory and protocol options, in the gateway's server class.
+        return self._build(
+            plain.request_handler,
+            request_factory=plain.request_factory,
+            handler_cancellation=plain.handler_cancellation,
+            loop=asyncio.get_running_loop(),
+            **plain._kwargs,
+        )
 
 
 @define
@@ -23,12 +57,31 @@ class RunningServer:
     host: str
     port: int
     gateway: Gateway
+    drain: Drain
+    grace: float
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep
+    _stopping: asyncio.Future[None] | None = field(default=None, init=False)
 
     @property
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    async def stop(self) -> None:
+    async def stop(self, drain_delay: float = 0.0) -> None:
+        """Shut down within ``grace`` seconds from now (see the module docstring); keep the
+        listener open ``drain_delay`` of them first. Calling it again waits for the same stop."""
+        if self._stopping is None:
+            self._stopping = asyncio.ensure_future(self._stop(drain_delay))
+        await asyncio.shield(self._stopping)
+
+    async def _stop(self, drain_delay: float) -> None:
+        self.drain.begin(self.clock(), self.grace)
+        self.gateway.accepting = False  # /health/ready answers 503 from now on
+        notice = min(drain_delay, self.grace)
+        if notice > 0:
+            self.drain.phase = Phase.NOTICE
+            await self.sleep(notice)
+        # Closes the listener, then GatewayServer.pre_shutdown / shutdown, then the app's cleanup.
         await self.runner.cleanup()
 
 
@@ -45,8 +98,24 @@ async def start_server(
     host = server_config.host if host is None else host
     port = server_config.port if port is None else port
     grace = server_config.shutdown_grace if shutdown_grace is None else shutdown_grace
-    runner = web.AppRunner(
-        create_app(gateway),
+    # The injected clock, when a test gave one: drain windows and log intervals run on it.
+    clock = gateway.clock_overrides.get("clock", time.monotonic)
+    sleep = gateway.clock_overrides.get("sleep", asyncio.sleep)
+    caps = ConnectionCaps.resolve(
+        server_config.max_connections, server_config.max_connections_per_client, open_file_limit()
+    )
+    app = create_app(gateway)
+    drain = app[DRAIN]
+
+    def build(handler: Any, **kwargs: Any) -> GatewayServer:
+        return GatewayServer(
+            handler, gateway=gateway, guard=ConnectionGuard(caps, clock), drain=drain,
+            header_timeout=server_config.header_timeout, clock=clock, sleep=sleep, **kwargs,
+        )
+
+    runner = GatewayRunner(
+        app,
+        build=build,
         access_log=None,
         # Cancel the handler when its client disconnects, so an abandoned stream closes the
         # upstream connection at once instead of at the next chunk.
@@ -54,6 +123,7 @@ async def start_server(
         shutdown_timeout=grace,
         # read_body inflates gzip/deflate itself, within [server] max_body_mb.
         auto_decompress=False,
+        keepalive_timeout=server_config.keepalive_timeout,
     )
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
@@ -63,7 +133,10 @@ async def start_server(
         if sock.family in (socket.AF_INET, socket.AF_INET6):
             bound = sock.getsockname()[1]
             break
-    return RunningServer(runner, host, bound, gateway)
+    log.info("connection caps: %d open, %s per client address; header timeout %gs, body idle %gs",
+             caps.total, caps.per_client or "no cap", server_config.header_timeout,
+             server_config.body_idle_timeout)
+    return RunningServer(runner, host, bound, gateway, drain, grace, clock, sleep)
 
 
 #: Allocations between two young-generation collections (CPython's default is 700).
@@ -85,11 +158,17 @@ def _tune_gc() -> None:
 
 
 async def serve_forever(gateway: Gateway, host: str | None, port: int | None, *, reuse_port: bool = False) -> None:
-    """Serve until SIGTERM or SIGINT, then stop accepting and drain in-flight requests."""
+    """Serve until SIGTERM or SIGINT, then drain (module docstring) and return."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
+    received: list[signal.Signals] = []
+
+    def on_stop_signal(sig: signal.Signals) -> None:
+        received.append(sig)
+        stop.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_stop_signal, sig)
     reloads: set[asyncio.Task[bool]] = set()
 
     def reload() -> None:
@@ -103,6 +182,8 @@ async def serve_forever(gateway: Gateway, host: str | None, port: int | None, *,
     log.info("sluicegate listening on %s", server.base_url)
     print(f"sluicegate listening on {server.base_url}", flush=True)
     await stop.wait()
-    gateway.accepting = False  # /health/ready answers 503 from now on
-    log.info("shutting down: draining in-flight requests (grace %gs)", gateway.config.server.shutdown_grace)
-    await server.stop()
+    # Only SIGTERM (an orchestrator) gets the notice window; Ctrl-C has no balancer to tell.
+    drain_delay = gateway.config.server.drain_delay if received[0] == signal.SIGTERM else 0.0
+    log.info("shutting down: draining in-flight requests (grace %gs, listener open %gs more)",
+             server.grace, min(drain_delay, server.grace))
+    await server.stop(drain_delay)
