@@ -254,3 +254,50 @@ def test_two_workers_share_the_port_and_stop_together(tmp_path):
                 os.kill(pid, signal.SIGKILL)
         stop(proc)
     assert "Traceback" not in proc.stderr.read()
+
+
+NOTICE_CONFIG = SLOW_CONFIG.replace("shutdown_grace = 10", "shutdown_grace = 10\ndrain_delay = 3")
+
+
+def ready_status(port: int) -> int | None:
+    """/health/ready's status on a new connection; None once the listener refuses."""
+    try:
+        return request(port, "GET", "/health/ready", timeout=5)[0]
+    except ConnectionRefusedError:
+        return None
+
+
+def test_sigterm_keeps_the_listener_open_for_drain_delay_with_ready_503(tmp_path):
+    proc, port = start(tmp_path, config=NOTICE_CONFIG)
+    try:
+        assert ready_status(port) == 200
+        proc.send_signal(signal.SIGTERM)
+        seen: list[int | None] = []
+
+        def not_ready() -> bool:
+            seen.append(ready_status(port))
+            return seen[-1] != 200
+
+        # Balancers are told first (a 503 on a new connection), the listener closes after.
+        assert wait_for(not_ready)
+        assert seen[-1] == 503, seen
+        status, raw, headers = request(port, "POST", "/v1/chat/completions", chat("in the window"))
+        assert status == 200 and headers["connection"] == "close"
+        assert json.loads(raw)["choices"][0]["message"]["content"] == "in the window"
+        assert wait_for(lambda: refused(port))
+        assert proc.wait(15) == 0
+    finally:
+        stop(proc)
+    assert "Traceback" not in proc.stderr.read()
+
+
+def test_sigint_skips_the_drain_delay(tmp_path):
+    config = SLOW_CONFIG.replace("shutdown_grace = 10", "shutdown_grace = 60\ndrain_delay = 60")
+    proc, port = start(tmp_path, config=config)
+    try:
+        proc.send_signal(signal.SIGINT)  # Ctrl-C: no balancer to tell, no window
+        assert proc.wait(15) == 0
+        assert refused(port)
+    finally:
+        stop(proc)
+    assert "Traceback" not in proc.stderr.read()

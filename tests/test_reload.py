@@ -54,12 +54,17 @@ def free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def serving(path, port: int, first_alias: str):
-    """``sluicegate serve --config path`` as a process, answering with ``first_alias``; SIGTERM after."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "sluicegate.cli", "serve", "--config", str(path),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ},
-    )
+async def serving(path, port: int, first_alias: str, log=None):
+    """``sluicegate serve --config path`` as a process, answering with ``first_alias``; SIGTERM after.
+
+    ``log``: a file for its stderr (discarded otherwise).
+    """
+    err = await asyncio.to_thread(open, log or os.devnull, "w")
+    with err:  # the child holds its own copy once started
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "sluicegate.cli", "serve", "--config", str(path),
+            stdout=subprocess.DEVNULL, stderr=err, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 15
@@ -105,3 +110,96 @@ async def test_serve_does_not_reload_an_unchanged_file_at_start(tmp_path):
         async with aiohttp.ClientSession() as http, http.get(base + "/health") as response:
             health = await response.json()
         assert health["config"]["last_reload"] == {"ok": True, "at": None, "problems": 0}
+
+
+# -- issue 11: a config with no providers (an empty file above all) is refused everywhere ----------
+
+EMPTY_REFUSED = "the config is empty: it has no providers"
+NONE_REFUSED = "providers: no providers are configured"
+
+
+async def test_reload_of_an_empty_or_provider_less_file_is_refused_and_the_old_config_serves(tmp_path, caplog):
+    path = tmp_path / "gateway.toml"
+    path.write_text("[server]\nwatch_config = false\n" + CONFIG.format(alias="kept"))
+    gateway = Gateway(GatewaySource(path=str(path), env={}))
+    server = await start_server(gateway, "127.0.0.1", 0, shutdown_grace=0)
+    try:
+        path.write_text("")
+        assert await gateway.reload() is False
+        assert EMPTY_REFUSED in caplog.text and "the previous config keeps serving" in caplog.text
+        assert await model_ids(server.base_url) == ["kept"]
+
+        path.write_text("[server]\nwatch_config = false\n")
+        assert await gateway.reload() is False
+        assert gateway.last_reload.problems == [
+            'providers: no providers are configured; add at least one [providers.<id>] table (e.g. type = "mock")'
+        ]
+        assert await model_ids(server.base_url) == ["kept"]
+        async with aiohttp.ClientSession() as http:
+            body = {"model": "kept", "messages": [{"role": "user", "content": "still here"}]}
+            async with http.post(server.base_url + "/v1/chat/completions", json=body) as response:
+                assert response.status == 200
+    finally:
+        await server.stop()
+
+
+async def test_admin_reload_of_an_empty_file_is_refused_with_the_reason(tmp_path):
+    admin = "admin-token-reload-0123456789"
+    path = tmp_path / "gateway.toml"
+    path.write_text(f'[server]\nwatch_config = false\n[admin]\ntoken = "{admin}"\n' + CONFIG.format(alias="kept"))
+    gateway = Gateway(GatewaySource(path=str(path), env={}))
+    server = await start_server(gateway, "127.0.0.1", 0, shutdown_grace=0)
+    try:
+        path.write_text("")
+        async with aiohttp.ClientSession() as http, http.post(
+            server.base_url + "/admin/reload", headers={"Authorization": f"Bearer {admin}"}
+        ) as response:
+            assert response.status == 422
+            body = await response.json()
+        assert body["ok"] is False and body["error"]["code"] == "config_invalid"
+        assert EMPTY_REFUSED in body["error"]["message"]
+        assert await model_ids(server.base_url) == ["kept"]
+    finally:
+        await server.stop()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGHUP is POSIX")
+async def test_sighup_after_writing_an_empty_file_keeps_serving_and_logs_the_refusal(tmp_path):
+    path = tmp_path / "gateway.toml"
+    log = tmp_path / "serve.log"
+    port = free_port()
+    good = f"[server]\nport = {port}\nwatch_config = false\n" + CONFIG.format(alias="before")
+    path.write_text(good)
+    async with serving(path, port, "before", log) as (process, base):
+        path.write_text("")
+        process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while "config reload refused" not in log.read_text():
+            assert time.monotonic() < deadline, log.read_text()
+            await asyncio.sleep(0.05)
+        assert EMPTY_REFUSED in log.read_text()
+        assert await model_ids(base) == ["before"]
+        # The next good file is taken as usual.
+        path.write_text(good.replace("before", "after"))
+        process.send_signal(signal.SIGHUP)
+        while await model_ids(base) != ["after"]:
+            assert time.monotonic() < deadline + 10, "SIGHUP did not reload"
+            await asyncio.sleep(0.05)
+    assert "Traceback" not in log.read_text()
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ("", EMPTY_REFUSED),
+    ("# nothing yet\n", EMPTY_REFUSED),
+    ("[server]\nport = 8899\n", NONE_REFUSED),
+    ("[providers]\n", NONE_REFUSED),
+])
+def test_check_and_serve_refuse_a_config_without_providers(tmp_path, text, problem):
+    path = tmp_path / "gateway.toml"
+    path.write_text(text)
+    for command in (["check"], ["serve", "--port", str(free_port())]):
+        done = subprocess.run([sys.executable, "-m", "sluicegate.cli", *command, "--config", str(path)],
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 1, (command, done.stdout, done.stderr)
+        assert f"error: {path}: 1 problem(s):\n  - {problem}" in done.stderr
+        assert "Traceback" not in done.stderr and "listening" not in done.stdout

@@ -218,3 +218,48 @@ targets = ["v/gpt"]
     finally:
         await server.stop()
         await runner.cleanup()
+
+
+async def test_a_truncate_then_write_under_the_watch_never_serves_a_half_written_config(served, caplog):
+    """Issue 11: a file truncated and then written in two steps is read by the watch only once
+    complete. Before, the watch reloaded the empty file (every alias a 404) or its first half
+    (providers but not yet the aliases)."""
+    server, path = await served(config("v0"))
+    # A window wide enough that the test's pauses between the steps cannot outlast it even on
+    # a loaded machine; the mechanism is the same at the default 0.25 s.
+    server.gateway.watch_settle = 1.0
+    statuses: list[int] = []
+    stop = asyncio.Event()
+
+    async def caller(http: aiohttp.ClientSession) -> None:
+        body = {"model": "chat", "messages": [{"role": "user", "content": "x"}]}
+        while not stop.is_set():
+            async with http.post(server.base_url + "/v1/chat/completions", json=body) as response:
+                await response.read()
+                statuses.append(response.status)
+
+    async with aiohttp.ClientSession() as http:
+        callers = [asyncio.create_task(caller(http)) for _ in range(4)]
+        try:
+            for round_ in range(1, 3):
+                text = config(f"v{round_}")
+                cut = text.index("[models.chat]")  # the first half: [server] and the provider
+                with path.open("w") as handle:  # truncates
+                    await asyncio.sleep(0.1)
+                    handle.write(text[:cut])
+                    handle.flush()
+                    await asyncio.sleep(0.1)
+                    handle.write(text[cut:])
+                    handle.flush()
+
+                async def swapped(alias: str = f"v{round_}") -> bool:
+                    return await model_ids(server.base_url) == ["chat", alias]
+
+                await wait_for(swapped)
+        finally:
+            stop.set()
+            await asyncio.gather(*callers)
+    assert statuses and set(statuses) == {200}, sorted(set(statuses))
+    assert server.gateway.last_reload.ok
+    # The empty file and the half were never even offered to a reload.
+    assert "reload refused" not in caplog.text

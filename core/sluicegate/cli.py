@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import logging
 import multiprocessing
-import multiprocessing.connection
 import os
 import shutil
 import signal
@@ -18,6 +17,8 @@ from sluicegate import __version__
 from sluicegate.errors import ConfigError, PluginError
 from sluicegate.gateway import Gateway, GatewaySource
 from sluicegate.plugins import load_plugins
+from sluicegate.secrets import mask_url
+from sluicegate.supervisor import STARTUP_FAILED, Supervisor
 
 DEFAULT_CONFIG = "gateway.toml"
 
@@ -89,16 +90,14 @@ def _serve(args: argparse.Namespace) -> int:
         print("error: --workers must be at least 1", file=sys.stderr)
         return 1
     if workers == 1:
-        _run_worker(args.config, args.host, args.port, False, args.log_level, loaded, source)
-        return 0
+        return 0 if _run_worker(args.config, args.host, args.port, False, loaded, source) else 1
     return _supervise(args, workers)
 
 
-def _run_worker(config: str, host, port, reuse_port: bool, log_level: str, loaded=None, source=None) -> None:
+def _run_worker(config: str, host, port, reuse_port: bool, loaded=None, source=None) -> bool:
+    """Serve until stopped; False if it could not listen (the reason printed, no traceback)."""
     from sluicegate.server.runner import serve_forever
 
-    if loaded is None:
-        _setup_logging(log_level)
     _install_uvloop()
     # The source that read the file, so the file watch knows the bytes it was loaded from.
     gateway = Gateway(source or GatewaySource(path=config), loaded)
@@ -108,7 +107,23 @@ def _run_worker(config: str, host, port, reuse_port: bool, log_level: str, loade
         server = gateway.config.server
         address = f"{host or server.host}:{server.port if port is None else port}"
         print(f"error: cannot listen on {address}: {exc.strerror or exc}", file=sys.stderr)
-        sys.exit(1)
+        return False
+    return True
+
+
+def _worker_main(config: str, host, port, log_level: str) -> None:
+    """A worker process of ``--workers N``; its exit code tells the supervisor how it ended."""
+    # The supervisor starts workers with SIGHUP blocked and ignored (see Supervisor._start):
+    # unblock it, still ignored until the event loop installs the reload handler.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
+    _setup_logging(log_level)
+    try:
+        # The config is read again here: a replacement worker serves the file as it is now.
+        started = _run_worker(config, host, port, True)
+    except (ConfigError, PluginError) as exc:  # logged with this worker's pid, no traceback
+        logging.getLogger("sluicegate").error("cannot start: %s", exc)
+        started = False
+    sys.exit(0 if started else STARTUP_FAILED)
 
 
 #: prometheus-client's multiprocess mode: every worker keeps its metric values in files of this
@@ -119,7 +134,11 @@ SUPERVISOR_PID_ENV = "SLUICEGATE_SUPERVISOR_PID"
 
 
 def _supervise(args: argparse.Namespace, workers: int) -> int:
-    """N processes bind the same port with SO_REUSEPORT; the kernel spreads connections."""
+    """N processes bind the same port with SO_REUSEPORT; the kernel spreads connections.
+
+    A worker that dies is replaced (sluicegate.supervisor); the exit code is 1 if any died
+    abnormally during the run.
+    """
     metrics_dir = os.environ.get(METRICS_DIR_ENV)
     own_dir = None
     if metrics_dir:
@@ -130,44 +149,26 @@ def _supervise(args: argparse.Namespace, workers: int) -> int:
     # Lets a worker's POST /admin/reload reach every worker (the supervisor forwards SIGHUP).
     os.environ[SUPERVISOR_PID_ENV] = str(os.getpid())
     context = multiprocessing.get_context("spawn")
-    processes = [
-        context.Process(
-            target=_run_worker,
-            args=(args.config, args.host, args.port, True, args.log_level),
+
+    def spawn(index: int):
+        return context.Process(
+            target=_worker_main,
+            args=(args.config, args.host, args.port, args.log_level),
             name=f"sluicegate-worker-{index}",
         )
-        for index in range(workers)
-    ]
+
     try:
-        for process in processes:
-            process.start()
-
-        def forward(signum, _frame) -> None:
-            for process in processes:
-                if process.pid is not None and process.is_alive():
-                    os.kill(process.pid, signum)
-
-        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            signal.signal(signum, forward)
-        running = {process.sentinel: process for process in processes}
-        while running:
-            # Each exit as it happens, so a worker that dies early leaves the live gauges at once.
-            for sentinel in multiprocessing.connection.wait(list(running)):
-                process = running.pop(sentinel)
-                process.join()
-                _forget_worker_metrics(process.pid, metrics_dir)
+        # Each exit as it happens, so a worker that dies leaves the live gauges at once.
+        return Supervisor(spawn, workers, on_exit=lambda pid: _forget_worker_metrics(pid, metrics_dir)).run()
     finally:
         if own_dir is not None:
             shutil.rmtree(own_dir, ignore_errors=True)
-    return max((process.exitcode or 0) for process in processes)
 
 
-def _forget_worker_metrics(pid: int | None, metrics_dir: str) -> None:
+def _forget_worker_metrics(pid: int, metrics_dir: str) -> None:
     """Drop an exited worker's live gauges (in flight, breaker states); its counters stay."""
     from prometheus_client.multiprocess import mark_process_dead
 
-    if pid is None:
-        return
     try:
         mark_process_dead(pid, metrics_dir)
     except OSError as exc:
@@ -185,9 +186,7 @@ def _check(args: argparse.Namespace) -> int:
     print(f"\nserver: http://{server.host}:{server.port}  workers={server.workers}  max_body_mb={server.max_body_mb:g}")
     tokens = [token for token in config.auth.tokens if token]
     print(f"auth: {len(tokens)} client token(s)" + ("" if tokens else " -- OPEN: anyone can call this gateway"))
-    print("\nproviders:")
-    if not config.providers:
-        print("  (none)")
+    print("\nproviders:")  # at least one: the loader refuses a config without
     for provider_id, options in config.providers.items():
         key = options.api_key
         if key is None:
@@ -196,7 +195,7 @@ def _check(args: argparse.Namespace) -> int:
             key_state = "key set"
         else:
             key_state = f"UNCONFIGURED ({', '.join(key.missing) or 'api_key'} not set)"
-        url = f"  {options.base_url}" if options.base_url else ""
+        url = f"  {mask_url(options.base_url)}" if options.base_url else ""
         print(f"  {provider_id:<16} type={options.type:<10} {key_state}{url}")
     print("\nmodels:")
     if not config.models:

@@ -8,12 +8,13 @@ import hashlib
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
 
+from sluicegate import settle
 from sluicegate.config import LoadedConfig, load_config
 from sluicegate.config.schema import GatewayConfig
 from sluicegate.errors import ConfigError, ConfigProblem, GatewayError, PluginError, openai_error_body
@@ -61,6 +62,7 @@ class Assembly:
         self.chain = chain
         self.middleware_names = middleware_names
         self.max_body = int(config.server.max_body_mb * 1024 * 1024)
+        self.body_idle_timeout = config.server.body_idle_timeout
         # Token -> tenant label. The label is a digest prefix so logs and cache keys can name a
         # client without holding its token.
         self.tenants: dict[str, str] = {
@@ -262,6 +264,10 @@ class Gateway:
         self._stop_watching = asyncio.Event()
         self._reload_lock = asyncio.Lock()
         self.wall_clock = time.time
+        # How long the watched file must stay unchanged (and how long to wait at most) before
+        # the file watch reloads it; see sluicegate.settle.
+        self.watch_settle = settle.SETTLE
+        self.watch_limit = settle.LIMIT
 
     @property
     def config(self) -> GatewayConfig:
@@ -296,9 +302,14 @@ class Gateway:
             return Path(changed).name == path.name
 
         seen = self.source.last_read
+
+        def look() -> Awaitable[settle.Snapshot | None]:
+            return asyncio.to_thread(settle.take_snapshot, path)
+
         try:
             # yield_on_timeout: an empty batch every second, so a change made while the watch was
-            # starting up is still found by comparing contents.
+            # starting up (or one still settling when the last look gave up) is still found by
+            # comparing contents.
             async for _ in watchfiles.awatch(path.parent, watch_filter=is_config, debounce=300, step=50,
                                              rust_timeout=1000, yield_on_timeout=True,
                                              stop_event=self._stop_watching):
@@ -307,7 +318,15 @@ class Gateway:
                     # Touched, mid-replace, or already loaded (the admin API reloads after its
                     # own writes): nothing to do.
                     continue
-                seen = content
+                # A truncate-then-write is seen at its first step: wait for the last one.
+                settled = await settle.Settler(look, settle=self.watch_settle, limit=self.watch_limit).wait()
+                if settled is None:
+                    log.warning("config file %s is still changing after %gs; it is reloaded once it "
+                                "settles", path, self.watch_limit)
+                    continue
+                if settled.content in (seen, self.source.last_read):
+                    continue  # the writer put back what is loaded
+                seen = settled.content
                 log.info("config file %s changed; reloading", path)
                 await self.reload()
         except Exception:  # e.g. the directory vanished; SIGHUP and the admin API still work

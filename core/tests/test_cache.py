@@ -11,6 +11,7 @@ import orjson
 import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 
+import sluicegate_mock
 from sluicegate.config import load_config_text
 from sluicegate.errors import ConfigError, UpstreamUnavailable
 from sluicegate.exchange import DONE, Endpoint, GatewayRequest, Reply, RequestContext, SSEEvent, StreamReply
@@ -34,6 +35,9 @@ from sluicegate.routing import Target
 from sluicegate.services import Services
 
 MSG = [{"role": "user", "content": "hello"}]
+# A config needs a provider to load; entry points stay off so no other plugin's middleware joins.
+MOCK = '[providers.m]\ntype = "mock"\n'
+MOCK_PLUGIN = (("mock", sluicegate_mock),)
 
 
 class Clock:
@@ -615,15 +619,17 @@ def test_cache_table_is_validated_strictly():
     problems = {p.path: p.message for p in info.value.problems}
     assert set(problems) == {"cache.ttl", "cache.max_entries", "cache.bogus", "cache.models.x"}
     assert problems["cache.models.x"] == "must be greater than 0, got -1.0"
-    loaded = load_config_text('[cache]\nurl = "redis://:pw@h:6379"\n', env={}, use_entry_points=False)
+    loaded = load_config_text(MOCK + '[cache]\nurl = "redis://:pw@h:6379"\n', env={}, use_entry_points=False,
+                              extra_plugins=MOCK_PLUGIN)
     assert "pw" not in repr(loaded.config.features["cache"])
-    off = load_config_text("[cache]\nenabled = false\n", env={}, use_entry_points=False)
+    off = load_config_text(MOCK + "[cache]\nenabled = false\n", env={}, use_entry_points=False,
+                           extra_plugins=MOCK_PLUGIN)
     assert "cache" not in off.config.features
 
 
 def test_assembly_prefixes_the_backend_problem_and_keeps_the_middleware(build):
     with pytest.raises(ConfigError) as info:
-        build('[cache]\nbackend = "nope"\n', use_entry_points=False)
+        build(MOCK + '[cache]\nbackend = "nope"\n', use_entry_points=False, extra_plugins=MOCK_PLUGIN)
     assert [p.path for p in info.value.problems] == ["cache.backend"]
-    assert build("[cache]\n", use_entry_points=False).middleware_names == ["cache"]
-    assert build("", use_entry_points=False).middleware_names == []
+    assert build(MOCK + "[cache]\n", use_entry_points=False, extra_plugins=MOCK_PLUGIN).middleware_names == ["cache"]
+    assert build(MOCK, use_entry_points=False, extra_plugins=MOCK_PLUGIN).middleware_names == []

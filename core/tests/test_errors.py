@@ -69,13 +69,13 @@ def test_openai_error_body_shape():
 
 
 def test_assembly_error_body_uses_default_plugin_shape(build):
-    assembly = build("")
+    assembly = build('[providers.m]\ntype = "mock"\n')
     body = assembly.error_body(ModelNotFound("no such model", param="model"), "rid")
     assert body == openai_error_body(ModelNotFound("no such model", param="model"))
 
 
 def test_assembly_error_body_falls_back_when_default_plugin_disabled(build):
-    assembly = build('[plugins]\ndisabled = ["sluicegate.openai_errors"]\n')
+    assembly = build('[plugins]\ndisabled = ["sluicegate.openai_errors"]\n[providers.m]\ntype = "mock"\n')
     assert assembly.error_body(InvalidRequest("x"), "rid") == openai_error_body(InvalidRequest("x"))
 
 

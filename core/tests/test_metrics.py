@@ -270,7 +270,8 @@ def test_bad_options_are_config_problems(table, problem):
 
 
 def test_options_from_toml():
-    loaded = load_config_text('[metrics]\npath = "/internal/metrics"\ntoken = "${MT}"\nlatency_buckets = [1, 5]\n',
+    loaded = load_config_text('[metrics]\npath = "/internal/metrics"\ntoken = "${MT}"\nlatency_buckets = [1, 5]\n'
+                              '[providers.m]\ntype = "mock"\n',
                               env={"MT": "tok-0123456789"})
     options = loaded.config.features["metrics"]
     assert options.path == "/internal/metrics"

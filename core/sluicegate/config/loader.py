@@ -142,12 +142,26 @@ def structure_config(
     degrade = values.get("degrade")
     if degrade is not None and not degrade.enabled:
         values["degrade"] = None
+    if not problems and not providers:
+        # Checked once the file is otherwise valid, like the component factories' own checks:
+        # a fragment with a typo is refused already, and its typo is the thing to fix first.
+        problems.append(_no_providers(raw))
     if problems:
         raise ConfigError(problems, source)
     values = {key: value for key, value in values.items() if value is not None}
     if "switched_off" in values:
         values["switched_off"] = frozenset(values["switched_off"])
     return GatewayConfig(providers=providers, models=models, source=source, **values)
+
+
+def _no_providers(raw: dict[str, Any]) -> ConfigProblem:
+    # A gateway without providers answers every request with 404. Such a file is almost always
+    # a mistake caught mid-write (a truncate-then-write seen by the file watch, an empty file
+    # and a SIGHUP), so it is refused everywhere, like any other invalid config.
+    hint = 'add at least one [providers.<id>] table (e.g. type = "mock")'
+    if not raw:
+        return ConfigProblem("", f"the config is empty: it has no providers; {hint}")
+    return ConfigProblem("providers", f"no providers are configured; {hint}")
 
 
 def _structure_feature(name, value, options_cls, structure, problems) -> Any:

@@ -11,6 +11,9 @@ from sluicegate.config import load_config_text
 from sluicegate.errors import ConfigError
 from sluicegate_otel.options import OTLP_MODULE
 
+# A config loads only with a provider; the tables under test come after it.
+MOCK = '[providers.m]\ntype = "mock"\n'
+
 
 def problems(text: str) -> dict[str, str]:
     with pytest.raises(ConfigError) as raised:
@@ -57,11 +60,11 @@ def test_otlp_without_the_extra_is_refused_with_the_fix(monkeypatch):
         assert found[path].startswith('exporter = "otlp" (the default) needs the OTLP/HTTP exporter')
         assert "pip install 'sluicegate-otel[otlp]'" in found[path]
     # The other exporters need nothing more.
-    assert load_config_text("[tracing]\nexporter = \"console\"\n", env={}).config.features["tracing"]
+    assert load_config_text(MOCK + "[tracing]\nexporter = \"console\"\n", env={}).config.features["tracing"]
 
 
 def test_otlp_with_the_extra_installed_loads():
-    loaded = load_config_text("[tracing]\nendpoint = \"https://otel.example.com/v1/traces\"\n", env={})
+    loaded = load_config_text(MOCK + "[tracing]\nendpoint = \"https://otel.example.com/v1/traces\"\n", env={})
     options = loaded.config.features["tracing"]
     assert (options.exporter, options.endpoint, options.sample_ratio) == (
         "otlp", "https://otel.example.com/v1/traces", 1.0)
@@ -70,7 +73,7 @@ def test_otlp_with_the_extra_installed_loads():
 
 def test_header_values_are_secrets():
     loaded = load_config_text(
-        "[tracing]\nexporter = \"none\"\nheaders = { authorization = \"Bearer ${OTEL_TOKEN}\" }\n",
+        MOCK + "[tracing]\nexporter = \"none\"\nheaders = { authorization = \"Bearer ${OTEL_TOKEN}\" }\n",
         env={"OTEL_TOKEN": "collector-secret-123"},
     )
     options = loaded.config.features["tracing"]
