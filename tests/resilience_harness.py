@@ -127,7 +127,8 @@ class Harness:
         self.client: openai.AsyncOpenAI | None = None
         self._clients: list[Any] = []
 
-    async def start(self, text: str, *, clock=None, wall_clock=None, seed: int = SEED) -> Harness:
+    async def start(self, text: str, *, clock=None, wall_clock=None, seed: int = SEED,
+                    extra_plugins: tuple[tuple[str, Any], ...] = ()) -> Harness:
         async def sleep(seconds: float) -> None:
             self.waits.append(seconds)
 
@@ -136,7 +137,7 @@ class Harness:
             services["clock"] = clock
         if wall_clock is not None:
             services["wall_clock"] = wall_clock
-        self.server = await self._gateway(text, services=services)
+        self.server = await self._gateway(text, services=services, extra_plugins=extra_plugins)
         self.client = openai.AsyncOpenAI(base_url=self.server.base_url + "/v1", api_key=TOKEN, max_retries=0)
         self._clients.append(self.client)
         return self

@@ -10,6 +10,7 @@ Each test checks the client's bytes (or the SDK's view) and the calls each fake 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any
 
@@ -28,6 +29,8 @@ from resilience_harness import (
     backoffs,
 )
 
+import sluicegate
+from sluicegate.exchange import StreamReply
 from sluicegate.testing import FakeUpstream, openai_chunks
 
 RETRY = {"attempts": 2, "backoff_base": 0.5, "backoff_max": 8.0, "budget_min_per_second": 100.0}
@@ -85,9 +88,10 @@ def stream(up: FakeUpstream, pieces: list[str], **kwargs: Any):
     return up.sse_responder(openai_chunks(pieces), **kwargs)
 
 
-def raw_sse(frames: list[bytes], *, then: str = "eof", pause: float = 0.05, watch: asyncio.Event | None = None):
+def raw_sse(frames: list[bytes], *, then: str = "eof", pause: float = 0.05, watch: asyncio.Event | None = None,
+            stall: float = 5):
     """Write ``frames``, then: "eof" (a clean end), "reset" (abort the connection) or "stall"
-    (stay silent for 5 s; ``watch`` is set if the gateway hangs up meanwhile)."""
+    (stay silent for ``stall`` seconds; ``watch`` is set if the gateway hangs up meanwhile)."""
 
     async def respond(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
@@ -103,7 +107,7 @@ def raw_sse(frames: list[bytes], *, then: str = "eof", pause: float = 0.05, watc
             await asyncio.sleep(10)  # cancelled at once: the connection is gone
             return response
         try:
-            await asyncio.sleep(5)
+            await asyncio.sleep(stall)
         except asyncio.CancelledError:
             if watch is not None:
                 watch.set()
@@ -332,16 +336,30 @@ async def test_client_hanging_up_mid_stream_closes_the_upstream_and_frees_the_ta
 
 
 async def test_stream_stalling_before_content_past_the_deadline_is_a_504(h):
-    h.up.on(A, raw_sse([frame(ROLE)], then="stall"))
+    """Exact on the gateway's injected clock, whatever the machine's load: it stands still
+    until ``a`` is called, then jumps past the deadline, so the gateway is waiting for ``a``'s
+    first content when the deadline passes. ``a`` stalls until the gateway hangs up; the
+    deadline's own timer is long enough never to fire first."""
+    called, hung_up = asyncio.Event(), asyncio.Event()
+    stalling = raw_sse([frame(ROLE)], then="stall", stall=3600, watch=hung_up)
+
+    async def a(request: web.Request) -> web.StreamResponse:
+        called.set()
+        return await stalling(request)
+
+    h.up.on(A, a)
     h.up.on(B, stream(h.up, ["from ", "b"]))
-    await h.start(config(h.up.url, retry={**RETRY, "deadline": 0.4}))
-    started = time.monotonic()
+    # (first_byte_timeout only bounds the test should the deadline be ignored: then b answers.)
+    await h.start(config(h.up.url, retry={**RETRY, "deadline": 3600}, a="first_byte_timeout = 5"),
+                  clock=lambda: 1000.0 + (7200.0 if called.is_set() else 0.0))
     status, headers, raw = await h.post(streamed())
-    assert time.monotonic() - started < 1.0
-    assert status == 504
+    assert status == 504, raw
     assert headers["Content-Type"].startswith("application/json")
-    assert orjson.loads(raw)["error"]["code"] == "upstream_timeout"
+    assert headers["x-should-retry"] == "false"
+    error = orjson.loads(raw)["error"]
+    assert error["code"] == "upstream_timeout" and "deadline" in error["message"]
     assert (h.calls(A), h.calls(B)) == (1, 0)
+    await asyncio.wait_for(hung_up.wait(), 30)  # the stalled stream was closed, not left open
 
 
 # -- /v1/messages streams ------------------------------------------------------------------------
@@ -465,3 +483,43 @@ async def test_degraded_messages_stream_for_the_anthropic_sdk(h):
     assert text == DEGRADED
     assert message.stop_reason == "end_turn"
     assert (h.calls(A), h.calls(B)) == (1, 1)
+
+
+# -- an unforeseen exception after the first byte (issue 11, defect 9) ---------------------------
+
+
+class BreakingMiddlewarePlugin:
+    """A middleware with a bug: its stream wrapper raises a plain exception after one event."""
+
+    @sluicegate.hookimpl
+    def register_middlewares(self, register):
+        register("breaks", self.factory, order=50, always=True)
+
+    def factory(self, options, services):
+        async def middleware(ctx, req, call_next):
+            result = await call_next(ctx, req)
+            if isinstance(result, StreamReply):
+                result.events = self.wrap(result.events)
+            return result
+
+        return middleware
+
+    @staticmethod
+    async def wrap(events):
+        async for event in events:
+            yield event
+            raise RuntimeError("middleware bug")
+
+
+async def test_a_plain_exception_after_the_first_byte_ends_the_stream_in_band(h, caplog):
+    caplog.set_level(logging.DEBUG)
+    h.up.on(A, stream(h.up, ["from ", "a"]))
+    await h.start(config(h.up.url), extra_plugins=(("breaks", BreakingMiddlewarePlugin()),))
+    status, headers, raw = await h.post(streamed())
+    assert status == 200 and headers["Content-Type"].startswith("text/event-stream")
+    events = data_of(raw)
+    assert events[0]["choices"][0]["delta"]["role"] == "assistant"
+    assert events[-1]["error"]["code"] == "internal_error"
+    assert b"Traceback" not in raw and b"middleware bug" not in raw
+    (report,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert report.exc_info is not None and "stream failed" in report.getMessage()

@@ -68,8 +68,9 @@ TRAITS: dict[ErrorClass, Traits] = {
     ErrorClass.TIMEOUT: Traits(retryable=True, fallback=True, counts_for_breaker=True),
     ErrorClass.OVERLOADED: Traits(retryable=True, fallback=True, counts_for_breaker=True),
     ErrorClass.NETWORK: Traits(retryable=True, fallback=True, counts_for_breaker=True),
-    # Nothing known: the same call would most likely fail the same way, another target may
-    # not; without knowing whose fault it was, it does not count against the target.
+    # Nothing known (also any exception that is no GatewayError: resilience/unexpected.py):
+    # the same call would most likely fail the same way, another target may not; without
+    # knowing whose fault it was, it does not count against the target.
     ErrorClass.UNKNOWN: Traits(retryable=False, fallback=True, counts_for_breaker=False),
 }
 

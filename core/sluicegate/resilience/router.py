@@ -20,7 +20,8 @@ from sluicegate.exchange import Endpoint, GatewayRequest, RequestContext, Result
 from sluicegate.resilience.classify import TRAITS, ErrorClass, classify
 from sluicegate.resilience.degrade import degraded_reply
 from sluicegate.resilience.retry import RetryBudget, backoff
-from sluicegate.resilience.streams import anthropic_preamble, openai_preamble, replay, settle_at_end
+from sluicegate.resilience.streams import anthropic_preamble, openai_preamble, settle_at_end
+from sluicegate.resilience.unexpected import UnexpectedFailures
 from sluicegate.telemetry import AttemptRecord
 from sluicegate.usage import request_stream_usage
 
@@ -97,6 +98,7 @@ class ResilientRouter:
         self.wall_clock = services.wall_clock
         self.target_label = services.telemetry.target_label
         self.budget = RetryBudget(retry.budget_ratio, retry.budget_min_per_second, services.clock)
+        self.unexpected = UnexpectedFailures()
 
     async def __call__(self, ctx: RequestContext, req: GatewayRequest) -> Result:
         route = req.route
@@ -145,6 +147,9 @@ class ResilientRouter:
                 raise
             outcome.error, outcome.skipped = error, "unavailable"
             return None
+        except Exception as unforeseen:
+            outcome.error, outcome.skipped = self.unexpected.failure(unforeseen, target), "unavailable"
+            return None
         breaker = self.breakers.get(provider.name, target.model) if self.breakers is not None else None
         stats = self.stats.get(target.label)  # looked up once for every try at this target
         for attempt in range(self.retry.attempts):
@@ -158,11 +163,14 @@ class ResilientRouter:
                     release = await gate(ctx, req, target)
                     if release is not None:
                         releases.append(release)
-            except GatewayError as refused:
+            except Exception as refused:
                 # A per-target limit said no: like the vendor's own 429, but no call was made.
                 if breaker is not None:
                     breaker.release()
                 await _run_all(releases)
+                if not isinstance(refused, GatewayError):  # the gate itself broke
+                    outcome.error, outcome.skipped = self.unexpected.failure(refused, target), "unavailable"
+                    return None
                 outcome.error, outcome.skipped = refused, outcome.skipped or "limited"
                 outcome.retry_in = refused.retry_after or 0.0
                 return None
@@ -252,7 +260,7 @@ class ResilientRouter:
                 # No deadline (the default): skip the timeout scope, it costs on every request.
                 result = await provider.senders[req.endpoint](ctx, req, target)
                 if isinstance(result, StreamReply):
-                    result = await self._first_content(result, req, provider, deadline)
+                    result = await self._first_content(result, req, target, deadline)
             else:
                 result = await self._call_within(ctx, req, target, limit, deadline)
             ttfb = self.clock() - started
@@ -263,6 +271,12 @@ class ResilientRouter:
                 return result
             stats.finished(ttfb)
             return result
+        except (GatewayError, DeadlineExceeded):
+            raise
+        except Exception as unforeseen:
+            # Any failure of one target falls over like a vendor error (asyncio.CancelledError,
+            # the client leaving, is no Exception and goes on up).
+            raise self.unexpected.failure(unforeseen, target) from None
         finally:
             if not done:
                 stats.finished(None)
@@ -274,7 +288,7 @@ class ResilientRouter:
             async with scope:
                 result = await provider.senders[req.endpoint](ctx, req, target)
                 if isinstance(result, StreamReply):
-                    result = await self._first_content(result, req, provider, deadline)
+                    result = await self._first_content(result, req, target, deadline)
         except TimeoutError:
             if scope.expired():
                 raise DeadlineExceeded() from None
@@ -283,8 +297,9 @@ class ResilientRouter:
             ) from None
         return result
 
-    async def _first_content(self, reply: StreamReply, req: GatewayRequest, provider, deadline) -> StreamReply:
+    async def _first_content(self, reply: StreamReply, req: GatewayRequest, target: Target, deadline) -> StreamReply:
         """Hold the stream back until its first content event (or its end)."""
+        provider = target.provider
         limit = provider.first_byte_timeout
         by_deadline = False
         if deadline is not None and deadline - self.clock() < limit:
@@ -310,7 +325,20 @@ class ResilientRouter:
         except BaseException:
             await reply.aclose()
             raise
-        return StreamReply(replay(held, events), headers=reply.headers, on_close=reply.aclose)
+        return StreamReply(self._replay(held, events, target), headers=reply.headers, on_close=reply.aclose)
+
+    async def _replay(self, held: list[SSEEvent], events, target: Target):
+        """The held-back events, then the rest; an unforeseen exception mid-stream becomes a
+        GatewayError, which the edge ends the stream with in band."""
+        try:
+            for event in held:
+                yield event
+            async for event in events:
+                yield event
+        except GatewayError:
+            raise
+        except Exception as unforeseen:
+            raise self.unexpected.failure(unforeseen, target) from None
 
     # -- hedging ---------------------------------------------------------------------------------
 

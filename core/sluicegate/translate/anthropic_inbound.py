@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 
+from sluicegate import nesting
 from sluicegate.errors import InvalidRequest
 
 # Paths name the offending field the way Anthropic's own API and the gateway's Messages checks
@@ -375,7 +376,9 @@ def _tool_input(arguments: Any) -> dict[str, Any]:
         parsed = orjson.loads(arguments)
     except orjson.JSONDecodeError:
         return {}
-    return parsed if isinstance(parsed, dict) else {}
+    if not isinstance(parsed, dict) or nesting.exceeds(parsed):  # too deep to encode again
+        return {}
+    return parsed
 
 
 def _stop_reason(finish_reason: Any, has_tools: bool) -> str:

@@ -27,6 +27,7 @@ from typing import Any
 
 import orjson
 
+from sluicegate import nesting
 from sluicegate.errors import InvalidRequest
 from sluicegate.resilience.classify import TRAITS, ErrorClass, for_status
 
@@ -107,9 +108,15 @@ def to_anthropic_request(body: dict[str, Any], model: str, default_max_tokens: i
             raise InvalidRequest(f"'{legacy}' is not supported by Anthropic providers; use 'tools'.",
                                  param=legacy, code="invalid_value")
     system, messages = _conversation(body["messages"])
-    limit = body.get("max_completion_tokens")
-    if limit is None:
-        limit = body.get("max_tokens")
+    if not messages:
+        # Anthropic refuses a request of system text alone; refuse it here, before a call.
+        raise InvalidRequest("Anthropic needs at least one user or assistant message with content.",
+                             param="messages", code="invalid_value")
+    name = "max_completion_tokens" if body.get("max_completion_tokens") is not None else "max_tokens"
+    limit = body.get(name)
+    if limit is not None and (type(limit) is not int or limit < 1):
+        # Anthropic requires a positive integer; OpenAI-compatible vendors check their own.
+        raise InvalidRequest(f"'{name}' must be a positive integer.", param=name, code="invalid_value")
     out: dict[str, Any] = {"model": model, "max_tokens": default_max_tokens if limit is None else limit}
     if system is not None:
         out["system"] = system
@@ -294,6 +301,11 @@ def _arguments(arguments: Any, param: str) -> dict[str, Any]:
             raise InvalidRequest(f"'{param}' is not valid JSON.", param=param, code="invalid_value") from None
     if not isinstance(arguments, dict):
         raise InvalidRequest(f"'{param}' must encode a JSON object.", param=param, code="invalid_value")
+    if nesting.exceeds(arguments):
+        # Parsed from a string, so the body's own depth check never saw it; deeper than the
+        # request can be encoded again (see sluicegate.nesting).
+        raise InvalidRequest(f"'{param}' nests more than {nesting.MAX_DEPTH} levels deep.", param=param,
+                             code="json_too_deep")
     return arguments
 
 
