@@ -14,6 +14,7 @@ missing=()
 command -v ps >/dev/null 2>&1 || missing+=(procps)
 command -v ss >/dev/null 2>&1 || missing+=(iproute2)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v npm >/dev/null 2>&1 || missing+=(npm)  # installs the agent CLIs (tests/agents)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "== installing system packages: ${missing[*]}"
@@ -23,6 +24,7 @@ fi
 
 echo "== installing the gateway, its plugins and the test tools"
 "$PYTHON" -m pip install --quiet -r requirements-dev.txt
+bash scripts/install-agents.sh  # the pinned Claude Code and Codex CLIs, into .cache/agents (kept by CI)
 
 echo "== lint"
 "$PYTHON" -m ruff check .
