@@ -1,0 +1,163 @@
+"""Serve the OpenAI Responses API through a provider that only speaks OpenAI chat.
+
+The request is translated once per attempt, before the provider is called (a request the
+bridge cannot take is a 400 with nothing sent), sent with ``provider.send`` as a chat request
+without the client's own headers (``client_headers.TRANSLATED``: Codex's ``x-codex-*``,
+``originator``, session ids, ...), and the answer translated back, stream included. What
+the entrance (``POST /v1/responses``) and this bridge share travels in ``ctx.extras``, under
+these keys:
+
+- ``STAMP``: the ``ResponseStamp`` (response id, creation time). The entrance sets it before
+  routing, to know the id it stores the response under; when it is absent the bridge makes
+  one (``resp_<uuid hex>``) at the first attempt and leaves it there, so retries and fallbacks
+  answer with the same id.
+- ``FINAL``: a stream's final Response, set just before its ``response.completed`` (or
+  ``.incomplete``) event is yielded, so the entrance can store it before that event's bytes
+  reach the client. A complete answer is the Reply's data itself.
+- ``BROKEN``: the ``ChatToResponseStream`` of a stream that broke, set just before its
+  ``GatewayError`` is raised; the edge renders the failure in band with its ``fail(error)``,
+  whose ``response.failed`` is numbered after the events already sent.
+
+The reply names the built-in tools left out of the call in ``x-sluicegate-dropped-tools``.
+A stream's ``response.created`` and ``response.in_progress`` are held back until the vendor's
+first content, so that the router's first-byte wait (and its failover) still sees a vendor
+that stalls.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING
+
+import orjson
+from attrs import frozen
+
+from sluicegate.client_headers import translated_context
+from sluicegate.errors import GatewayError, UpstreamError
+from sluicegate.exchange import Endpoint, GatewayRequest, Reply, RequestContext, Result, SSEEvent, StreamReply
+from sluicegate.translate.responses_answer import chat_to_response
+from sluicegate.translate.responses_chat import responses_to_chat
+from sluicegate.translate.responses_stream import ChatToResponseStream, Event
+from sluicegate.translate.responses_tools import Tools, dropped_builtin_tools
+
+if TYPE_CHECKING:
+    from sluicegate.provider import Provider, Sender
+    from sluicegate.routing import Target
+
+STAMP = "responses.stamp"
+FINAL = "responses.final"
+BROKEN = "responses.broken"
+DROPPED_TOOLS_HEADER = "x-sluicegate-dropped-tools"
+
+
+@frozen
+class ResponseStamp:
+    """The id and creation time of one Response, the same across every attempt to make it."""
+
+    id: str
+    created_at: int
+
+    @classmethod
+    def new(cls, clock: Callable[[], float] = time.time) -> ResponseStamp:
+        return cls(f"resp_{uuid.uuid4().hex}", int(clock()))
+
+
+def stamp_of(ctx: RequestContext, clock: Callable[[], float] = time.time) -> ResponseStamp:
+    """The request's stamp: the entrance's, or one made now and kept for the next attempts."""
+    stamp = ctx.extras.get(STAMP)
+    if not isinstance(stamp, ResponseStamp):
+        stamp = ctx.extras[STAMP] = ResponseStamp.new(clock)
+    return stamp
+
+
+def responses_via_chat(provider: Provider, *, clock: Callable[[], float] = time.time) -> Sender:
+    """A sender for ``Endpoint.RESPONSES`` that translates to ``provider.send`` on chat and back."""
+
+    async def send_responses(ctx: RequestContext, req: GatewayRequest, target: Target) -> Result:
+        tools = Tools(req.body.get("tools"))  # made once for the request and the answer
+        chat_body = responses_to_chat(
+            req.body, target.model, reasoning_effort=provider.reasoning_effort, tools=tools
+        )
+        chat = GatewayRequest(
+            Endpoint.CHAT, chat_body, orjson.dumps(chat_body), req.model, req.stream, req.targets, req.route
+        )
+        stamp = stamp_of(ctx, clock)
+        result = await provider.send(translated_context(ctx), chat, target)
+        headers = result.headers
+        dropped = dropped_builtin_tools(req.body)
+        if dropped:
+            headers = {**headers, DROPPED_TOOLS_HEADER: ", ".join(dropped)}
+        if isinstance(result, StreamReply):
+            translator = ChatToResponseStream(
+                response_id=stamp.id,
+                model=req.model,
+                request=req.body,
+                created_at=stamp.created_at,
+                clock=clock,
+                tools=tools,
+            )
+            events = _response_events(result, translator, ctx, provider.name)
+            return StreamReply(events, headers=headers, on_close=result.aclose)
+        try:
+            response = chat_to_response(
+                result.data,
+                response_id=stamp.id,
+                model=req.model,
+                request=req.body,
+                created_at=stamp.created_at,
+                completed_at=int(clock()),
+                tools=tools,
+            )
+        except (ValueError, TypeError, AttributeError, KeyError):
+            raise _not_a_completion(provider.name) from None
+        return Reply.from_data(response, status=result.status, headers=headers)
+
+    return send_responses
+
+
+async def _response_events(
+    reply: StreamReply, translator: ChatToResponseStream, ctx: RequestContext, provider: str
+) -> AsyncIterator[SSEEvent]:
+    held = translator.start()
+    try:
+        async for event in reply.events:
+            if event.is_done:
+                break
+            try:
+                chunk = event.json()
+            except orjson.JSONDecodeError:
+                raise _not_a_completion(provider) from None
+            if not isinstance(chunk, dict):
+                raise _not_a_completion(provider)
+            events = translator.feed(chunk)
+            if events:  # a role-only or usage-only chunk gives none
+                if held:
+                    events, held = held + events, []
+                for sse in _frames(events):
+                    yield sse
+        events = held + translator.finish()
+    except GatewayError:
+        ctx.extras[BROKEN] = translator
+        raise
+    ctx.extras[FINAL] = translator.response
+    for sse in _frames(events):
+        yield sse
+
+
+def _frames(events: list[Event]) -> list[SSEEvent]:
+    """SSE events named by their type; all but the last of a batch marked as followed at once,
+    so the writer sends the batch in one write."""
+    frames = [SSEEvent.from_data(data, name) for name, data in events]
+    for frame in frames[:-1]:
+        frame.more = True
+    return frames
+
+
+def _not_a_completion(provider: str) -> UpstreamError:
+    return UpstreamError(
+        f"provider {provider!r} answered with something that is not a chat completion",
+        provider=provider,
+        code="upstream_bad_response",
+    )
