@@ -19,6 +19,7 @@ from sluicegate.config import LoadedConfig, load_config
 from sluicegate.config.schema import GatewayConfig
 from sluicegate.errors import ConfigError, ConfigProblem, GatewayError, PluginError, openai_error_body
 from sluicegate.exchange import Handler
+from sluicegate.features.response_store import NullResponseStore, ResponseStore, build_response_store
 from sluicegate.pipeline import compose
 from sluicegate.plugins import PluginHost, first_result
 from sluicegate.provider import Provider
@@ -51,6 +52,7 @@ class Assembly:
         closers: list[Callable[[], Any]] | None = None,
         extensions: dict[str, Any] | None = None,
         telemetry: Telemetry | None = None,
+        responses: ResponseStore | None = None,
     ) -> None:
         self._closers = closers or []
         self.config = config
@@ -78,6 +80,9 @@ class Assembly:
         self.stream_usage = config.server.stream_usage
         self.extensions = extensions or {}
         self.telemetry = telemetry if telemetry is not None else Telemetry()
+        # Stored responses ([responses]) for the Responses API, resolved once here; closed
+        # with the assembly (its entries outlive it: in Redis, or on the memory store's shelf).
+        self.responses: ResponseStore = responses if responses is not None else NullResponseStore()
         # Client names for logs and metrics: [auth.clients] names its tokens; the unnamed ones
         # of [auth] tokens are "client-1", "client-2"... by position.
         self.client_names: dict[str, str] = {}
@@ -156,6 +161,11 @@ def assemble(loaded: LoadedConfig, services_factory: Callable[[GatewayConfig, An
     policy = host.registry.get(BREAKER_POLICY, config.breaker.policy)
     if policy is not None:
         breakers = policy.factory(options=config.breaker, services=services)
+    responses: ResponseStore = NullResponseStore()
+    try:
+        responses = build_response_store(config.responses, services)
+    except ConfigError as exc:
+        problems.extend(ConfigProblem(f"responses.{p.path}".rstrip("."), p.message) for p in exc.problems)
     if problems:
         raise ConfigError(problems, config.source)
     # Per target numbers (in flight, latency, recent errors) outlive reloads: /health and the
@@ -168,12 +178,13 @@ def assemble(loaded: LoadedConfig, services_factory: Callable[[GatewayConfig, An
     closers = [m.aclose for _, m in [*middlewares, *extensions] if callable(getattr(m, "aclose", None))]
     if callable(getattr(breakers, "aclose", None)):
         closers.append(breakers.aclose)  # a shared board holds a sync task and connections
+    closers.append(responses.aclose)
     terminal = ResilientRouter(config.retry, breakers, stats, config.degrade, services, gates=gates)
     chain = compose([m for _, m in middlewares], terminal)
     return Assembly(
         config, host, providers, chain, [name for name, _ in middlewares],
         breakers=breakers, stats=stats, rng=services.rng, clock=services.clock, closers=closers,
-        extensions=dict(extensions), telemetry=telemetry,
+        extensions=dict(extensions), telemetry=telemetry, responses=responses,
     )
 
 

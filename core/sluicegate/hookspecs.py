@@ -132,6 +132,30 @@ def register_breaker_policies(register):
 
 
 @hookspec
+def register_response_stores(register):
+    """Register stores for the Responses API's stored responses (``previous_response_id``).
+
+    Runs once per assembly. Call ``register(name, factory)``; the ``[responses]`` table picks
+    one by ``store = name`` (default ``"memory"``, the built-in plugin
+    ``sluicegate.response_stores``; ``"redis"`` comes with ``sluicegate-redis``) and the core
+    calls ``factory(options=<the [responses] options, a
+    sluicegate.config.responses.ResponsesConfig>, services=...)`` once per assembly (not when
+    ``enabled = false``). The store is then ``Assembly.responses``, and its ``aclose()`` runs
+    when that assembly is retired (reload, shutdown): entries must outlive it, in the
+    store's backend or in ``services.lasting``, so a reload loses no stored response.
+
+    The factory returns a ``sluicegate.features.response_store.ResponseStore``: ``async
+    put(tenant, item)``, ``get(tenant, id)``, ``delete(tenant, id)``, ``history(tenant, id,
+    max_links=None)`` and ``aclose()``. Every method keeps tenants apart (another tenant's
+    response is unknown, ``None``). ``get``, ``delete`` and ``history`` raise a
+    ``sluicegate.errors.GatewayError`` when the store cannot answer (``StoreUnavailable``, a
+    503 the client may retry); ``put`` does not raise for an outage (it logs: the answer still
+    reaches the client). Raising ``sluicegate.errors.ConfigError`` from the factory refuses the
+    config; a ``store`` no plugin registered is a config error at ``responses.store``.
+    """
+
+
+@hookspec
 def register_extensions(register):
     """Register extensions: components that watch the gateway work or add to what it serves.
 

@@ -23,6 +23,7 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("sluicegate.breakers", "sluicegate.defaults.breakers"),
     ("sluicegate.ratelimit", "sluicegate.defaults.ratelimit"),
     ("sluicegate.cache", "sluicegate.defaults.cache"),
+    ("sluicegate.response_stores", "sluicegate.defaults.response_stores"),
     ("sluicegate.pricing", "sluicegate.defaults.pricing"),
     ("sluicegate.metrics", "sluicegate.defaults.metrics"),
     ("sluicegate.access_log", "sluicegate.defaults.access_log"),

@@ -17,6 +17,7 @@ CACHE_BACKEND = "cache_backend"
 RATE_LIMITER = "rate_limiter"
 BREAKER_POLICY = "breaker_policy"
 EXTENSION = "extension"
+RESPONSE_STORE = "response_store"
 
 KINDS = {
     PROVIDER: "register_providers",
@@ -25,6 +26,7 @@ KINDS = {
     RATE_LIMITER: "register_rate_limiters",
     BREAKER_POLICY: "register_breaker_policies",
     EXTENSION: "register_extensions",
+    RESPONSE_STORE: "register_response_stores",
 }
 
 #: Kinds whose components own a top-level config table named after them.

@@ -9,6 +9,7 @@ from attrs.validators import optional
 
 from sluicegate.config.checks import at_least_one, non_negative, optional_positive, port_number, positive
 from sluicegate.config.resilience import BreakerOptions, DegradeConfig, RetryConfig
+from sluicegate.config.responses import ResponsesConfig
 from sluicegate.resilience.balance import STRATEGIES
 from sluicegate.secrets import Secret
 
@@ -112,6 +113,8 @@ class GatewayConfig:
     # The breaker policy's options (the default policy's BreakerOptions when [breaker] is absent).
     breaker: Any = Factory(BreakerOptions)
     degrade: DegradeConfig | None = None
+    # Stored responses of the Responses API (on, in memory, without a table).
+    responses: ResponsesConfig = Factory(ResponsesConfig)
     # Table name -> options instance, for every table a plugin component owns and that is present.
     features: dict[str, Any] = Factory(dict)
     # Tables present with ``enabled = false``: turns off even an always-on component.
@@ -125,4 +128,5 @@ CORE_TABLES = {
     "plugins": PluginsConfig,
     "retry": RetryConfig,
     "degrade": DegradeConfig,
+    "responses": ResponsesConfig,
 }

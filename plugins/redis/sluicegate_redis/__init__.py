@@ -1,9 +1,11 @@
-"""sluicegate-redis: the response cache, rate limits and circuit-breaker openings shared through Redis.
+"""sluicegate-redis: the response cache, rate limits, circuit-breaker openings and stored responses shared through Redis.
 
-Registers cache backend ``redis``, rate limiter ``redis`` and breaker policy ``redis``. Redis
-down or slow never fails a request: each call waits at most a short timeout, after a failed
-connection or a stall Redis is skipped for a few seconds, and meanwhile every backend answers from local state (cache
-miss, in-process limits, per-process breakers). Fail open to local state, bounded added latency.
+Registers cache backend ``redis``, rate limiter ``redis``, breaker policy ``redis`` and response
+store ``redis``. Each call waits at most a short timeout; after a failed connection or a stall
+Redis is skipped for a few seconds. Meanwhile the cache, limits and breakers answer from local
+state (cache miss, in-process limits, per-process breakers), so Redis trouble never fails a
+request there. Stored responses have no local state to fall back to: reading one answers 503
+(retryable) and a new one is not stored (``sluicegate_redis.responses``).
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ from sluicegate_redis.cache import RedisCache, make_cache
 from sluicegate_redis.limiter import RedisLimiter, make_limiter
 from sluicegate_redis.link import RedisLink, Unavailable
 from sluicegate_redis.local import LocalLimiter
+from sluicegate_redis.responses import RedisResponseStore, make_response_store
 
 __all__ = [
     "LocalLimiter", "RedisBreakerBoard", "RedisBreakerOptions", "RedisCache", "RedisLimiter",
-    "RedisLink", "SharedBreaker", "Unavailable",
+    "RedisLink", "RedisResponseStore", "SharedBreaker", "Unavailable",
 ]
 
 
@@ -35,3 +38,9 @@ def register_rate_limiters(register):
 @hookimpl
 def register_breaker_policies(register):
     register("redis", make_board, options=RedisBreakerOptions)
+
+
+@hookimpl
+def register_response_stores(register):
+    # Options are the [responses] table's own (url, ttl, max_chain, timeout).
+    register("redis", make_response_store)

@@ -43,3 +43,14 @@ def slots_key(key: str) -> str:
 def breaker_key(target: str) -> str:
     """``sg:br:{<provider/model>}``: "open until" of a target's breaker."""
     return "sg:br:" + tag(target)
+
+
+def response_key(tenant: str | None, response_id: str) -> str:
+    """``sg:resp:{<tenant digest>:<id>}``: one stored response, tagged per response.
+
+    The tenant is hashed (never a client's label or token in a key); ``None`` (an open gateway)
+    is ``open``, which no digest can be. Per-response tags spread a tenant's responses across
+    a cluster's slots; a chain is then read with one pipeline, not one script.
+    """
+    owner = "open" if tenant is None else hashlib.sha256(tenant.encode()).hexdigest()[:32]
+    return "sg:resp:" + tag(f"{owner}:{response_id}")

@@ -133,8 +133,11 @@ class RedisLink:
         cooldown: float = COOLDOWN,
         telemetry: Any = None,
         feature: str = "",
+        meanwhile: str = "answers from local state",
     ) -> None:
         self.client = make_client(url, timeout)
+        # What the feature does while Redis is away, for the warning (a store cannot fall back).
+        self._meanwhile = meanwhile
         # Where failures are reported (Services.telemetry) and for which feature (cache, ...).
         self._telemetry = telemetry
         self._feature = feature
@@ -153,6 +156,10 @@ class RedisLink:
     @property
     def up(self) -> bool:
         return self._down_until is None
+
+    def retry_in(self) -> float:
+        """Seconds until a call may reach Redis again (0 when up or the cooldown is over)."""
+        return 0.0 if self._down_until is None else max(0.0, self._down_until - self._clock())
 
     async def call(self, fn: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Any:
         """``await fn(*args, **kwargs)`` within the timeout, or ``Unavailable``."""
@@ -199,8 +206,8 @@ class RedisLink:
         self._down_until = self._clock() + self.cooldown
         reason = f"{exc.__class__.__name__}: {exc}".rstrip(": ")
         self._log.warning(
-            "redis at %s unavailable (%s); %s answers from local state for %g s",
-            self._where, reason, self._what, self.cooldown,
+            "redis at %s unavailable (%s); %s %s for %g s",
+            self._where, reason, self._what, self._meanwhile, self.cooldown,
         )
 
     async def aclose(self) -> None:

@@ -1,0 +1,34 @@
+"""The ``[responses]`` table: where the Responses API keeps stored responses for ``previous_response_id``.
+
+A core table that works without being written: the store is on with these defaults. Stores
+(``register_response_stores``) receive the whole table, as cache backends receive ``[cache]``.
+"""
+
+from __future__ import annotations
+
+from attrs import define, field
+
+from sluicegate.config.checks import at_least_one, positive
+from sluicegate.secrets import Secret
+
+
+@define(kw_only=True)
+class ResponsesConfig:
+    """``[responses]``; ``enabled = false`` stores nothing (every stored id is then unknown)."""
+
+    enabled: bool = True
+    # The store component by name: "memory" (built in) or "redis" (sluicegate-redis).
+    store: str = "memory"
+    # Seconds a stored response lives from when it was stored (OpenAI keeps them 30 days:
+    # 2592000); a conversation whose oldest turn expired can no longer be continued.
+    ttl: float = field(default=86_400.0, validator=positive)
+    # Responses one previous_response_id may replay, the named one included: bounds the work
+    # and the memory of one replay.
+    max_chain: int = field(default=1000, validator=at_least_one)
+    # The memory store: least recently used responses are dropped beyond either bound.
+    max_entries: int = field(default=10_000, validator=at_least_one)
+    max_mb: float = field(default=128.0, validator=positive)
+    # Networked stores: where (a Secret, so a password in it never prints) and how long one
+    # call may take, in seconds, before it counts as failed.
+    url: Secret | None = None
+    timeout: float = field(default=1.0, validator=positive)
