@@ -76,10 +76,14 @@ async def test_other_providers_get_an_estimate_marked_as_such(claude, fake_upstr
 
 
 async def test_bad_requests_get_anthropic_shaped_errors_and_no_upstream_call(claude, fake_upstream):
-    with pytest.raises(anthropic.BadRequestError) as caught:
-        await claude.messages.count_tokens(model="sonnet", messages=[])
-    assert caught.value.body["type"] == "error"
-    assert caught.value.body["error"]["type"] == "invalid_request_error"
+    # The estimate checks the conversation itself; Anthropic's own counting judges it there.
+    for messages, fragment in (([], "messages: at least one message"),
+                               ([{"role": "tool", "content": "x"}], "messages.0.role")):
+        with pytest.raises(anthropic.BadRequestError) as caught:
+            await claude.messages.count_tokens(model="local", messages=messages)
+        assert caught.value.body["type"] == "error"
+        assert caught.value.body["error"]["type"] == "invalid_request_error"
+        assert fragment in caught.value.body["error"]["message"]
     with pytest.raises(anthropic.NotFoundError) as caught:
         await claude.messages.count_tokens(model="nope", messages=[{"role": "user", "content": "x"}])
     assert caught.value.body["error"]["type"] == "not_found_error"

@@ -158,7 +158,7 @@ async def test_an_unknown_model_is_an_anthropic_not_found_error(server):
         ({"model": "echo", "messages": [{"role": "user", "content": "hi"}]}, "max_tokens: Field required"),
         ({"model": "echo", "max_tokens": 0, "messages": [{"role": "user", "content": "hi"}]}, "max_tokens"),
         ({"model": "echo", "max_tokens": 5, "messages": []}, "at least one message"),
-        ({"model": "echo", "max_tokens": 5, "messages": [{"role": "system", "content": "x"}]}, "messages.0.role"),
+        ({"model": "echo", "max_tokens": 5, "messages": [{"role": "tool", "content": "x"}]}, "messages.0.role"),
         ({"model": "echo", "max_tokens": 5, "messages": [{"role": "user", "content": 7}]}, "messages.0.content"),
         ({"model": "echo", "max_tokens": 5, "system": 3, "messages": [{"role": "user", "content": "x"}]}, "system"),
         ({"max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}, "model"),

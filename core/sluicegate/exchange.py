@@ -26,6 +26,8 @@ class Endpoint(enum.StrEnum):
     MESSAGES = "messages"
     #: Anthropic's token counting for a Messages request (estimated for other vendors).
     COUNT_TOKENS = "messages/count_tokens"
+    #: The OpenAI Responses API (bridged onto chat for providers that do not speak it).
+    RESPONSES = "responses"
 
 
 #: The operations of the OpenAI API (bodies in OpenAI's format).
@@ -59,6 +61,9 @@ class RequestContext:
     tenant: str | None
     client_headers: CIMultiDictProxy[str]
     started: float
+    # The client's query string (``beta=true`` from the anthropic SDK's beta calls), for a
+    # pass-through to the vendor whose API the client speaks.
+    query_string: str = ""
     response_headers: dict[str, str] = field(factory=dict)
     target: Target | None = None
     extras: dict[str, Any] = field(factory=dict)

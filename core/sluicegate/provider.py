@@ -6,7 +6,13 @@ from typing import TYPE_CHECKING, Any
 
 from attrs import Factory, define, field
 
-from sluicegate.config.checks import http_headers, http_url, optional_positive, positive
+from sluicegate.config.checks import (
+    http_headers,
+    http_url,
+    optional_at_least_one,
+    optional_positive,
+    positive,
+)
 from sluicegate.errors import InvalidRequest, ProviderNotConfigured
 from sluicegate.exchange import Endpoint, GatewayRequest, RequestContext, Result
 from sluicegate.secrets import Secret, config_secrets, mask_url
@@ -43,6 +49,10 @@ class ProviderOptions:
     # Extra headers sent upstream with every call; values are secrets (some vendors take keys
     # in headers), masked in every repr.
     headers: dict[str, Secret] = field(factory=dict, validator=http_headers)
+    # The most output tokens this provider's models accept: a request's max_tokens,
+    # max_completion_tokens or max_output_tokens above it is lowered to it (None: no cap), so
+    # a client that asks for more (Claude Code sends 64000) is not refused by a smaller vendor.
+    max_output_tokens: int | None = field(default=None, validator=optional_at_least_one)
 
 
 class Provider:
@@ -56,6 +66,10 @@ class Provider:
     #: Operations served natively by ``send`` (the Anthropic Messages API is bridged onto chat
     #: when absent).
     endpoints: frozenset[Endpoint] = frozenset({Endpoint.CHAT})
+    #: Whether the vendor's chat API takes ``reasoning_effort`` (low/medium/high): the
+    #: ``/v1/messages`` bridge maps the client's ``thinking`` and ``output_config.effort`` onto
+    #: it only then, since some vendors refuse a field they do not know.
+    reasoning_effort: bool = False
     #: Whether the vendor needs a key; providers without one report as unconfigured.
     requires_key: bool = True
 
@@ -73,7 +87,8 @@ class Provider:
         """How each operation is served, decided once: natively by ``send``, or bridged.
 
         A provider that speaks OpenAI chat but not the Anthropic Messages API still serves
-        ``/v1/messages``: the request is translated to chat and the answer back; and
+        ``/v1/messages``: the request is translated to chat and the answer back (so is
+        ``/v1/responses`` for one that does not speak the Responses API); and
         ``/v1/messages/count_tokens`` gets an estimate unless the provider counts natively.
         """
         senders: dict[Endpoint, Sender] = {endpoint: self.send for endpoint in self.endpoints}
@@ -81,6 +96,10 @@ class Provider:
             from sluicegate.translate.messages_bridge import messages_via_chat
 
             senders[Endpoint.MESSAGES] = messages_via_chat(self)
+        if Endpoint.RESPONSES not in senders and Endpoint.CHAT in senders:
+            from sluicegate.translate.responses_bridge import responses_via_chat
+
+            senders[Endpoint.RESPONSES] = responses_via_chat(self)
         if Endpoint.COUNT_TOKENS not in senders and Endpoint.MESSAGES in senders:
             from sluicegate.translate.count_tokens import estimate_count
 

@@ -10,6 +10,7 @@ import aiohttp
 import orjson
 from multidict import CIMultiDict
 
+from sluicegate.client_headers import TO_OPENAI, HeaderRule
 from sluicegate.errors import GatewayError, UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from sluicegate.exchange import SSEEvent, StreamReply
 from sluicegate.provider import Provider
@@ -49,8 +50,13 @@ BLOCKED_REQUEST_HEADERS = frozenset(
 )
 
 
-def forwardable_headers(client_headers: Mapping[str, str]) -> list[tuple[str, str]]:
-    """The client's headers that may travel upstream (everything but the blocked ones).
+def forwardable_headers(
+    client_headers: Mapping[str, str], private: HeaderRule = TO_OPENAI
+) -> list[tuple[str, str]]:
+    """The client's headers that may travel upstream: all but the blocked ones and those the
+    ``private`` rule keeps from this vendor (see ``sluicegate.client_headers``; the default
+    suits an OpenAI-dialect vendor serving an OpenAI-dialect client, an adapter that translates
+    passes ``TRANSLATED``).
 
     Headers named in the client's ``Connection`` header are hop-by-hop too and are dropped.
     """
@@ -60,7 +66,9 @@ def forwardable_headers(client_headers: Mapping[str, str]) -> list[tuple[str, st
     return [
         (name, value)
         for name, value in client_headers.items()
-        if (lowered := name.lower()) not in BLOCKED_REQUEST_HEADERS and lowered not in extra_blocked
+        if (lowered := name.lower()) not in BLOCKED_REQUEST_HEADERS
+        and lowered not in extra_blocked
+        and not private.drops(lowered)
     ]
 
 

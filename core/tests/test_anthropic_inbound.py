@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import importlib
 from pathlib import Path
 from typing import Any
@@ -152,7 +153,7 @@ def test_sdk_style_vision_request_with_forced_tool():
         "temperature": 0.2,
         "top_p": 0.9,
         "stop": ["\n\nHuman:", "END"],
-        "user": "u-42",
+        "user": "sha256:" + hashlib.sha256(b"u-42").hexdigest()[:32],
         "tools": [
             {
                 "type": "function",
@@ -367,7 +368,15 @@ def tool_result(content: Any) -> dict[str, Any]:
         (request(user({"type": "text", "text": None})), "messages.0.content.0.text"),
         (request(user({"text": "no type"})), "messages.0.content.0"),
         (request(user("not a block")), "messages.0.content.0"),
-        (request({"role": "system", "content": "x"}), "messages.0.role"),
+        (request({"role": "tool", "content": "x"}), "messages.0.role"),
+        (request({"role": ["user"], "content": "x"}), "messages.0.role"),
+        (request({"role": "user"}), "messages.0.content"),
+        ({"model": "claude-x", "max_tokens": 5, "messages": []}, "messages"),
+        ({"model": "claude-x", "messages": [HI]}, "max_tokens"),
+        ({"model": "claude-x", "max_tokens": 0, "messages": [HI]}, "max_tokens"),
+        ({"model": "claude-x", "max_tokens": True, "messages": [HI]}, "max_tokens"),
+        (request(HI, {"role": "system", "content": [URL_IMAGE]}), "messages.1.content.0"),
+        (request(HI, {"role": "system", "content": 7}), "messages.1.content"),
         (request({"role": "user", "content": 5}), "messages.0.content"),
         (request("not a message"), "messages.0"),
         ({"model": "claude-x", "max_tokens": 5, "messages": "hi"}, "messages"),
@@ -384,6 +393,7 @@ def tool_result(content: Any) -> dict[str, Any]:
         (request(HI, tools={"name": "x"}), "tools"),
         (request(HI, tools=[WEATHER_TOOL], tool_choice={"type": "function"}), "tool_choice.type"),
         (request(HI, tools=[WEATHER_TOOL], tool_choice={"type": "tool"}), "tool_choice.name"),
+        (request(HI, tools=[WEATHER_TOOL], tool_choice={"type": ["auto"]}), "tool_choice.type"),
         (request(HI, tools=[WEATHER_TOOL], tool_choice="auto"), "tool_choice"),
         (request(HI, output_config={"format": {"type": "text"}}), "output_config.format"),
         (request(HI, output_config={"format": "json"}), "output_config.format"),
@@ -448,6 +458,7 @@ def completion(message: dict[str, Any] | None = None, finish: Any = "stop", **fi
         ("content_filter", "refusal"),
         (None, "end_turn"),
         ("insufficient_system_resource", "end_turn"),
+        (["stop"], "end_turn"),  # not a string: no lookup can fail on it
     ],
 )
 def test_finish_reason_mapping(finish, expected):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from typing import Any
 
@@ -23,6 +24,18 @@ TOOL_ERROR_PREFIX = "Error: "
 
 _DROPPED_BLOCKS = frozenset({"thinking", "redacted_thinking"})
 
+_ROLES = frozenset({"user", "assistant", "system"})
+
+#: ``metadata.user_id`` reaches the vendor as OpenAI's ``user`` only as this prefix and a digest:
+#: Claude Code puts a JSON blob of device, account and session ids there.
+USER_DIGEST_PREFIX = "sha256:"
+
+# Anthropic's output_config.effort as OpenAI's reasoning_effort; Anthropic's levels above high
+# ask for the most there is, which on the chat side is high.
+_EFFORTS = {"low": "low", "medium": "medium", "high": "high", "xhigh": "high", "max": "high"}
+# thinking.budget_tokens below these is low, then medium; from the second on, high.
+_BUDGET_LOW, _BUDGET_MEDIUM = 4096, 16384
+
 _TOOL_CHOICES = {"auto": "auto", "any": "required", "none": "none"}
 
 _STOP_REASONS = {
@@ -41,23 +54,29 @@ def _invalid(path: str, problem: str) -> InvalidRequest:
 # --- request: Anthropic Messages -> OpenAI chat ---------------------------------------------
 
 
-def messages_to_chat(body: dict[str, Any], model: str) -> dict[str, Any]:
+def messages_to_chat(body: dict[str, Any], model: str, *, reasoning_effort: bool = False) -> dict[str, Any]:
     """The OpenAI chat request that asks ``model`` what the Anthropic request ``body`` asks.
 
-    Raises ``InvalidRequest`` (with the path as ``param``) for anything an OpenAI chat model
-    cannot be given: documents, server tools, file-id images, unknown block types.
-    Fields without an OpenAI meaning (``top_k``, ``thinking``, ``cache_control``,
-    ``service_tier``, ...) are dropped.
+    The gateway checks only what routing needs before this, so this is where a Messages
+    request is checked as Anthropic checks it (``max_tokens``, ``messages``, roles, content),
+    before any vendor call. Raises ``InvalidRequest`` (with the path as ``param``) for that
+    and for anything an OpenAI chat model cannot be given: documents, server tools, file-id
+    images, unknown block types.
+
+    ``system`` messages inside ``messages`` stay where they are, as chat system messages.
+    With ``reasoning_effort`` (the vendor takes that field) ``output_config.effort`` or
+    ``thinking`` become ``reasoning_effort``. Fields without an OpenAI meaning (``top_k``,
+    ``thinking`` otherwise, ``context_management``, ``cache_control``, ``service_tier``,
+    ...) are dropped.
     """
+    _check_max_tokens(body)
+    turns = check_conversation(body)
     messages: list[dict[str, Any]] = []
     system = _system_text(body.get("system"))
     if system:
         messages.append({"role": "system", "content": system})
-    turns = body.get("messages")
-    if not isinstance(turns, list):
-        raise _invalid("messages", "must be an array of message objects")
     for index, turn in enumerate(turns):
-        messages.extend(_turn(turn, f"messages.{index}"))
+        _turn(turn, f"messages.{index}", messages)
 
     chat: dict[str, Any] = {"model": model, "messages": messages}
     for name in ("max_tokens", "temperature", "top_p"):
@@ -67,8 +86,12 @@ def messages_to_chat(body: dict[str, Any], model: str) -> dict[str, Any]:
     if stop:
         chat["stop"] = stop
     metadata = body.get("metadata")
-    if isinstance(metadata, dict) and isinstance(metadata.get("user_id"), str):
-        chat["user"] = metadata["user_id"]
+    if isinstance(metadata, dict) and isinstance(metadata.get("user_id"), str) and metadata["user_id"]:
+        chat["user"] = user_digest(metadata["user_id"])
+    if reasoning_effort:
+        effort = _reasoning_effort(body)
+        if effort is not None:
+            chat["reasoning_effort"] = effort
     _tools(body, chat)
     response_format = _response_format(body.get("output_config"))
     if response_format is not None:
@@ -80,16 +103,75 @@ def messages_to_chat(body: dict[str, Any], model: str) -> dict[str, Any]:
     return chat
 
 
-def _system_text(system: Any) -> str:
+def check_conversation(body: dict[str, Any]) -> list[Any]:
+    """``messages`` (returned) and ``system`` checked for their shape as Anthropic checks them:
+    a non-empty array of ``user``, ``assistant`` or ``system`` turns with string or block
+    content; ``system`` a string or blocks. What is inside the blocks is not looked at here."""
+    turns = body.get("messages")
+    if turns is None:
+        raise InvalidRequest("messages: Field required", param="messages", code="missing_required_parameter")
+    if not isinstance(turns, list):
+        raise _invalid("messages", "must be an array of message objects")
+    if not turns:
+        raise _invalid("messages", "at least one message is required")
+    for index, turn in enumerate(turns):
+        where = f"messages.{index}"
+        if not isinstance(turn, dict):
+            raise _invalid(where, "must be an object")
+        role = turn.get("role")
+        if not isinstance(role, str) or role not in _ROLES:
+            raise _invalid(f"{where}.role", "must be 'user', 'assistant' or 'system'")
+        if not isinstance(turn.get("content"), (str, list)):
+            raise _invalid(f"{where}.content", "must be a string or an array of content blocks")
+    system = body.get("system")
+    if system is not None and not isinstance(system, (str, list)):
+        raise _invalid("system", "must be a string or an array of text blocks")
+    return turns
+
+
+def _check_max_tokens(body: dict[str, Any]) -> None:
+    max_tokens = body.get("max_tokens")
+    if max_tokens is None:
+        raise InvalidRequest("max_tokens: Field required", param="max_tokens", code="missing_required_parameter")
+    if type(max_tokens) is not int or max_tokens < 1:
+        raise _invalid("max_tokens", "must be a positive integer")
+
+
+def user_digest(user_id: str) -> str:
+    """A stable stand-in for ``metadata.user_id``: the same id always gives the same value,
+    so a vendor can still tell users apart, but nothing in it can be read back."""
+    return USER_DIGEST_PREFIX + hashlib.sha256(user_id.encode()).hexdigest()[:32]
+
+
+def _reasoning_effort(body: dict[str, Any]) -> str | None:
+    """OpenAI's ``reasoning_effort`` for the request's ``output_config.effort`` or, without
+    one, its ``thinking``: ``enabled`` by its budget, ``disabled`` as ``low``; ``adaptive``
+    (the model decides) and anything unknown leave it to the vendor's default."""
+    config = body.get("output_config")
+    effort = config.get("effort") if isinstance(config, dict) else None
+    if isinstance(effort, str) and effort in _EFFORTS:
+        return _EFFORTS[effort]
+    thinking = body.get("thinking")
+    kind = thinking.get("type") if isinstance(thinking, dict) else None
+    if kind == "disabled":
+        return "low"
+    if kind == "enabled":
+        budget = thinking.get("budget_tokens")
+        if type(budget) is int:
+            return "low" if budget < _BUDGET_LOW else "medium" if budget < _BUDGET_MEDIUM else "high"
+    return None
+
+
+def _system_text(system: Any, path: str = "system") -> str:
     if system is None or isinstance(system, str):
         return system or ""
     if not isinstance(system, list):
-        raise _invalid("system", "must be a string or an array of text blocks")
+        raise _invalid(path, "must be a string or an array of text blocks")
     texts = []
     for index, block in enumerate(system):
         if not isinstance(block, dict) or block.get("type") != "text":
-            raise _invalid(f"system.{index}", "only text blocks can be sent to this model")
-        texts.append(_text_of(block, f"system.{index}"))
+            raise _invalid(f"{path}.{index}", "only text blocks can be sent to this model")
+        texts.append(_text_of(block, f"{path}.{index}"))
     return _TEXT_JOIN.join(texts)
 
 
@@ -100,20 +182,26 @@ def _text_of(block: dict[str, Any], path: str) -> str:
     return text
 
 
-def _turn(turn: Any, path: str) -> list[dict[str, Any]]:
-    if not isinstance(turn, dict):
-        raise _invalid(path, "must be an object")
-    role = turn.get("role")
-    if role not in ("user", "assistant"):
-        raise _invalid(f"{path}.role", "must be 'user' or 'assistant'")
-    content = turn.get("content")
-    if isinstance(content, str):
-        return [{"role": role, "content": content}]
-    if not isinstance(content, list):
-        raise _invalid(f"{path}.content", "must be a string or an array of content blocks")
-    if role == "user":
-        return _user_turn(content, f"{path}.content")
-    return [_assistant_turn(content, f"{path}.content")]
+def _turn(turn: dict[str, Any], path: str, messages: list[dict[str, Any]]) -> None:
+    """Append the chat messages for one (already shape-checked) turn to ``messages``."""
+    role, content = turn["role"], turn["content"]
+    if role == "system":
+        # A system message inside the conversation (Claude Code's environment and token
+        # notes) keeps its place; one right after another system message joins it, as some
+        # chat templates refuse two in a row.
+        text = _system_text(content, f"{path}.content")
+        if not text:
+            return
+        if messages and messages[-1]["role"] == "system":
+            messages[-1]["content"] += _TEXT_JOIN + text
+        else:
+            messages.append({"role": "system", "content": text})
+    elif isinstance(content, str):
+        messages.append({"role": role, "content": content})
+    elif role == "user":
+        messages.extend(_user_turn(content, f"{path}.content"))
+    else:
+        messages.append(_assistant_turn(content, f"{path}.content"))
 
 
 def _block_type(block: Any, path: str) -> str:
@@ -257,7 +345,7 @@ def _tools(body: dict[str, Any], chat: dict[str, Any]) -> None:
         if not isinstance(name, str):
             raise _invalid("tool_choice.name", "must be a string")
         chat["tool_choice"] = {"type": "function", "function": {"name": name}}
-    elif kind in _TOOL_CHOICES:
+    elif isinstance(kind, str) and kind in _TOOL_CHOICES:
         chat["tool_choice"] = _TOOL_CHOICES[kind]
     else:
         raise _invalid("tool_choice.type", "must be one of 'auto', 'any', 'tool', 'none'")
@@ -382,7 +470,7 @@ def _tool_input(arguments: Any) -> dict[str, Any]:
 
 
 def _stop_reason(finish_reason: Any, has_tools: bool) -> str:
-    reason = _STOP_REASONS.get(finish_reason, "end_turn")
+    reason = _STOP_REASONS.get(finish_reason, "end_turn") if isinstance(finish_reason, str) else "end_turn"
     # Some OpenAI-compatible servers say "stop" after emitting tool calls; the client must
     # still see tool_use or it will not run them.
     if reason == "end_turn" and has_tools:

@@ -3,7 +3,9 @@
 Anthropic counts with its own tokenizer (the ``anthropic`` provider passes the request through);
 every other provider answers with this estimate, marked by the ``x-sluicegate-estimate: true``
 response header. About four characters a token is the usual rule for English and code; images
-are counted flat at Anthropic's figure for a typical image.
+are counted flat at Anthropic's figure for a typical image. The gateway checks only what
+routing needs before this, so the estimate checks the conversation's shape itself (as the
+bridge does), rather than count something Anthropic would refuse.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 import orjson
 
 from sluicegate.exchange import Reply
+from sluicegate.translate.anthropic_inbound import check_conversation
 
 #: Tokens counted for one image or document block.
 IMAGE_TOKENS = 1600
@@ -66,4 +69,5 @@ class _Counter:
 
 async def estimate_count(ctx: Any, req: Any, target: Any) -> Reply:
     """A provider's sender for ``Endpoint.COUNT_TOKENS`` when it has no counting of its own."""
+    check_conversation(req.body)
     return Reply.from_data({"input_tokens": estimate_input_tokens(req.body)}, headers={ESTIMATE_HEADER: "true"})

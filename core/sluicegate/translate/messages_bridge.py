@@ -1,4 +1,10 @@
-"""Serve the Anthropic Messages API through a provider that only speaks OpenAI chat."""
+"""Serve the Anthropic Messages API through a provider that only speaks OpenAI chat.
+
+The request is checked and translated once per attempt, before the provider is called, so a
+request the bridge cannot take is a 400 with nothing sent. The provider is handed the
+client's headers without the client's own (``client_headers.TRANSLATED``): the vendor is not
+the one the client speaks to.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
+from sluicegate.client_headers import translated_context
 from sluicegate.errors import UpstreamError
 from sluicegate.exchange import Endpoint, GatewayRequest, Reply, RequestContext, Result, SSEEvent, StreamReply
 from sluicegate.translate.anthropic_inbound import ChatToMessageStream, chat_to_message, messages_to_chat
@@ -20,11 +27,11 @@ def messages_via_chat(provider: Provider) -> Sender:
     """A sender for ``Endpoint.MESSAGES`` that translates to ``provider.send`` on chat and back."""
 
     async def send_messages(ctx: RequestContext, req: GatewayRequest, target: Target) -> Result:
-        chat_body = messages_to_chat(req.body, target.model)
+        chat_body = messages_to_chat(req.body, target.model, reasoning_effort=provider.reasoning_effort)
         chat = GatewayRequest(
             Endpoint.CHAT, chat_body, orjson.dumps(chat_body), req.model, req.stream, req.targets, req.route
         )
-        result = await provider.send(ctx, chat, target)
+        result = await provider.send(translated_context(ctx), chat, target)
         if isinstance(result, StreamReply):
             return StreamReply(
                 _message_events(result, req.model, provider.name), headers=result.headers, on_close=result.aclose

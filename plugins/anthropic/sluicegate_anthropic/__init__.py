@@ -18,6 +18,7 @@ from attrs import Factory, define, field
 from multidict import CIMultiDict
 
 from sluicegate import hookimpl
+from sluicegate.client_headers import TO_ANTHROPIC, TRANSLATED, HeaderRule
 from sluicegate.config.checks import http_url, positive
 from sluicegate.errors import UpstreamError, UpstreamUnavailable
 from sluicegate.exchange import DONE, Endpoint, Reply, SSEEvent
@@ -68,8 +69,8 @@ class AnthropicProvider(HttpProvider):
     def auth_headers(self) -> dict[str, str]:
         return {"x-api-key": self.options.api_key.reveal()} if self.options.api_key else {}
 
-    def _headers(self, ctx) -> CIMultiDict[str]:
-        headers = CIMultiDict(forwardable_headers(ctx.client_headers))
+    def _headers(self, ctx, private: HeaderRule) -> CIMultiDict[str]:
+        headers = CIMultiDict(forwardable_headers(ctx.client_headers, private))
         headers.update(self._fixed_headers)
         headers["X-Request-Id"] = ctx.request_id
         return headers
@@ -82,7 +83,8 @@ class AnthropicProvider(HttpProvider):
         created = int(self.services.wall_clock())
         # Translated before anything is sent: untranslatable input is a 400 with no upstream call.
         payload = orjson.dumps(to_anthropic_request(req.body, target.model, self._default_max_tokens))
-        response = await self.post(self._url, payload, self._headers(ctx), req.stream)
+        # The client speaks OpenAI: its own headers (SDK, program, session) are not Anthropic's.
+        response = await self.post(self._url, payload, self._headers(ctx, TRANSLATED), req.stream)
         if not req.stream:
             return Reply.from_data(to_openai_completion(self._message(await self._read_all(response)), created))
         options = req.body.get("stream_options")
@@ -94,11 +96,15 @@ class AnthropicProvider(HttpProvider):
     async def _pass_through(self, ctx, req, target, url: str):
         body = req.body
         payload = req.raw if body.get("model") == target.model else orjson.dumps({**body, "model": target.model})
-        headers = self._headers(ctx)
+        # The client speaks Anthropic's API: its headers (Claude Code's included) are meant for
+        # this vendor, and so is its query (the SDK's beta calls add ?beta=true).
+        headers = self._headers(ctx, TO_ANTHROPIC)
         # anthropic-beta is blocked for every other route; here the client chose its features.
         client_beta = ctx.client_headers.getall("anthropic-beta", ())
         if client_beta:
             headers["anthropic-beta"] = self._merge_beta(client_beta)
+        if ctx.query_string:
+            url = f"{url}?{ctx.query_string}"
         response = await self.post(url, payload, headers, req.stream)
         if not req.stream:
             data = await self._read_all(response)

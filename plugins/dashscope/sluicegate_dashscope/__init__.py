@@ -17,6 +17,7 @@ from attrs import define, field
 from multidict import CIMultiDict
 
 from sluicegate import hookimpl
+from sluicegate.client_headers import TRANSLATED
 from sluicegate.config.checks import http_url
 from sluicegate.errors import UpstreamError, UpstreamUnavailable
 from sluicegate.exchange import DONE, Endpoint, Reply, SSEEvent
@@ -68,10 +69,11 @@ class DashScopeProvider(HttpProvider):
     async def send(self, ctx, req, target):
         body, multimodal = translate.chat_request(req.body, target.model, stream=req.stream, defaults=self._defaults)
         # The client's own X-DashScope-* headers would steer the vendor (SSE on a JSON call,
-        # another workspace); only this provider's are sent.
+        # another workspace); only this provider's are sent. The client speaks OpenAI, not
+        # DashScope: its SDK's and program's own headers stay here too.
         headers = CIMultiDict(
             (name, value)
-            for name, value in forwardable_headers(ctx.client_headers)
+            for name, value in forwardable_headers(ctx.client_headers, TRANSLATED)
             if not name.lower().startswith("x-dashscope-")
         )
         headers.update(self._stream_headers if req.stream else self._headers)
