@@ -33,6 +33,11 @@ def at_least_one(_: Any, attribute: Any, value: int) -> None:
         raise ValueError(f"must be at least 1, got {value}")
 
 
+def optional_at_least_one(instance: Any, attribute: Any, value: int | None) -> None:
+    if value is not None:
+        at_least_one(instance, attribute, value)
+
+
 def http_url(_: Any, attribute: Any, value: str | None) -> None:
     if value is None:
         return

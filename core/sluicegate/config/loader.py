@@ -236,6 +236,18 @@ def _structure_providers(table, registry, structure, problems) -> dict[str, Any]
     return providers
 
 
+def _target_problem(target: str, providers) -> str | None:
+    provider_id, slash, upstream = target.partition("/")
+    if not slash or not upstream or not provider_id:
+        return f"{target!r} must look like 'provider/model'"
+    if provider_id not in providers:
+        return f"unknown provider {provider_id!r}{suggest(provider_id, providers)}"
+    if "*" in upstream and upstream != "*":
+        # A target names one model; "provider/*" is the one pattern: the name the client asked for.
+        return f"{target!r}: a target's model is one name, or '*' for the model name the client asked for"
+    return None
+
+
 def _structure_models(table, providers, structure, problems) -> dict[str, ModelConfig]:
     if not isinstance(table, dict):
         problems.append(ConfigProblem("models", f"expected a table, got {describe_type(table)}"))
@@ -248,22 +260,11 @@ def _structure_models(table, providers, structure, problems) -> dict[str, ModelC
             continue
         if not model.targets:
             problems.append(ConfigProblem(f"{path}.targets", "needs at least one target"))
-        for index, target in enumerate(model.targets):
-            provider_id, slash, upstream = target.partition("/")
-            where = f"{path}.targets[{index}]"
-            if not slash or not upstream or not provider_id:
-                problems.append(ConfigProblem(where, f"{target!r} must look like 'provider/model'"))
-            elif provider_id not in providers:
-                problems.append(ConfigProblem(
-                    where, f"unknown provider {provider_id!r}{suggest(provider_id, providers)}"))
-        for index, target in enumerate(model.context_fallbacks):
-            provider_id, slash, upstream = target.partition("/")
-            where = f"{path}.context_fallbacks[{index}]"
-            if not slash or not upstream or not provider_id:
-                problems.append(ConfigProblem(where, f"{target!r} must look like 'provider/model'"))
-            elif provider_id not in providers:
-                problems.append(ConfigProblem(
-                    where, f"unknown provider {provider_id!r}{suggest(provider_id, providers)}"))
+        for key in ("targets", "context_fallbacks"):
+            for index, target in enumerate(getattr(model, key)):
+                problem = _target_problem(target, providers)
+                if problem is not None:
+                    problems.append(ConfigProblem(f"{path}.{key}[{index}]", problem))
         if model.weights is not None:
             if model.strategy != "weighted":
                 problems.append(ConfigProblem(f"{path}.weights", 'only used with strategy = "weighted"'))

@@ -17,6 +17,7 @@ from attrs import define, field
 
 from sluicegate.errors import GatewayError, UpstreamError, UpstreamTimeout
 from sluicegate.exchange import Endpoint, GatewayRequest, RequestContext, Result, SSEEvent, StreamReply
+from sluicegate.output_caps import fit_to_target
 from sluicegate.resilience.classify import TRAITS, ErrorClass, classify
 from sluicegate.resilience.degrade import degraded_reply
 from sluicegate.resilience.retry import RetryBudget, backoff
@@ -150,6 +151,7 @@ class ResilientRouter:
         except Exception as unforeseen:
             outcome.error, outcome.skipped = self.unexpected.failure(unforeseen, target), "unavailable"
             return None
+        req = fit_to_target(req, target)  # this target's output cap, once for all its tries
         breaker = self.breakers.get(provider.name, target.model) if self.breakers is not None else None
         stats = self.stats.get(target.label)  # looked up once for every try at this target
         for attempt in range(self.retry.attempts):
@@ -376,7 +378,9 @@ class ResilientRouter:
 
     async def _hedge_one(self, ctx, req, target, deadline, attempts) -> Result | None:
         # Each hedge gets its own context copy so a loser cannot overwrite the winner's target.
-        own = RequestContext(ctx.request_id, ctx.tenant, ctx.client_headers, ctx.started, extras=ctx.extras)
+        own = RequestContext(
+            ctx.request_id, ctx.tenant, ctx.client_headers, ctx.started, ctx.query_string, extras=ctx.extras
+        )
         result = await self._target(own, req, target, deadline, attempts)
         if result is not None:
             ctx.target = own.target

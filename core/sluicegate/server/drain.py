@@ -64,6 +64,7 @@ def refused_while_draining() -> ShuttingDown:
     return ShuttingDown(
         "The gateway is shutting down and takes no new requests; send the request again.",
         retryable=True,
+        retry_after=1.0,  # rendered as Retry-After (sluicegate.retry_hints)
         headers={"Connection": "close"},
     )
 

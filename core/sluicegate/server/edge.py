@@ -19,8 +19,10 @@ from sluicegate.errors import (
     openai_error_body,
 )
 from sluicegate.resilience.classify import classify
+from sluicegate.retry_hints import with_retry_hints
 from sluicegate.server.drain import Phase, cut_at_shutdown, is_cut, refused_while_draining
 from sluicegate.server.keys import ASSEMBLY, DRAIN, GATEWAY, RECORD, REQUEST_ID
+from sluicegate.server.model_list import MODELS_PATH, wants_anthropic
 from sluicegate.telemetry import RequestRecord
 from sluicegate.translate.anthropic_inbound import anthropic_error_body
 
@@ -46,7 +48,13 @@ ANTHROPIC_PREFIX = "/v1/messages"
 
 def api_of(request: web.Request) -> str:
     """Which API's error shape the client expects on this route."""
-    return "anthropic" if request.path.startswith(ANTHROPIC_PREFIX) else "openai"
+    path = request.path
+    if path.startswith(ANTHROPIC_PREFIX):
+        return "anthropic"
+    # Both APIs list models on one path; the anthropic SDK says which it speaks.
+    if path.startswith(MODELS_PATH) and wants_anthropic(request.headers):
+        return "anthropic"
+    return "openai"
 
 
 def error_response(request: web.Request, error: GatewayError, request_id: str) -> web.Response:
@@ -63,7 +71,7 @@ def error_response(request: web.Request, error: GatewayError, request_id: str) -
         body = anthropic_error_body(error.message, error.status, error.code, request_id)
     else:
         body = openai_error_body(error, request_id)
-    headers = {"x-request-id": request_id, **error.headers}
+    headers = {"x-request-id": request_id, **with_retry_hints(error)}
     response = web.Response(
         body=orjson.dumps(body), status=error.status, headers=headers, content_type="application/json"
     )

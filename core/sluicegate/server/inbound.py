@@ -99,7 +99,7 @@ def parse_object(raw: bytes) -> dict[str, Any]:
 
 
 def _refused(message: str, code: str) -> InvalidRequest:
-    return InvalidRequest(message, code=code, headers={"x-should-retry": "false"})
+    return InvalidRequest(message, code=code)
 
 
 def _too_deep() -> InvalidRequest:
@@ -186,50 +186,50 @@ def check_moderations(body: dict[str, Any]) -> tuple[str, bool]:
     return model, False
 
 
-_MESSAGE_ROLES = ("user", "assistant")
-
-
 def check_messages(body: dict[str, Any]) -> tuple[str, bool]:
-    """The Anthropic Messages API's required fields, checked as Anthropic's own API checks them."""
-    max_tokens = body.get("max_tokens")
-    if max_tokens is None:
-        _model(body)  # a missing model is reported first, as Anthropic does
-        raise InvalidRequest("max_tokens: Field required", param="max_tokens", code="missing_required_parameter")
-    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
-        _model(body)
-        raise InvalidRequest("max_tokens: must be a positive integer", param="max_tokens", code="invalid_type")
-    return check_message_list(body)
+    """The Anthropic Messages API: only what routing needs (``model``, ``stream``).
+
+    Everything else is judged by whoever must understand it: Anthropic itself on a native
+    pass-through (never stricter than Anthropic: system messages inside ``messages``, new
+    block types and fields pass), the bridge's translation for every other provider
+    (``sluicegate.translate.anthropic_inbound``), which refuses before any vendor call.
+    """
+    return _model(body), _stream(body)
 
 
 def check_count_tokens(body: dict[str, Any]) -> tuple[str, bool]:
-    """``/v1/messages/count_tokens``: a Messages request without ``max_tokens``, never streamed."""
-    model, _ = check_message_list(body)
-    return model, False
+    """``/v1/messages/count_tokens``: as ``check_messages``, never streamed."""
+    return _model(body), False
 
 
-def check_message_list(body: dict[str, Any]) -> tuple[str, bool]:
+def check_responses(body: dict[str, Any]) -> tuple[str, bool]:
+    """``/v1/responses``: what the gateway needs to route and to replay a stored conversation.
+
+    The items, tools and settings are judged by the translation (bridged providers) or by the
+    vendor itself (native pass-through).
+    """
     model = _model(body)
-    messages = _required(body, "messages", (list,), "an array of message objects")
-    if not messages:
-        raise InvalidRequest("messages: at least one message is required", param="messages", code="invalid_value")
-    for index, message in enumerate(messages):
-        where = f"messages.{index}"
-        if not isinstance(message, dict):
-            raise InvalidRequest(f"{where}: must be an object", param=where, code="invalid_type")
-        if message.get("role") not in _MESSAGE_ROLES:
-            raise InvalidRequest(
-                f"{where}.role: must be 'user' or 'assistant'", param=f"{where}.role", code="invalid_value"
-            )
-        if not isinstance(message.get("content"), (str, list)):
-            raise InvalidRequest(
-                f"{where}.content: must be a string or an array of content blocks",
-                param=f"{where}.content",
-                code="invalid_type",
-            )
-    system = body.get("system")
-    if system is not None and not isinstance(system, (str, list)):
-        raise InvalidRequest("system: must be a string or an array of text blocks", param="system", code="invalid_type")
-    return model, _stream(body)
+    stream = _stream(body)
+    items = body.get("input")
+    if items is None:
+        if body.get("prompt") is None and body.get("conversation") is None:
+            raise InvalidRequest("Missing required parameter: 'input'.", param="input",
+                                 code="missing_required_parameter")
+    elif not isinstance(items, (str, list)):
+        raise InvalidRequest("'input' must be a string or an array of input items", param="input",
+                             code="invalid_type")
+    previous = body.get("previous_response_id")
+    if previous is not None and (not isinstance(previous, str) or not previous):
+        raise InvalidRequest("'previous_response_id' must be a non-empty string", param="previous_response_id",
+                             code="invalid_type")
+    store = body.get("store")
+    if store is not None and not isinstance(store, bool):
+        raise InvalidRequest("'store' must be a boolean", param="store", code="invalid_type")
+    if body.get("background") is True:
+        # A background response is polled for later; the gateway answers each request in full.
+        raise InvalidRequest("Background responses are not supported by this gateway; leave 'background' unset.",
+                             param="background", code="unsupported_parameter")
+    return model, stream
 
 
 CHECKS: dict[Endpoint, Callable[[dict[str, Any]], tuple[str, bool]]] = {
@@ -239,4 +239,5 @@ CHECKS: dict[Endpoint, Callable[[dict[str, Any]], tuple[str, bool]]] = {
     Endpoint.MODERATIONS: check_moderations,
     Endpoint.MESSAGES: check_messages,
     Endpoint.COUNT_TOKENS: check_count_tokens,
+    Endpoint.RESPONSES: check_responses,
 }

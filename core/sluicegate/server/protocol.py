@@ -32,6 +32,7 @@ from aiohttp.web_protocol import RequestHandler
 
 from sluicegate.errors import GatewayError, InvalidRequest, openai_error_body
 from sluicegate.gateway import Gateway
+from sluicegate.retry_hints import with_retry_hints
 from sluicegate.server.connections import ConnectionGuard, LogTally, Refusal
 from sluicegate.server.drain import Drain, Phase
 from sluicegate.server.edge import new_request_id
@@ -58,7 +59,7 @@ def malformed(exc: HttpProcessingError) -> InvalidRequest:
         detail = words if _PLAIN_WORDS.fullmatch(words) else "malformed request"
         message = f"The request is not valid HTTP/1.1: {detail}."
         code = "invalid_http_request"
-    return InvalidRequest(message, code=code, headers={"x-should-retry": "false"})
+    return InvalidRequest(message, code=code)
 
 
 def raw_response(status: int, body: bytes, headers: dict[str, str]) -> bytes:
@@ -155,7 +156,7 @@ class GatewayProtocol(RequestHandler):
         response = web.Response(
             body=self._server.render(error, request_id),
             status=error.status,
-            headers={"x-request-id": request_id, **error.headers},
+            headers={"x-request-id": request_id, **with_retry_hints(error)},
             content_type="application/json",
         )
         response.force_close()
@@ -226,7 +227,8 @@ class GatewayServer(web.Server):
 
     def raw_error(self, error: GatewayError) -> bytes:
         request_id = new_request_id()
-        return raw_response(error.status, self.render(error, request_id), {"x-request-id": request_id, **error.headers})
+        headers = {"x-request-id": request_id, **with_retry_hints(error)}
+        return raw_response(error.status, self.render(error, request_id), headers)
 
     def refuse(self, transport: asyncio.Transport, refusal: Refusal) -> None:
         error = GatewayError(
