@@ -39,6 +39,8 @@ class GatewayError(Exception):
         if code is not ...:
             self.code = code
         self.param = param
+        # The same call may succeed if tried again. Also read by sluicegate.retry_hints, which
+        # decides the client's x-should-retry and Retry-After where the error is rendered.
         self.retryable = retryable
         self.headers = headers or {}
         # One of sluicegate.resilience.classify.ErrorClass, when the adapter knows it; otherwise

@@ -9,6 +9,8 @@ import orjson
 from sluicegate.exchange import GatewayRequest, Reply, SSEEvent
 
 _USAGE_KEY = b'"usage"'
+# Responses API stream events that carry the finished Response, and with it the usage.
+_RESPONSE_ENDS = frozenset({"response.completed", "response.incomplete", "response.failed"})
 
 
 def request_stream_usage(req: GatewayRequest) -> None:
@@ -57,7 +59,8 @@ def cache_counts(usage: Any) -> tuple[int | None, int | None]:
     if "cache_read_input_tokens" in usage or "cache_creation_input_tokens" in usage:
         read, written = usage.get("cache_read_input_tokens"), usage.get("cache_creation_input_tokens")
         return (read if _number(read) else None), (written if _number(written) else None)
-    details = usage.get("prompt_tokens_details")
+    # The Responses API names the same details after its input tokens.
+    details = usage.get("prompt_tokens_details", usage.get("input_tokens_details"))
     if isinstance(details, dict) and _number(details.get("cached_tokens")):
         return details["cached_tokens"], None
     return None, None
@@ -125,7 +128,8 @@ class StreamUsage:
     """Reads the usage a stream reports as its events go by.
 
     OpenAI-dialect streams report it in one chunk (``stream_options.include_usage``), the
-    Anthropic Messages API in ``message_start`` (input) and ``message_delta`` (output).
+    Anthropic Messages API in ``message_start`` (input) and ``message_delta`` (output), the
+    Responses API in the Response of its last event (``response.completed``).
     """
 
     __slots__ = ("prompt", "completion", "cached", "written")
@@ -168,6 +172,11 @@ class StreamUsage:
                     self._cache(usage)
                 if completion is not None:
                     self.completion = completion
+            elif name in _RESPONSE_ENDS:
+                usage = usage_object(data)
+                prompt, completion = usage_counts(usage)
+                self.prompt, self.completion = prompt, completion
+                self._cache(usage)
             return False
         if _USAGE_KEY not in data:
             return False

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from sluicegate.exchange import OPENAI_ENDPOINTS, Endpoint
 from sluicegate.gateway import Gateway
-from sluicegate.server import handlers, health
+from sluicegate.server import handlers, health, responses
 from sluicegate.server.drain import Drain
 from sluicegate.server.edge import add_cors_headers, edge_middleware, fallback
 from sluicegate.server.keys import DRAIN, GATEWAY
@@ -30,6 +30,10 @@ def create_app(gateway: Gateway) -> web.Application:
         router.add_post(f"/v1/{endpoint.value}", handlers.api_handler(endpoint))
     router.add_post("/v1/messages", handlers.api_handler(Endpoint.MESSAGES))
     router.add_post("/v1/messages/count_tokens", handlers.api_handler(Endpoint.COUNT_TOKENS))
+    router.add_post("/v1/responses", handlers.api_handler(Endpoint.RESPONSES))
+    router.add_get("/v1/responses/{response_id}", responses.get_response)
+    router.add_delete("/v1/responses/{response_id}", responses.delete_response)
+    router.add_get("/v1/responses/{response_id}/input_items", responses.list_input_items)
     router.add_get("/v1/models", handlers.list_models)
     router.add_get("/v1/models/{model:.+}", handlers.get_model)
     router.add_get("/health", health.health)

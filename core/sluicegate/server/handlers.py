@@ -10,12 +10,20 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from sluicegate.errors import GatewayError, ModelNotFound
+from sluicegate.errors import GatewayError
 from sluicegate.exchange import OPENAI_ENDPOINTS, Endpoint, GatewayRequest, Reply, RequestContext, StreamReply
 from sluicegate.server.auth import authenticate, client_token
 from sluicegate.server.drain import EndAtCut
 from sluicegate.server.inbound import CHECKS, parse_object, read_body
 from sluicegate.server.keys import ASSEMBLY, DRAIN, RECORD, REQUEST_ID
+from sluicegate.server.model_list import (
+    anthropic_model,
+    anthropic_page,
+    openai_list,
+    openai_model,
+    wants_anthropic,
+)
+from sluicegate.server.responses import begin as begin_turn
 from sluicegate.usage import StreamUsage, note_usage, reply_usage
 
 log = logging.getLogger("sluicegate")
@@ -29,7 +37,9 @@ SSE_HEADERS = {
 
 def api_handler(endpoint: Endpoint):
     check = CHECKS[endpoint]
-    api = "openai" if endpoint in OPENAI_ENDPOINTS else "anthropic"
+    api = "openai" if endpoint in OPENAI_ENDPOINTS or endpoint is Endpoint.RESPONSES else "anthropic"
+    # The Responses API stores its answers and replays stored conversations (server/responses.py).
+    stateful = endpoint is Endpoint.RESPONSES
 
     async def handle(request: web.Request) -> web.StreamResponse:
         assembly = request[ASSEMBLY]
@@ -47,10 +57,15 @@ def api_handler(endpoint: Endpoint):
         if record is not None:
             record.model, record.stream = model, stream  # a log names even an unknown model
         route = assembly.router.resolve(model)
-        ctx = RequestContext(request_id, tenant, request.headers, time.monotonic())
+        query = request.rel_url.raw_query_string
+        ctx = RequestContext(request_id, tenant, request.headers, time.monotonic(), query)
         req = GatewayRequest(endpoint, body, raw, model, stream, route.targets, route)
+        turn = await begin_turn(assembly.responses, tenant, ctx, req) if stateful else None
+        inband = turn.inband_error if turn is not None else None
         if record is None:
             result = await assembly.chain(ctx, req)
+            if turn is not None:
+                result = await turn.finish(result)
         else:
             name = route.name
             record.model_label = name if name in assembly.alias_names else assembly.telemetry.target_label(name)
@@ -63,10 +78,12 @@ def api_handler(endpoint: Endpoint):
                 result = await assembly.chain(ctx, req)
             finally:
                 note_outcome(record, ctx, assembly.telemetry.target_label)
+            if turn is not None:
+                result = await turn.finish(result)
             if type(result) is Reply:
                 note_usage(record, reply_usage(result))
             else:
-                return await write_stream(request, ctx, result, assembly, api, record, hide_usage)
+                return await write_stream(request, ctx, result, assembly, api, record, hide_usage, inband)
         if type(result) is Reply:
             headers = {"Content-Type": "application/json", "x-request-id": request_id}
             if ctx.response_headers:
@@ -74,7 +91,7 @@ def api_handler(endpoint: Endpoint):
             if result.headers:
                 headers.update(result.headers)
             return web.Response(body=result.body, status=result.status, headers=headers)
-        return await write_stream(request, ctx, result, assembly, api)
+        return await write_stream(request, ctx, result, assembly, api, inband=inband)
 
     return handle
 
@@ -115,12 +132,15 @@ async def write_stream(
     api: str = "openai",
     record=None,
     hide_usage: bool = False,
+    inband: Callable[[GatewayError, Any], bytes] | None = None,
 ) -> web.StreamResponse:
     """Send events as they come; an upstream failure after the first byte ends the stream with an
     in-band error event rather than a clean end the client would mistake for success.
 
     With a ``record`` (some extension watches requests) it also times the first event and reads
     the usage the stream reports, dropping the usage-only chunk the client did not ask for.
+    ``inband`` renders the in-band error itself (the Responses API's events), from the error
+    and its body.
     """
     # A shutdown that cuts this stream ends it with an in-band error (see server/drain.py).
     events = EndAtCut(reply.events, request.app[DRAIN])
@@ -170,12 +190,16 @@ async def write_stream(
             error = GatewayError("The gateway hit an internal error.", status=500)
         if record is not None:
             record.error_code, record.error_class = error.code, "stream_error"
-        body = orjson.dumps(assembly.error_body(error, ctx.request_id, api))
-        # Each API's SDK recognises its own in-band error: OpenAI's a data-only event with an
-        # "error" key, Anthropic's an event named "error".
-        prefix = b"event: error\ndata: " if api == "anthropic" else b"data: "
+        body = assembly.error_body(error, ctx.request_id, api)
+        if inband is not None:
+            frame = inband(error, body)
+        else:
+            # Each API's SDK recognises its own in-band error: OpenAI's a data-only event with an
+            # "error" key, Anthropic's an event named "error".
+            prefix = b"event: error\ndata: " if api == "anthropic" else b"data: "
+            frame = prefix + orjson.dumps(body) + b"\n\n"
         try:
-            await response.write(b"".join(held) + prefix + body + b"\n\n")
+            await response.write(b"".join(held) + frame)
         except ConnectionResetError:
             return _client_left(response, record)
     finally:
@@ -195,26 +219,23 @@ def _client_left(response: web.StreamResponse, record) -> web.StreamResponse:
 async def list_models(request: web.Request) -> web.Response:
     assembly = request[ASSEMBLY]
     authenticate(assembly.tenants, assembly.open_access, request.headers)
-    data = [_model_entry(model_id, owner) for model_id, owner in assembly.router.listing()]
-    return json_response({"object": "list", "data": data}, request)
+    listing = assembly.router.listing()
+    if wants_anthropic(request.headers):
+        return json_response(anthropic_page([model_id for model_id, _ in listing], request.query), request)
+    return json_response(openai_list(listing), request)
 
 
 async def get_model(request: web.Request) -> web.Response:
     assembly = request[ASSEMBLY]
     authenticate(assembly.tenants, assembly.open_access, request.headers)
     model_id = request.match_info["model"]
-    for listed, owner in assembly.router.listing():
-        if listed == model_id:
-            return json_response(_model_entry(model_id, owner), request)
-    try:
-        targets = assembly.router.resolve(model_id)
-    except ModelNotFound:
-        raise
-    return json_response(_model_entry(model_id, targets[0].provider.name), request)
-
-
-def _model_entry(model_id: str, owner: str) -> dict[str, Any]:
-    return {"id": model_id, "object": "model", "created": 0, "owned_by": owner}
+    owner = next((owner for listed, owner in assembly.router.listing() if listed == model_id), None)
+    if owner is None:
+        # Any name the gateway routes (provider/model, a glob alias's match) is a model too.
+        owner = assembly.router.resolve(model_id)[0].provider.name
+    if wants_anthropic(request.headers):
+        return json_response(anthropic_model(model_id), request)
+    return json_response(openai_model(model_id, owner), request)
 
 
 def json_response(data: Any, request: web.Request, status: int = 200) -> web.Response:

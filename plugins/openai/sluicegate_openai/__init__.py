@@ -1,7 +1,9 @@
 """sluicegate provider ``type = "openai"``: OpenAI and every OpenAI-compatible API.
 
 Same dialect in and out, so requests pass through: the body is re-encoded only when the model
-name changes, responses and stream events are relayed as the vendor sent them.
+name changes, responses and stream events are relayed as the vendor sent them. The Responses
+API (``/v1/responses``) is passed through too where the vendor speaks it (``responses``
+option: OpenAI's own URL by default); elsewhere the core bridges it onto chat.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from multidict import CIMultiDict
 from sluicegate import hookimpl
 from sluicegate.config.checks import http_url
 from sluicegate.errors import UpstreamError, UpstreamUnavailable
-from sluicegate.exchange import OPENAI_ENDPOINTS, Reply, SSEEvent, StreamReply
+from sluicegate.exchange import OPENAI_ENDPOINTS, Endpoint, Reply, SSEEvent, StreamReply
 from sluicegate.provider import ProviderOptions
 from sluicegate.resilience.classify import CODES, ErrorClass, for_status
 from sluicegate.upstream import HttpProvider, error_message_from_body, forwardable_headers
@@ -47,11 +49,36 @@ _STREAM_TYPES = {
 }
 
 
+# Responses stream events a vendor sends before any content: held back until the first content
+# event, so the router's first-byte wait (and its failover) still sees a vendor that stalls.
+_RESPONSES_PREAMBLE = frozenset({"response.created", "response.in_progress", "response.queued"})
+# The events that end a Responses stream; one of them must come, as [DONE] must end a chat stream.
+_RESPONSES_END = frozenset({"response.completed", "response.incomplete", "response.failed"})
+_OPENAI_HOST = "api.openai.com"
+
+
 @define(kw_only=True)
 class OpenAIOptions(ProviderOptions):
     base_url: str | None = field(default="https://api.openai.com/v1", validator=http_url)
     organization: str | None = None
     project: str | None = None
+    # The vendor's chat API takes reasoning_effort: the /v1/messages bridge maps thinking and
+    # output_config.effort onto it (off by default: some compatible vendors refuse the field).
+    reasoning_effort: bool = False
+    # The vendor serves the Responses API itself: /v1/responses is passed through to
+    # <base_url>/responses (built-in tools included). Unset: on for OpenAI's own URL only, since
+    # most OpenAI-compatible vendors have no Responses API; off: bridged onto chat completions.
+    responses: bool | None = None
+
+
+def speaks_responses(options: OpenAIOptions) -> bool:
+    if options.responses is not None:
+        return options.responses
+    try:
+        host = urlsplit(options.base_url or "").hostname
+    except ValueError:
+        return False
+    return host == _OPENAI_HOST
 
 
 class OpenAIProvider(HttpProvider):
@@ -61,9 +88,12 @@ class OpenAIProvider(HttpProvider):
     requires_key = False
 
     def __init__(self, name, options: OpenAIOptions, services) -> None:
+        # Decided before the base class maps each operation to its sender (native or bridged).
+        self.endpoints = (OPENAI_ENDPOINTS | {Endpoint.RESPONSES}) if speaks_responses(options) else OPENAI_ENDPOINTS
         super().__init__(name, options, services)
+        self.reasoning_effort = options.reasoning_effort
         self.base_url = api_root(self.base_url)
-        self._urls = {endpoint: f"{self.base_url}/{endpoint.value}" for endpoint in OPENAI_ENDPOINTS}
+        self._urls = {endpoint: f"{self.base_url}/{endpoint.value}" for endpoint in self.endpoints}
         self._fixed_headers = self.base_headers()
         self._fixed_headers["Content-Type"] = "application/json"
 
@@ -79,7 +109,17 @@ class OpenAIProvider(HttpProvider):
 
     async def send(self, ctx, req, target):
         body = req.body
-        payload = req.raw if body["model"] == target.model else orjson.dumps({**body, "model": target.model})
+        responses = req.endpoint is Endpoint.RESPONSES
+        if responses and "previous_response_id" in body:
+            # The entrance has already replayed the stored conversation into ``input`` (an id it
+            # does not hold is refused there): the vendor gets the whole history, not an id it
+            # may not know.
+            body = {name: value for name, value in body.items() if name != "previous_response_id"}
+            payload = orjson.dumps({**body, "model": target.model})
+        elif body["model"] == target.model:
+            payload = req.raw
+        else:
+            payload = orjson.dumps({**body, "model": target.model})
         headers = CIMultiDict(forwardable_headers(ctx.client_headers))
         headers.update(self._fixed_headers)
         headers["X-Request-Id"] = ctx.request_id
@@ -106,8 +146,9 @@ class OpenAIProvider(HttpProvider):
                 response.release()
             if is_vendor_error(data):
                 raise self._stream_error(data, "in a 200 answer")
-            return StreamReply(_single(data))
-        return self.stream_reply(self._relay(response), response)
+            return StreamReply(_single_response(data) if responses else _single(data))
+        relay = self._relay_responses(response) if responses else self._relay(response)
+        return self.stream_reply(relay, response)
 
     async def _relay(self, response) -> AsyncIterator[SSEEvent]:
         done = False
@@ -121,6 +162,36 @@ class OpenAIProvider(HttpProvider):
         if not done:
             raise UpstreamUnavailable(
                 f"provider {self.name!r} ended the stream without [DONE]",
+                provider=self.name,
+                retryable=True,
+            )
+
+    async def _relay_responses(self, response) -> AsyncIterator[SSEEvent]:
+        """A Responses stream, relayed as it comes; it must end with a terminal event (it has no
+        ``[DONE]``). ``response.created``/``in_progress`` wait for the first content event."""
+        held: list[SSEEvent] = []
+        ended = False
+        async for event in self.events(response):
+            data = event.data
+            if event.event == "error" or is_vendor_error(data):
+                raise self._stream_error(data)
+            kind = event.event
+            if kind is None:
+                # Named on the way on: the entrance and clients go by the event's name.
+                kind = event.event = _event_type(data)
+            if kind in _RESPONSES_PREAMBLE and not ended:
+                event.more = True  # sent in one write with the content that follows
+                held.append(event)
+                continue
+            ended = ended or kind in _RESPONSES_END
+            if held:
+                for waiting in held:
+                    yield waiting
+                held = []
+            yield event
+        if not ended:
+            raise UpstreamUnavailable(
+                f"provider {self.name!r} ended the stream before the response was complete",
                 provider=self.name,
                 retryable=True,
             )
@@ -198,6 +269,36 @@ async def _single(data: bytes) -> AsyncIterator[SSEEvent]:
         data = orjson.dumps(answer)
     yield SSEEvent(data)
     yield SSEEvent(b"[DONE]")
+
+
+async def _single_response(data: bytes) -> AsyncIterator[SSEEvent]:
+    """A vendor that answered a Responses stream with one JSON Response: its completion event."""
+    try:
+        answer = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        answer = None
+    status = answer.get("status") if isinstance(answer, dict) and answer.get("object") == "response" else None
+    if status in ("completed", "incomplete", "failed"):
+        kind = f"response.{status}"
+        yield SSEEvent.from_data({"type": kind, "sequence_number": 0, "response": answer}, kind)
+    else:
+        yield SSEEvent(data)
+
+
+_TYPE_PREFIX = b'{"type":"'
+
+
+def _event_type(data: bytes) -> str | None:
+    """The ``type`` of an event sent without an ``event:`` line (OpenAI writes it first)."""
+    if data.startswith(_TYPE_PREFIX):
+        end = data.find(b'"', len(_TYPE_PREFIX))
+        return data[len(_TYPE_PREFIX):end].decode("utf-8", "replace") if end > 0 else None
+    try:
+        parsed = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+    kind = parsed.get("type") if isinstance(parsed, dict) else None
+    return kind if isinstance(kind, str) else None
 
 
 @hookimpl
