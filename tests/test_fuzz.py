@@ -31,8 +31,9 @@ from hypothesis import strategies as st
 
 TOKEN = "client-token-fuzz-0123456789"
 UPSTREAM_MODELS = {"gpt-4o-mini", "claude-x"}
-EXAMPLES = 750  # per route: 3,000 bodies in all
+EXAMPLES = 600  # per route: 3,000 bodies in all
 SLOT = "\u2063slot\u2063"  # where a raw fragment (not expressible as a Python value) goes
+RESPONSES = "/v1/responses"  # bridged: the vendor sees chat (or Anthropic's Messages)
 
 CONFIG = f"""
 [auth]
@@ -166,6 +167,33 @@ anthropic_tools = st.lists(st.one_of(
 ), max_size=2)
 stream_options = st.one_of(json_values, st.fixed_dictionaries({"include_usage": json_values}))
 
+response_parts = st.one_of(
+    st.fixed_dictionaries({"type": st.sampled_from(["input_text", "output_text"]), "text": texts}),
+    st.fixed_dictionaries({"type": st.just("input_image")},
+                          optional={"image_url": texts, "file_id": texts, "detail": json_values}),
+    json_values,
+)
+response_items = st.lists(st.one_of(
+    st.fixed_dictionaries(
+        {"role": mostly(st.sampled_from(["user", "assistant", "system", "developer"]), json_values),
+         "content": mostly(texts | st.lists(response_parts, max_size=3))},
+        optional={"type": st.just("message")}),
+    st.fixed_dictionaries({"type": st.just("function_call"), "call_id": texts, "name": texts,
+                           "arguments": st.one_of(texts, st.just('{"a":' * 300 + "1" + "}" * 300))}),
+    st.fixed_dictionaries({"type": st.just("function_call_output"), "call_id": texts},
+                          optional={"output": st.one_of(texts, json_values)}),
+    st.fixed_dictionaries({"type": st.sampled_from(["reasoning", "custom_tool_call", "web_search_call", "x"])},
+                          optional={"summary": json_values, "input": texts, "call_id": texts}),
+    json_values,
+), max_size=4)
+response_tools = st.lists(st.one_of(
+    st.fixed_dictionaries({"type": st.just("function"), "name": texts},
+                          optional={"parameters": json_values, "strict": json_values}),
+    st.fixed_dictionaries({"type": st.sampled_from(["web_search", "custom", "namespace", "file_search"])},
+                          optional={"name": texts, "tools": json_values, "format": json_values}),
+    json_values,
+), max_size=2)
+
 ROUTES: dict[str, dict[str, Any]] = {
     # field -> (strategy, chance the field is left out); "model" is always considered.
     "/v1/chat/completions": {
@@ -186,6 +214,12 @@ ROUTES: dict[str, dict[str, Any]] = {
         "stream": (flags, 0.3), "system": (st.one_of(texts, st.lists(anthropic_blocks, max_size=2)), 0.6),
         "tools": (anthropic_tools, 0.6), "tool_choice": (json_values, 0.8), "metadata": (json_values, 0.8),
         "stop_sequences": (json_values, 0.8), "thinking": (json_values, 0.9),
+    },
+    "/v1/responses": {
+        "input": (mostly(texts | response_items), 0.05), "instructions": (mostly(texts), 0.6),
+        "stream": (flags, 0.3), "tools": (response_tools, 0.6), "tool_choice": (json_values, 0.8),
+        "max_output_tokens": (json_values, 0.7), "previous_response_id": (json_values, 0.9),
+        "store": (json_values, 0.8), "reasoning": (json_values, 0.9), "text": (json_values, 0.9),
     },
 }
 
@@ -248,7 +282,7 @@ HEADERS = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json
 
 def check_error_shape(path: str, raw: bytes) -> None:
     body = orjson.loads(raw)
-    if path == "/v1/messages":
+    if path == echo_vendor.MESSAGES:
         assert body["type"] == "error" and isinstance(body["error"]["type"], str), raw
         assert isinstance(body["error"]["message"], str) and body["error"]["message"], raw
     else:
@@ -342,7 +376,11 @@ async def test_fuzzed_bodies_never_break_the_gateway(fuzz_server, caplog, path):
             return
         seen["ok"] += 1
         assert len(sent) == 1, (raw[:300], headers)
-        if headers["Content-Type"].startswith("text/event-stream"):
+        if headers["Content-Type"].startswith("text/event-stream") and path == RESPONSES:
+            # A Response object carries "error": null, so the stream's end is what tells.
+            assert b"event: response.completed" in answer or b"event: response.incomplete" in answer, answer[-300:]
+            assert b"event: error" not in answer and b"event: response.failed" not in answer, answer[-300:]
+        elif headers["Content-Type"].startswith("text/event-stream"):
             assert answer.rstrip().endswith(b"[DONE]") or b"event: message_stop" in answer, answer[-300:]
             assert b'"error"' not in answer, answer[-300:]
         else:
