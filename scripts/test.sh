@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # The whole test suite from a fresh checkout: install what the tests need, lint, run pytest.
-# This is the README's test command and exactly what CI runs (.ci/run).
+# This is the README's second command and exactly what CI runs (.ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PYTHON="${PYTHON:-python3}"
+# $PYTHON, an active virtualenv or .venv (scripts/serve.sh makes it); else python3 where pip may
+# install into it (CI), or a new .venv where it may not (Debian/Ubuntu: PEP 668). scripts/venv.sh.
+. scripts/venv.sh
+PYTHON="$(pick_python)"
+echo "== python: $PYTHON ($("$PYTHON" -c 'import sys; print(sys.prefix)'))"
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
 
 # System tools the process-level tests use (ps, ss), the real Redis the shared-backend tests
@@ -28,6 +32,10 @@ bash scripts/install-agents.sh  # the pinned Claude Code and Codex CLIs, into .c
 
 echo "== lint"
 "$PYTHON" -m ruff check .
+
+echo "== docs"  # the site builds with no warning; docs/reference/*.md are checked by tests/test_docs.py
+# (not --quiet: it hides the warnings --strict counts)
+NO_MKDOCS_2_WARNING=1 "$PYTHON" -m mkdocs build --strict --site-dir .cache/site
 
 echo "== tests"
 "$PYTHON" -m pytest "$@"
