@@ -1,6 +1,14 @@
 """The harness the resilience end-to-end tests share: providers a and b (OpenAI-compatible), c
 (Anthropic) and dead (a closed port) on one fake upstream, a gateway on an injected sleep, RNG
-and clock, and SDK clients. (``tests`` is on pytest's ``pythonpath``.)"""
+and clock, and SDK clients. (``tests`` is on pytest's ``pythonpath``.)
+
+The resilience tests (``test_resilience_*.py``, one module per concern) drive the official SDKs
+through the real server to fake vendors that fail in every way a vendor can. Every test checks
+what the client saw *and* how many calls each fake vendor received. Waits are never slept: the
+gateway's ``sleep`` is a recorder and its RNG is seeded, so each backoff wait is compared exactly
+with ``sluicegate.resilience.retry.backoff`` on an identically seeded RNG. Real timeouts (0.2-0.5 s)
+are used only where a real timeout is the point.
+"""
 
 from __future__ import annotations
 
@@ -114,6 +122,14 @@ def anthropic_error(status: int, kind: str, message: str, headers: dict | None =
 
 def rate_limited(headers: dict[str, str]):
     return oai_error(429, "Rate limit reached for requests", "requests", "rate_limit_exceeded", headers)
+
+
+# Answers and config several resilience modules use.
+BAD_REQUEST = oai_error(400, "Invalid value for 'temperature'.", "invalid_request_error", "invalid_value")
+TOO_LONG = oai_error(400, "This model's maximum context length is 8192 tokens. However, your messages "
+                     "resulted in 9000 tokens.", "invalid_request_error", "context_length_exceeded")
+DEGRADE = '[degrade]\nmessage = "Our assistant is resting. Please try again in a minute."\n'
+DEGRADED = "Our assistant is resting. Please try again in a minute."
 
 
 class Harness:

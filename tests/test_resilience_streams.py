@@ -44,7 +44,7 @@ def config(url: str, **kwargs: Any) -> str:
 CHUNK = {"id": "chatcmpl-s", "object": "chat.completion.chunk", "created": 1, "model": "m"}
 
 
-# -- helpers (as in test_resilience.py) ----------------------------------------------------------
+# -- helpers (as in the other test_resilience_*.py) ----------------------------------------------
 
 
 def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:

@@ -11,6 +11,9 @@ from typing import Any
 import aiohttp
 from attrs import define, field
 
+from sluicegate.telemetry import Telemetry
+from sluicegate.transport import Transport
+
 
 @define
 class Services:
@@ -34,13 +37,25 @@ class Services:
     # State that outlives a config reload, one entry per owner (a metrics registry, counters):
     # ``lasting.setdefault("metrics", ...)``. Shared by every assembly of one gateway.
     lasting: dict[str, Any] = field(factory=dict)
+    # Builds a component a factory picked (a feature's backend, ``registry.get(kind, name)``) by
+    # the core's one rule (sluicegate.builder): ``services.build(component, options)`` returns
+    # it, or None when its factory left it out, and raises ConfigError for a refusal. The
+    # component that asked owns what it gets (closes it in its own ``aclose``). The assembly
+    # sets it; without one the factory is simply called.
+    build: Callable[[Any, Any], Any] = field(default=None)
+    # How HTTP providers reach vendors; None: through ``http`` (``sluicegate.transport``). Tests
+    # put a ``sluicegate.testing.MockTransport`` here so adapters run without sockets.
+    transport: Transport | None = None
 
     def __attrs_post_init__(self) -> None:
+        if self.build is None:
+            self.build = self._call_factory
         if self.sleep is None:
             import asyncio
 
             self.sleep = asyncio.sleep
         if self.telemetry is None:
-            from sluicegate.telemetry import Telemetry
-
             self.telemetry = Telemetry()
+
+    def _call_factory(self, component: Any, options: Any) -> Any:
+        return component.factory(options=options, services=self)

@@ -18,6 +18,7 @@ from sluicegate.resilience.classify import TRAITS, ErrorClass, classify
 from sluicegate.resilience.retry_after import retry_after_seconds
 from sluicegate.secrets import scrub
 from sluicegate.sse import iter_sse
+from sluicegate.transport import SessionTransport, Transport, UpstreamResponse
 
 # Never forwarded upstream: hop-by-hop headers (RFC 9110 §7.6.1), the client's credentials,
 # and what the HTTP client computes itself.
@@ -96,7 +97,8 @@ def error_message_from_body(body: bytes) -> tuple[str, str | None, str | None]:
 
 
 class HttpProvider(Provider):
-    """A provider that speaks HTTP through the gateway's shared ``ClientSession``."""
+    """A provider that speaks HTTP through its ``transport``: the gateway's shared
+    ``ClientSession``, or the ``Services.transport`` a test gave (``sluicegate.transport``)."""
 
     default_base_url: str | None = None
 
@@ -110,6 +112,9 @@ class HttpProvider(Provider):
             total=None, sock_connect=connect, sock_read=options.idle_timeout or timeout
         )
         self._secrets = self.secrets()
+        self.transport: Transport = (
+            services.transport if services.transport is not None else SessionTransport(services.http)
+        )
 
     def auth_headers(self) -> dict[str, str]:
         """Headers carrying this provider's credentials; subclasses choose the scheme."""
@@ -127,10 +132,13 @@ class HttpProvider(Provider):
         """
         timeout = aiohttp.ClientTimeout(total=min(10.0, self.options.timeout))
         with self._failures("did not answer the health check", "failed the health check"):
-            async with self.services.http.get(
-                self.base_url + self.probe_path, headers=self.base_headers(), timeout=timeout
-            ) as response:
+            response = await self.transport.request(
+                "GET", self.base_url + self.probe_path, headers=self.base_headers(), body=None, timeouts=timeout
+            )
+            try:
                 body = await response.read()
+            finally:
+                response.release()
         if response.status >= 500 or response.status in (401, 403):
             raise self.map_error(response.status, body, response.headers)
 
@@ -166,14 +174,11 @@ class HttpProvider(Provider):
                 error_class=ErrorClass.NETWORK,
             ) from None
 
-    async def post(self, url: str, body: bytes, headers: Any, stream: bool) -> aiohttp.ClientResponse:
+    async def post(self, url: str, body: bytes, headers: Any, stream: bool) -> UpstreamResponse:
         """POST and return the response once its headers arrived; errors become GatewayErrors."""
         with self._failures("did not answer", "connection failed"):
-            response = await self.services.http.post(
-                url,
-                data=body,
-                headers=headers,
-                timeout=self.stream_timeout if stream else self.timeout,
+            response = await self.transport.request(
+                "POST", url, headers=headers, body=body, timeouts=self.stream_timeout if stream else self.timeout
             )
         if response.status >= 400:
             try:
@@ -189,11 +194,11 @@ class HttpProvider(Provider):
             raise error
         return response
 
-    async def read(self, response: aiohttp.ClientResponse) -> bytes:
+    async def read(self, response: UpstreamResponse) -> bytes:
         with self._failures("did not finish answering", "broke off its answer"):
             return await response.read()
 
-    def stream_reply(self, events: AsyncIterator[SSEEvent], response: aiohttp.ClientResponse) -> StreamReply:
+    def stream_reply(self, events: AsyncIterator[SSEEvent], response: UpstreamResponse) -> StreamReply:
         """Wrap an adapter's event iterator so closing the reply closes the upstream connection
         at once, however deeply the adapter nests its generators."""
 
@@ -202,7 +207,7 @@ class HttpProvider(Provider):
 
         return StreamReply(events, on_close=close)
 
-    async def events(self, response: aiohttp.ClientResponse) -> AsyncIterator[SSEEvent]:
+    async def events(self, response: UpstreamResponse) -> AsyncIterator[SSEEvent]:
         """The response body as SSE events; closing the iterator closes the connection."""
         try:
             with self._failures("went silent mid-stream, nothing", "broke off the stream"):

@@ -1,14 +1,17 @@
 """pytest fixtures: ``fake_upstream`` (a started FakeUpstream), ``gateway`` (a server factory),
-``redis_server`` and ``redis_cluster`` (real Redis)."""
+``redis_server`` and ``redis_cluster`` (real Redis), ``no_sockets`` (the test may open no
+network socket)."""
 
 from __future__ import annotations
 
 import contextlib
 
+import pytest
 import pytest_asyncio
 
 from sluicegate.testing.gateway import running_gateway
 from sluicegate.testing.redis import redis_cluster, redis_server  # noqa: F401  (fixtures: real Redis)
+from sluicegate.testing.transport import no_sockets as _no_sockets
 from sluicegate.testing.upstream import FakeUpstream
 
 
@@ -27,3 +30,10 @@ async def gateway():
             return await stack.enter_async_context(running_gateway(config_text, **kwargs))
 
         yield start
+
+
+@pytest.fixture
+def no_sockets():
+    """Opening a network socket during the test raises, and fails the test even if swallowed."""
+    with _no_sockets() as attempts:
+        yield attempts

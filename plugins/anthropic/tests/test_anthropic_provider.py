@@ -12,14 +12,20 @@ import anthropic
 import openai
 import orjson
 import pytest
-from multidict import CIMultiDict, CIMultiDictProxy
 
-from sluicegate.config import load_config_text
+from sluicegate.config.loader import load_config_text
 from sluicegate.errors import ConfigError, UpstreamError, UpstreamUnavailable
-from sluicegate.exchange import Endpoint, GatewayRequest, Reply, RequestContext, StreamReply
-from sluicegate.routing import Target
+from sluicegate.exchange import Endpoint, Reply, StreamReply, Target
 from sluicegate.secrets import Secret
 from sluicegate.services import Services
+from sluicegate.testing import (
+    MockResponse,
+    MockTransport,
+    json_response,
+    make_ctx,
+    make_request,
+    sse_response,
+)
 from sluicegate_anthropic import AnthropicOptions, AnthropicProvider
 
 FIXTURES = Path(__file__).with_name("fixtures")
@@ -53,7 +59,7 @@ base_url = "{url}/v1"
 models = ["{VENDOR_MODEL}"]
 {provider_extra}
 
-# Adapter tests check one call at a time: no retries, no breaker (tests/test_resilience.py has those).
+# Adapter tests check one call at a time: no retries, no breaker (tests/test_resilience_*.py have those).
 [retry]
 attempts = 1
 
@@ -570,33 +576,32 @@ async def test_native_vendor_error_keeps_anthropic_type(start, fake_upstream, cl
 # -- the adapter on its own ---------------------------------------------------------------------
 
 
-def make_provider(url: str, http, **options) -> AnthropicProvider:
-    services = Services(http=http, config=None, wall_clock=lambda: 1700000000.75)
+def make_provider(url: str, http, transport: MockTransport | None = None, **options) -> AnthropicProvider:
+    """The adapter on the shared session ``http``, or on ``transport`` (no sockets)."""
+    services = Services(http=http, config=None, wall_clock=lambda: 1700000000.75, transport=transport)
     return AnthropicProvider(
         "claude", AnthropicOptions(type="anthropic", base_url=url + "/v1", api_key=Secret(KEY), **options), services
     )
 
 
-def make_request(body: dict, endpoint: Endpoint = Endpoint.CHAT) -> GatewayRequest:
-    return GatewayRequest(endpoint, body, orjson.dumps(body), body["model"], bool(body.get("stream")), ())
+def stream_answer(name_or_events) -> MockResponse:
+    """``play_stream`` for a MockTransport: a recorded stream, or (event name, data) pairs."""
+    recorded = events(name_or_events) if isinstance(name_or_events, str) else name_or_events
+    return sse_response(recorded, done=False, headers={"Content-Type": "text/event-stream; charset=utf-8"})
 
 
-def make_ctx() -> RequestContext:
-    return RequestContext("req-unit", None, CIMultiDictProxy(CIMultiDict()), 0.0)
-
-
-async def test_created_comes_from_the_injected_clock(fake_upstream):
-    fake_upstream.json(UPSTREAM, load("message_text.json"))
-    async with aiohttp.ClientSession() as http:
-        provider = make_provider(fake_upstream.url, http)
-        target = Target(provider, VENDOR_MODEL, f"claude/{VENDOR_MODEL}")
-        reply = await provider.send(make_ctx(), make_request({"model": "m", "messages": MESSAGES}), target)
-        assert type(reply) is Reply and reply.data["created"] == 1700000000
-        play_stream(fake_upstream, "stream_text.json")
-        reply = await provider.send(make_ctx(), make_request({"model": "m", "messages": MESSAGES, "stream": True}),
-                                    target)
-        chunks = [event async for event in reply]
-        await reply.aclose()
+async def test_created_comes_from_the_injected_clock(no_sockets):
+    answers = iter([json_response(load("message_text.json")), stream_answer("stream_text.json")])
+    transport = MockTransport(lambda sent: next(answers))
+    provider = make_provider("http://vendor.invalid", None, transport)
+    target = Target(provider, VENDOR_MODEL, f"claude/{VENDOR_MODEL}")
+    reply = await provider.send(make_ctx(), make_request({"model": "m", "messages": MESSAGES}), target)
+    assert type(reply) is Reply and reply.data["created"] == 1700000000
+    reply = await provider.send(make_ctx(), make_request({"model": "m", "messages": MESSAGES, "stream": True}),
+                                target)
+    chunks = [event async for event in reply]
+    await reply.aclose()
+    assert [sent.path for sent in transport.requests] == [UPSTREAM, UPSTREAM]
     assert {event.json()["created"] for event in chunks[:-1]} == {1700000000}
     assert chunks[-1].data == b"[DONE]"
 
@@ -616,7 +621,8 @@ async def test_stream_close_closes_the_upstream_response_at_once(fake_upstream):
 
         provider.post = recording_post
         for endpoint in (Endpoint.CHAT, Endpoint.MESSAGES):
-            req = make_request({"model": VENDOR_MODEL, "max_tokens": 5, "messages": MESSAGES, "stream": True}, endpoint)
+            req = make_request({"model": VENDOR_MODEL, "max_tokens": 5, "messages": MESSAGES, "stream": True},
+                               endpoint=endpoint)
             reply = await provider.send(make_ctx(), req, Target(provider, VENDOR_MODEL, "claude/x"))
             assert isinstance(reply, StreamReply)
             events_ = aiter(reply)
@@ -628,34 +634,35 @@ async def test_stream_close_closes_the_upstream_response_at_once(fake_upstream):
         await asyncio.wait_for(fake_upstream.abort_event.wait(), 2)
 
 
-async def test_in_stream_error_statuses(fake_upstream):
-    async with aiohttp.ClientSession() as http:
-        provider = make_provider(fake_upstream.url, http)
-        for kind, status in [("overloaded_error", 503), ("rate_limit_error", 429), ("api_error", 500),
-                             ("invalid_request_error", 400), ("brand_new_error", 500)]:
-            error_event = ("error", {"type": "error", "error": {"type": kind, "message": f"bad {KEY}"}})
-            for endpoint in (Endpoint.CHAT, Endpoint.MESSAGES):
-                play_stream(fake_upstream, [events("stream_text.json")[0], error_event])
-                req = make_request({"model": "m", "max_tokens": 5, "messages": MESSAGES, "stream": True}, endpoint)
-                reply = await provider.send(make_ctx(), req, Target(provider, "m", "claude/m"))
-                with pytest.raises(UpstreamError) as caught:
-                    async for _ in reply:
-                        pass
-                await reply.aclose()
-                assert (caught.value.status, caught.value.code) == (status, kind)
-                assert caught.value.retryable is (status >= 500 or status == 429)
-                assert KEY not in caught.value.message
+async def test_in_stream_error_statuses(no_sockets):
+    playing: list = []
+    provider = make_provider("http://vendor.invalid", None, MockTransport(lambda sent: stream_answer(playing)))
+    for kind, status in [("overloaded_error", 503), ("rate_limit_error", 429), ("api_error", 500),
+                         ("invalid_request_error", 400), ("brand_new_error", 500)]:
+        error_event = ("error", {"type": "error", "error": {"type": kind, "message": f"bad {KEY}"}})
+        for endpoint in (Endpoint.CHAT, Endpoint.MESSAGES):
+            playing[:] = [events("stream_text.json")[0], error_event]
+            req = make_request({"model": "m", "max_tokens": 5, "messages": MESSAGES, "stream": True},
+                               endpoint=endpoint)
+            reply = await provider.send(make_ctx(), req, Target(provider, "m", "claude/m"))
+            with pytest.raises(UpstreamError) as caught:
+                async for _ in reply:
+                    pass
+            await reply.aclose()
+            assert (caught.value.status, caught.value.code) == (status, kind)
+            assert caught.value.retryable is (status >= 500 or status == 429)
+            assert KEY not in caught.value.message
 
 
-async def test_cut_off_stream_is_retryable_unavailable(fake_upstream):
-    async with aiohttp.ClientSession() as http:
-        provider = make_provider(fake_upstream.url, http)
-        play_stream(fake_upstream, events("stream_text.json")[:-2])
-        reply = await provider.send(
-            make_ctx(), make_request({"model": "m", "messages": MESSAGES, "stream": True}), Target(provider, "m", "c/m")
-        )
-        with pytest.raises(UpstreamUnavailable) as caught:
-            async for _ in reply:
-                pass
-        await reply.aclose()
+async def test_cut_off_stream_is_retryable_unavailable(no_sockets):
+    transport = MockTransport(lambda sent: stream_answer(events("stream_text.json")[:-2]))
+    provider = make_provider("http://vendor.invalid", None, transport)
+    reply = await provider.send(
+        make_ctx(), make_request({"model": "m", "messages": MESSAGES, "stream": True}), Target(provider, "m", "c/m")
+    )
+    with pytest.raises(UpstreamUnavailable) as caught:
+        async for _ in reply:
+            pass
+    await reply.aclose()
+    assert [sent.path for sent in transport.requests] == [UPSTREAM]
     assert caught.value.retryable and caught.value.status == 502

@@ -11,11 +11,10 @@ import pytest
 
 from sluicegate.errors import InvalidRequest
 from sluicegate.sse import iter_sse
+from sluicegate.translate.anthropic_dialect import ERROR_STATUS, client_status
 from sluicegate_anthropic.translate import (
     DROPPED_FIELDS,
-    STREAM_ERROR_STATUS,
     StreamTranslator,
-    client_status,
     is_retryable,
     openai_error_type,
     to_anthropic_request,
@@ -347,7 +346,7 @@ def test_error_mapping_covers_every_documented_error(vendor_status, status, kind
     assert openai_error_type(status) == kind
     assert is_retryable(vendor_status) is retryable
     # An in-stream error of the same type stands for the same HTTP status.
-    assert STREAM_ERROR_STATUS[body["error"]["type"]] == vendor_status
+    assert ERROR_STATUS[body["error"]["type"]] == vendor_status
 
 
 @pytest.mark.parametrize("vendor_status", [408, 409, 502, 504])

@@ -12,13 +12,12 @@ import openai
 import orjson
 import pytest
 from aiohttp import web
-from multidict import CIMultiDict, CIMultiDictProxy
 
 from sluicegate.errors import InvalidRequest, UpstreamError, UpstreamUnavailable
-from sluicegate.exchange import Endpoint, GatewayRequest, Reply, RequestContext, StreamReply
-from sluicegate.routing import Target
+from sluicegate.exchange import Reply, StreamReply, Target
 from sluicegate.secrets import Secret
 from sluicegate.services import Services
+from sluicegate.testing import MockResponse, MockTransport, json_response, make_ctx, make_request
 from sluicegate_dashscope import DashScopeOptions, DashScopeProvider
 from sluicegate_dashscope.fake import MULTIMODAL_PATH, SSE_HEADERS, TEXT_PATH, result_frame
 
@@ -56,7 +55,7 @@ api_key = "${{DASHSCOPE_KEY}}"
 models = ["qwen-plus"]
 {provider_extra}
 
-# Adapter tests check one call at a time: no retries, no breaker (tests/test_resilience.py has those).
+# Adapter tests check one call at a time: no retries, no breaker (tests/test_resilience_*.py have those).
 [retry]
 attempts = 1
 
@@ -455,17 +454,18 @@ async def test_a_200_that_is_not_a_result_is_502(start, fake_upstream, client):
 # -- the adapter on its own -------------------------------------------------------------------
 
 
-def make_provider(http, url: str = "http://127.0.0.1:1", **extra) -> DashScopeProvider:
+def make_provider(http, url: str = "http://127.0.0.1:1", transport: MockTransport | None = None,
+                  **extra) -> DashScopeProvider:
+    """The adapter on the shared session ``http``, or on ``transport`` (no sockets)."""
     options = DashScopeOptions(type="dashscope", base_url=url + "/api/v1", api_key=Secret(KEY), **extra)
-    return DashScopeProvider("qwen", options, Services(http=http, config=None, wall_clock=lambda: 1234.9))
+    services = Services(http=http, config=None, wall_clock=lambda: 1234.9, transport=transport)
+    return DashScopeProvider("qwen", options, services)
 
 
-def make_request(body: dict) -> GatewayRequest:
-    return GatewayRequest(Endpoint.CHAT, body, orjson.dumps(body), body["model"], bool(body.get("stream")), ())
-
-
-def make_ctx() -> RequestContext:
-    return RequestContext("req-unit", None, CIMultiDictProxy(CIMultiDict()), 0.0)
+def stream_answer(events: list) -> MockResponse:
+    """``dashscope_stream`` for a MockTransport: the recorded events framed as DashScope frames them."""
+    frames = [result_frame(number, event) for number, event in enumerate(events, 1)]
+    return MockResponse(body=frames, headers=SSE_HEADERS)
 
 
 @pytest.mark.parametrize("status", [400, 403, 429, 500, 503])
@@ -494,24 +494,24 @@ def test_map_error_throttling_invalid_key_and_server_errors():
     assert KEY not in scrubbed.message
 
 
-async def test_unit_non_stream_reply_uses_the_injected_clock(fake_upstream):
-    fake_upstream.json(TEXT_PATH, fixture("text_response.json"))
-    async with aiohttp.ClientSession() as http:
-        provider = make_provider(http, fake_upstream.url)
-        req = make_request({"model": "qwen-plus", "messages": MESSAGES})
-        reply = await provider.send(make_ctx(), req, Target(provider, "qwen-plus", "qwen/qwen-plus"))
+async def test_unit_non_stream_reply_uses_the_injected_clock(no_sockets):
+    transport = MockTransport(lambda sent: json_response(fixture("text_response.json")))
+    provider = make_provider(None, transport=transport)
+    req = make_request({"model": "qwen-plus", "messages": MESSAGES})
+    reply = await provider.send(make_ctx(), req, Target(provider, "qwen-plus", "qwen/qwen-plus"))
+    assert [sent.path for sent in transport.requests] == [TEXT_PATH]
     assert type(reply) is Reply
     assert reply.data["created"] == 1234
     assert reply.data["model"] == "qwen-plus"
 
 
-async def test_unit_bad_input_raises_before_any_network_call(fake_upstream):
-    async with aiohttp.ClientSession() as http:
-        provider = make_provider(http, fake_upstream.url)
-        req = make_request({"model": "m", "messages": [{"role": "user", "content": [{"type": "input_audio"}]}]})
-        with pytest.raises(InvalidRequest):
-            await provider.send(make_ctx(), req, Target(provider, "m", "qwen/m"))
-    assert fake_upstream.requests == []
+async def test_unit_bad_input_raises_before_any_network_call(no_sockets):
+    transport = MockTransport(lambda sent: json_response(fixture("text_response.json")))
+    provider = make_provider(None, transport=transport)
+    req = make_request({"model": "m", "messages": [{"role": "user", "content": [{"type": "input_audio"}]}]})
+    with pytest.raises(InvalidRequest):
+        await provider.send(make_ctx(), req, Target(provider, "m", "qwen/m"))
+    assert transport.requests == []
 
 
 async def test_unit_stream_close_closes_the_upstream_response_at_once(fake_upstream):
@@ -538,16 +538,16 @@ async def test_unit_stream_close_closes_the_upstream_response_at_once(fake_upstr
         assert responses[0].closed
 
 
-async def test_unit_stream_without_finish_raises_retryable_unavailable(fake_upstream):
-    fake_upstream.on(TEXT_PATH, dashscope_stream(fixture("stream_text.json")[:2]))
-    async with aiohttp.ClientSession() as http:
-        provider = make_provider(http, fake_upstream.url)
-        req = make_request({"model": "qwen-plus", "messages": MESSAGES, "stream": True})
-        reply = await provider.send(make_ctx(), req, Target(provider, "qwen-plus", "qwen/qwen-plus"))
-        with pytest.raises(UpstreamUnavailable) as caught:
-            async for _ in reply:
-                pass
-        await reply.aclose()
+async def test_unit_stream_without_finish_raises_retryable_unavailable(no_sockets):
+    transport = MockTransport(lambda sent: stream_answer(fixture("stream_text.json")[:2]))
+    provider = make_provider(None, transport=transport)
+    req = make_request({"model": "qwen-plus", "messages": MESSAGES, "stream": True})
+    reply = await provider.send(make_ctx(), req, Target(provider, "qwen-plus", "qwen/qwen-plus"))
+    with pytest.raises(UpstreamUnavailable) as caught:
+        async for _ in reply:
+            pass
+    await reply.aclose()
+    assert [sent.path for sent in transport.requests] == [TEXT_PATH]
     assert caught.value.retryable is True
 
 

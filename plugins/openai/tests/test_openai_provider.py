@@ -12,14 +12,20 @@ import openai
 import orjson
 import pytest
 from aiohttp import web
-from multidict import CIMultiDict, CIMultiDictProxy
 
 from sluicegate.errors import ProviderNotConfigured, UpstreamError
-from sluicegate.exchange import Endpoint, GatewayRequest, Reply, RequestContext, StreamReply
-from sluicegate.routing import Target
+from sluicegate.exchange import Reply, StreamReply, Target
 from sluicegate.secrets import Secret
 from sluicegate.services import Services
-from sluicegate.testing import openai_chat_completion, openai_chunks
+from sluicegate.testing import (
+    MockTransport,
+    json_response,
+    make_ctx,
+    make_request,
+    openai_chat_completion,
+    openai_chunks,
+    sse_response,
+)
 from sluicegate_openai import OpenAIOptions, OpenAIProvider
 
 KEY = "sk-upstream-secret-0123456789"
@@ -41,7 +47,7 @@ base_url = "{url}/v1"
 models = ["gpt-4o-mini"]
 {provider_extra}
 
-# Adapter tests check one call at a time: no retries, no breaker (tests/test_resilience.py has those).
+# Adapter tests check one call at a time: no retries, no breaker (tests/test_resilience_*.py have those).
 [retry]
 attempts = 1
 
@@ -578,12 +584,8 @@ async def test_one_shared_session_with_keep_alive(start, fake_upstream, client):
 # -- the adapter on its own ------------------------------------------------------------------
 
 
-def make_request(body: dict, endpoint: Endpoint = Endpoint.CHAT) -> GatewayRequest:
-    return GatewayRequest(endpoint, body, orjson.dumps(body), body["model"], bool(body.get("stream")), ())
-
-
-def make_ctx() -> RequestContext:
-    return RequestContext("req-unit", None, CIMultiDictProxy(CIMultiDict()), 0.0)
+# make_request / make_ctx come from sluicegate.testing; the tests that run on its MockTransport
+# (no sockets) check the adapter alone, the others what reaches a real connection.
 
 
 async def test_stream_close_closes_the_upstream_response_at_once(fake_upstream):
@@ -615,43 +617,41 @@ async def test_stream_close_closes_the_upstream_response_at_once(fake_upstream):
         await asyncio.wait_for(fake_upstream.abort_event.wait(), 2)
 
 
-async def test_unit_non_stream_reply_and_unconfigured_check(fake_upstream):
-    fake_upstream.json(CHAT, b'{"ok":true}')
-    async with aiohttp.ClientSession() as http:
-        services = Services(http=http, config=None)
-        provider = OpenAIProvider(
-            "up", OpenAIOptions(type="openai", base_url=fake_upstream.url + "/v1", api_key=Secret(KEY)), services
-        )
-        req = make_request({"model": "m", "messages": MESSAGES})
-        reply = await provider.send(make_ctx(), req, Target(provider, "m", "up/m"))
-        assert type(reply) is Reply and reply.body == b'{"ok":true}'
-        assert fake_upstream.requests[-1].body == req.raw
+async def test_unit_non_stream_reply_and_unconfigured_check(no_sockets):
+    transport = MockTransport(lambda sent: json_response(b'{"ok":true}'))
+    services = Services(http=None, config=None, transport=transport)
+    provider = OpenAIProvider(
+        "up", OpenAIOptions(type="openai", base_url="http://vendor.invalid/v1", api_key=Secret(KEY)), services
+    )
+    req = make_request({"model": "m", "messages": MESSAGES})
+    reply = await provider.send(make_ctx(), req, Target(provider, "m", "up/m"))
+    assert type(reply) is Reply and reply.body == b'{"ok":true}'
+    assert transport.requests[-1].body == req.wire
 
-        missing = OpenAIProvider(
-            "miss", OpenAIOptions(type="openai", api_key=Secret("", ("MISSING_KEY",))), services
-        )
-        assert not missing.configured
-        with pytest.raises(ProviderNotConfigured, match="MISSING_KEY is not set"):
-            missing.check_request(req)
-        keyless = OpenAIProvider("local", OpenAIOptions(type="openai", base_url="http://127.0.0.1:1"), services)
-        assert keyless.configured
-        keyless.check_request(req)
-        assert "authorization" not in {k.lower() for k in keyless.base_headers()}
+    missing = OpenAIProvider(
+        "miss", OpenAIOptions(type="openai", api_key=Secret("", ("MISSING_KEY",))), services
+    )
+    assert not missing.configured
+    with pytest.raises(ProviderNotConfigured, match="MISSING_KEY is not set"):
+        missing.check_request(req)
+    keyless = OpenAIProvider("local", OpenAIOptions(type="openai", base_url="http://127.0.0.1:1"), services)
+    assert keyless.configured
+    keyless.check_request(req)
+    assert "authorization" not in {k.lower() for k in keyless.base_headers()}
 
 
-async def test_unit_stream_error_event_is_a_gateway_error(fake_upstream):
-    fake_upstream.sse(CHAT, [{"error": {"message": f"bad {KEY}", "code": "boom"}}])
-    async with aiohttp.ClientSession() as http:
-        provider = OpenAIProvider(
-            "up", OpenAIOptions(type="openai", base_url=fake_upstream.url + "/v1", api_key=Secret(KEY)),
-            Services(http=http, config=None),
-        )
-        req = make_request({"model": "m", "messages": MESSAGES, "stream": True})
-        reply = await provider.send(make_ctx(), req, Target(provider, "m", "up/m"))
-        with pytest.raises(UpstreamError) as caught:
-            async for _ in reply:
-                pass
-        await reply.aclose()
+async def test_unit_stream_error_event_is_a_gateway_error(no_sockets):
+    transport = MockTransport(lambda sent: sse_response([{"error": {"message": f"bad {KEY}", "code": "boom"}}]))
+    provider = OpenAIProvider(
+        "up", OpenAIOptions(type="openai", base_url="http://vendor.invalid/v1", api_key=Secret(KEY)),
+        Services(http=None, config=None, transport=transport),
+    )
+    req = make_request({"model": "m", "messages": MESSAGES, "stream": True})
+    reply = await provider.send(make_ctx(), req, Target(provider, "m", "up/m"))
+    with pytest.raises(UpstreamError) as caught:
+        async for _ in reply:
+            pass
+    await reply.aclose()
     assert caught.value.code == "boom"
     assert KEY not in caught.value.message
 

@@ -12,20 +12,6 @@ import orjson
 from aiohttp import web
 from attrs import define
 
-from sluicegate.admin import toml_edit
-from sluicegate.admin.body import (
-    ALIAS,
-    MAX_BODY,
-    PROVIDER_ID,
-    check_name,
-    model_values,
-    parse_json,
-    provider_values,
-)
-from sluicegate.admin.extension import Admin
-from sluicegate.admin.store import ConfigRefused, ConfigStore, read_text
-from sluicegate.admin.throttle import client_key, retry_after
-from sluicegate.admin.view import config_view, parse_raw, reload_state
 from sluicegate.errors import (
     AuthenticationFailed,
     GatewayError,
@@ -36,6 +22,20 @@ from sluicegate.errors import (
 from sluicegate.gateway import Gateway
 from sluicegate.secrets import mask_url
 from sluicegate.server.keys import RECORD, REQUEST_ID
+from sluicegate_admin import toml_edit
+from sluicegate_admin.body import (
+    ALIAS,
+    MAX_BODY,
+    PROVIDER_ID,
+    check_name,
+    model_values,
+    parse_json,
+    provider_values,
+)
+from sluicegate_admin.extension import Admin
+from sluicegate_admin.store import ConfigRefused, ConfigStore, read_text
+from sluicegate_admin.throttle import client_key, retry_after
+from sluicegate_admin.view import config_view, parse_raw, reload_state
 
 NAME = "admin"
 log = logging.getLogger("sluicegate.admin")
@@ -170,7 +170,7 @@ class AdminRoutes:
     async def _asset(self, name: str) -> bytes:
         data = self._static.get(name)
         if data is None:
-            resource = importlib.resources.files("sluicegate.admin") / "static" / name
+            resource = importlib.resources.files("sluicegate_admin") / "static" / name
             data = await asyncio.get_running_loop().run_in_executor(None, resource.read_bytes)
             self._static[name] = data
         return data

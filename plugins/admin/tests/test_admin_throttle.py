@@ -11,9 +11,9 @@ import logging
 import aiohttp
 import pytest
 
-from sluicegate.admin.throttle import FIRST_WAIT, FREE_FAILURES, MAX_WAIT, GuessThrottle, client_key
 from sluicegate.gateway import Gateway, GatewaySource
 from sluicegate.server.runner import start_server
+from sluicegate_admin.throttle import FIRST_WAIT, FREE_FAILURES, MAX_WAIT, GuessThrottle, client_key
 
 ADMIN_TOKEN = "admin-token-throttle-0123456789abc"
 CONFIG = """\

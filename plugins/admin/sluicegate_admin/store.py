@@ -16,11 +16,11 @@ from typing import Any
 
 from attrs import define, field
 
-from sluicegate.admin.toml_edit import EditError
-from sluicegate.admin.view import problem_dicts
-from sluicegate.config import load_config_text
+from sluicegate.config.loader import load_config_text
 from sluicegate.errors import ConfigError, GatewayError, PluginError
 from sluicegate.gateway import Gateway
+from sluicegate_admin.toml_edit import EditError
+from sluicegate_admin.view import problem_dicts
 
 log = logging.getLogger("sluicegate.admin")
 

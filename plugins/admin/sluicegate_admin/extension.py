@@ -6,10 +6,10 @@ import hmac
 
 from attrs import define
 
-from sluicegate.admin.throttle import GuessThrottle
 from sluicegate.plugin_options import FeatureOptions
 from sluicegate.secrets import Secret
 from sluicegate.services import Services
+from sluicegate_admin.throttle import GuessThrottle
 
 # Shorter tokens still work; the warning says why they should not be used.
 _SHORT_TOKEN = 16

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sluicegate.admin.toml_edit import EditError, add_entry, delete_entry, patch_entry, replace_entry
+from sluicegate_admin.toml_edit import EditError, add_entry, delete_entry, patch_entry, replace_entry
 
 CONFIG = '''\
 # Top comment: stays.
@@ -202,7 +202,7 @@ def test_impossible_edits_say_why(call, status):
 
 
 def test_every_shipped_provider_can_be_deleted_leaving_the_other_comments():
-    shipped = (Path(__file__).resolve().parents[2] / "gateway.toml").read_text()
+    shipped = (Path(__file__).resolve().parents[3] / "gateway.toml").read_text()
     providers = tomllib.loads(shipped)["providers"]
     assert providers, "the shipped config has providers"
     for name in providers:
