@@ -24,6 +24,7 @@ import inspect
 import io
 import json
 import math
+import re
 import sys
 import textwrap
 import tokenize
@@ -227,6 +228,9 @@ def doc_of(cls: type, name: str) -> str:
 
 def type_text(field: attrs.Attribute) -> str:
     written = field.type if isinstance(field.type, str) else inspect.formatannotation(field.type)
+    # Once cattrs has structured a class its string annotations are resolved, and a resolved one
+    # names each class with its module: drop those, so the text is the same either way.
+    written = re.sub(r"\b(?:[A-Za-z_]\w*\.)+(?=[A-Za-z_]\w*)", "", written)
     parts = [part.strip() for part in written.split("|")]
     parts = [part for part in parts if part != "None"] or ["None"]
     return " or ".join(parts)

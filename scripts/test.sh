@@ -32,6 +32,7 @@ bash scripts/install-agents.sh  # the pinned Claude Code and Codex CLIs, into .c
 
 echo "== lint"
 "$PYTHON" -m ruff check .
+"$PYTHON" -c 'from importlinter.cli import lint_imports_command; lint_imports_command()'  # lint-imports: .importlinter
 
 echo "== docs"  # the site builds with no warning; docs/reference/*.md are checked by tests/test_docs.py
 # (not --quiet: it hides the warnings --strict counts)

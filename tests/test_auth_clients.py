@@ -27,13 +27,14 @@ async def test_named_tokens_authenticate_and_unset_ones_do_not(gateway):
     client = openai.AsyncOpenAI(base_url=server.base_url + "/v1", api_key="team-ads", max_retries=0)
     with pytest.raises(openai.AuthenticationError):  # a name is not a token
         await client.chat.completions.create(model="echo", messages=[{"role": "user", "content": "hi"}])
-    assembly = server.gateway.current
-    assert sorted(assembly.client_names.values()) == ["client-1", "team-ads", "team-search"]
+    identities = server.gateway.current.authenticators["auth"].identities
+    assert sorted(identity.client for identity in identities.values()) == ["client-1", "team-ads", "team-search"]
     # Each token is its own tenant (cache and limits keep clients apart).
-    assert len(set(assembly.tenants.values())) == 3
+    assert len({identity.tenant for identity in identities.values()}) == 3
 
 
 async def test_an_unset_named_token_is_skipped_and_others_still_guard(gateway):
     server = await gateway(CONFIG, env={})
     assert not server.gateway.current.open_access
-    assert sorted(server.gateway.current.client_names.values()) == ["client-1", "team-ads"]
+    identities = server.gateway.current.authenticators["auth"].identities
+    assert sorted(identity.client for identity in identities.values()) == ["client-1", "team-ads"]

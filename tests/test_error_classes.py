@@ -17,9 +17,8 @@ import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from sluicegate.errors import GatewayError, UpstreamError, UpstreamTimeout, UpstreamUnavailable
-from sluicegate.exchange import Endpoint, GatewayRequest, RequestContext
+from sluicegate.exchange import Endpoint, GatewayRequest, RequestContext, Target
 from sluicegate.resilience.classify import TRAITS, ErrorClass, classify
-from sluicegate.routing import Target
 from sluicegate.secrets import Secret
 from sluicegate.services import Services
 from sluicegate_anthropic import AnthropicOptions, AnthropicProvider

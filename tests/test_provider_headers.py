@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 
 from sluicegate.cli import main as cli_main
-from sluicegate.config import load_config_text
+from sluicegate.config.loader import load_config_text
 from sluicegate.errors import ConfigError
 from sluicegate.gateway import Gateway, GatewaySource
 from sluicegate.server.runner import start_server

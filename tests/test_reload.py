@@ -47,6 +47,30 @@ async def test_reload_swaps_good_config_and_refuses_bad(tmp_path, caplog):
         await server.stop()
 
 
+async def test_a_reload_never_raises_an_unexpected_error_is_a_refusal(tmp_path, caplog, monkeypatch):
+    # Whatever goes wrong before the swap must not escape: the file watch awaits reload() and
+    # would stop for good.
+    path = tmp_path / "gateway.toml"
+    path.write_text(CONFIG.format(alias="first"))
+    gateway = Gateway(GatewaySource(path=str(path), env={}))
+    server = await start_server(gateway, "127.0.0.1", 0, shutdown_grace=0)
+    try:
+        def broken_load(self):
+            raise ValueError("a bug while loading")
+
+        monkeypatch.setattr(GatewaySource, "load", broken_load)
+        assert await gateway.reload() is False
+        assert gateway.last_reload.problems == ["unexpected ValueError: a bug while loading"]
+        assert "config reload failed unexpectedly" in caplog.text
+        assert await model_ids(server.base_url) == ["first"]
+        monkeypatch.undo()
+        path.write_text(CONFIG.format(alias="second"))
+        assert await gateway.reload() is True
+        assert await model_ids(server.base_url) == ["second"]
+    finally:
+        await server.stop()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -8,8 +8,11 @@ import time
 import aiohttp
 import openai
 import pytest
+from attrs import define
 
+import sluicegate
 from sluicegate.gateway import Gateway, GatewaySource
+from sluicegate.plugin_options import FeatureOptions
 from sluicegate.server.runner import start_server
 
 CONFIG = """
@@ -46,10 +49,10 @@ async def wait_for(predicate, within: float = 10.0) -> None:
 async def served(tmp_path):
     servers = []
 
-    async def serve(text: str):
+    async def serve(text: str, extra_plugins=()):
         path = tmp_path / "gateway.toml"
         path.write_text(text)
-        gateway = Gateway(GatewaySource(path=str(path), env={}))
+        gateway = Gateway(GatewaySource(path=str(path), env={}, extra_plugins=tuple(extra_plugins)))
         server = await start_server(gateway, "127.0.0.1", 0, shutdown_grace=0.5)
         servers.append(server)
         return server, path
@@ -86,6 +89,47 @@ async def test_a_broken_file_is_refused_and_the_old_config_serves(served):
     assert server.gateway.last_reload.problems == ["bogus: unknown table"]
     # Fixing the file is picked up as well.
     path.write_text(config("third"))
+
+    async def fixed() -> bool:
+        return await model_ids(server.base_url) == ["chat", "third"]
+
+    await wait_for(fixed)
+    assert server.gateway.last_reload.ok
+
+
+@define(kw_only=True)
+class FragileOptions(FeatureOptions):
+    explode: bool = False
+
+
+class FragilePlugin:
+    """An extension whose factory has a bug that one config brings out."""
+
+    @sluicegate.hookimpl
+    def register_extensions(self, register):
+        register("fragile", self.make, options=FragileOptions)
+
+    def make(self, *, options: FragileOptions, services):
+        if options.explode:
+            raise RuntimeError("fragile blew up")
+        return None
+
+
+async def test_a_factory_raising_during_a_reload_is_refused_and_the_watch_keeps_working(served):
+    server, path = await served(config("first") + "[fragile]\n", [("fragile", FragilePlugin())])
+    path.write_text(config("second") + "[fragile]\nexplode = true\n")
+
+    async def refused() -> bool:
+        return not server.gateway.last_reload.ok
+
+    await wait_for(refused)
+    assert server.gateway.last_reload.problems == [
+        "fragile: extension 'fragile' from plugin 'fragile' (distribution (in process)) failed to build: "
+        "RuntimeError: fragile blew up"
+    ]
+    assert await model_ids(server.base_url) == ["chat", "first"]
+    # The watch survived the refusal: the next good edit is picked up.
+    path.write_text(config("third") + "[fragile]\n")
 
     async def fixed() -> bool:
         return await model_ids(server.base_url) == ["chat", "third"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 import sluicegate
-from sluicegate.config import load_config_text
+from sluicegate.config.loader import load_config_text
 from sluicegate.config.responses import ResponsesConfig
 from sluicegate.errors import ConfigError, ConfigProblem, PluginError
 from sluicegate.features.memory_response_store import MemoryResponseStore

@@ -79,7 +79,8 @@ api_key = "sk-unused-0000"
 
 [ratelimit]
 requests_per_minute = 1000
-backend = "memory"
+# Nothing listens there: the limits fail open to local state (url is the redis backend's key).
+backend = "redis"
 url = "redis://:${{REDIS_PASSWORD}}@127.0.0.1:1/0"
 
 [retry]

@@ -14,10 +14,12 @@ import tempfile
 from collections.abc import Sequence
 
 from sluicegate import __version__
+from sluicegate.builder import AssemblyFailed
 from sluicegate.errors import ConfigError, PluginError
-from sluicegate.gateway import Gateway, GatewaySource
+from sluicegate.gateway import Gateway, GatewaySource, assemble
 from sluicegate.plugins import load_plugins
 from sluicegate.secrets import mask_url
+from sluicegate.services import Services
 from sluicegate.supervisor import STARTUP_FAILED, Supervisor
 
 DEFAULT_CONFIG = "gateway.toml"
@@ -179,13 +181,14 @@ def _check(args: argparse.Namespace) -> int:
     loaded = GatewaySource(path=args.config).load()
     # Build everything once, as serve would: component factories check what the schema cannot
     # (price keys, log destinations, limits); nothing is started and no request is made.
-    asyncio.run(_assemble_once(loaded))
+    open_access = asyncio.run(_assemble_once(loaded))
     config, host = loaded.config, loaded.host
     print(f"{config.source}: OK")
     server = config.server
     print(f"\nserver: http://{server.host}:{server.port}  workers={server.workers}  max_body_mb={server.max_body_mb:g}")
-    tokens = [token for token in config.auth.tokens if token]
-    print(f"auth: {len(tokens)} client token(s)" + ("" if tokens else " -- OPEN: anyone can call this gateway"))
+    auth = config.features.get("auth")  # the default token authenticator's table
+    tokens = [token for token in (*auth.tokens, *auth.clients.values()) if token] if auth else []
+    print(f"auth: {len(tokens)} client token(s)" + (" -- OPEN: anyone can call this gateway" if open_access else ""))
     print("\nproviders:")  # at least one: the loader refuses a config without
     for provider_id, options in config.providers.items():
         key = options.api_key
@@ -210,12 +213,15 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _assemble_once(loaded) -> None:
-    from sluicegate.gateway import assemble
-    from sluicegate.services import Services
-
-    assembly = assemble(loaded, lambda config, registry: Services(http=None, config=config, registry=registry))
+async def _assemble_once(loaded) -> bool:
+    """Build (and close) what serve would; whether the gateway is open to anyone."""
+    try:
+        assembly = assemble(loaded, lambda config, registry: Services(http=None, config=config, registry=registry))
+    except AssemblyFailed as exc:
+        await exc.aclose()
+        raise
     await assembly.aclose()
+    return assembly.open_access
 
 
 def _plugins(args: argparse.Namespace) -> int:

@@ -82,7 +82,7 @@ def translated_context(ctx: RequestContext) -> RequestContext:
 
     A bridge calls the provider's own ``send`` with a request in the vendor's dialect, and that
     ``send`` forwards headers as for a client of that dialect; this context is what keeps the
-    client's own headers from the vendor. Everything else (response headers, extras) is shared.
+    client's own headers from the vendor. Everything else (response headers, facts, state) is shared.
     """
     kept = CIMultiDictProxy(CIMultiDict(without(ctx.client_headers.items(), TRANSLATED)))
     return evolve(ctx, client_headers=kept)

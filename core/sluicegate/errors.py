@@ -166,15 +166,3 @@ class ConfigError(Exception):
 
 class PluginError(Exception):
     """A plugin could not be loaded or registered something invalid (start-up error)."""
-
-
-def openai_error_body(error: GatewayError, request_id: str | None = None) -> dict[str, Any]:
-    """The OpenAI error shape: ``{"error": {"message", "type", "param", "code"}}``."""
-    return {
-        "error": {
-            "message": error.message,
-            "type": error.type,
-            "param": error.param,
-            "code": error.code,
-        }
-    }

@@ -1,18 +1,27 @@
-"""What flows through the request chain: the parsed request, its context, and the replies."""
+"""What flows through the request chain: the request, where it may go, its context, the replies.
+
+The request is one immutable value: ``body`` is its only truth and ``wire`` the bytes derived
+from it, encoded at most once (the client's own bytes until something changes the body). A
+middleware that changes a request hands on ``req.replace(body=...)``; what a target needs (its
+output cap, the stream usage the edge asked for, its model name) is applied in one copy
+(``for_target``, ``wire_for``), which a pass-through adapter encodes once, when it sends it.
+"""
 
 from __future__ import annotations
 
 import enum
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any, Generic, Protocol, TypeVar
 
+import attrs
 import orjson
-from attrs import define, field
+from attrs import define, field, frozen
+from multidict import CIMultiDictProxy
 
-if TYPE_CHECKING:
-    from multidict import CIMultiDictProxy
+from sluicegate.telemetry import AttemptRecord
+from sluicegate.usage import StreamObserver, usage_object
 
-    from sluicegate.routing import Route, Target
+T = TypeVar("T")
 
 
 class Endpoint(enum.StrEnum):
@@ -35,27 +44,217 @@ OPENAI_ENDPOINTS = frozenset(
     {Endpoint.CHAT, Endpoint.COMPLETIONS, Endpoint.EMBEDDINGS, Endpoint.MODERATIONS}
 )
 
+#: The body fields that bound the output, per operation: lowered to a target's ``output_cap``.
+LIMIT_FIELDS: dict[Endpoint, tuple[str, ...]] = {
+    Endpoint.CHAT: ("max_tokens", "max_completion_tokens"),
+    Endpoint.COMPLETIONS: ("max_tokens",),
+    Endpoint.MESSAGES: ("max_tokens",),
+    Endpoint.RESPONSES: ("max_output_tokens",),
+}
 
-@define(slots=True)
+
+# -- where a request can go -------------------------------------------------------------------
+
+
+class Adapter(Protocol):
+    """What the request path needs of a target's provider. ``sluicegate.provider.Provider``,
+    the base class of every vendor adapter, is the implementation; this is its seam below it."""
+
+    name: str
+    #: Seconds the router waits for a stream's first content before failing over.
+    first_byte_timeout: float
+    #: Whether the vendor's chat API takes ``reasoning_effort`` (the bridges map onto it).
+    reasoning_effort: bool
+    #: How each operation is served: natively, or bridged onto another (decided at assembly).
+    senders: Mapping[Endpoint, Sender]
+
+    def check_request(self, req: GatewayRequest) -> None: ...
+
+    async def send(self, ctx: RequestContext, req: GatewayRequest, target: Target) -> Result: ...
+
+    def secrets(self) -> tuple[str, ...]: ...
+
+
+@frozen(slots=True)
+class Target:
+    """One place a request can go: a provider instance and the model name it knows."""
+
+    provider: Adapter
+    model: str
+    label: str  # "provider/model", for headers, logs and errors
+    # The most output tokens this target accepts (its provider's max_output_tokens); a request
+    # asking for more is lowered to it before it is sent (``GatewayRequest.for_target``).
+    output_cap: int | None = None
+
+
+@frozen(slots=True)
+class Route:
+    """Where a requested model may go: its targets, the per-request try order, and extras."""
+
+    targets: tuple[Target, ...]
+    # Returns the order to try the targets in for one request (the balancing strategy).
+    order: Callable[[], Sequence[Target]] | None = None
+    hedge_after: float | None = None
+    context_fallbacks: tuple[Target, ...] = ()
+    # The alias (for a glob alias, its pattern: metrics labels stay bounded) or "provider/model".
+    name: str = field(default="")
+
+    def try_order(self) -> Sequence[Target]:
+        return self.targets if self.order is None else self.order()
+
+    # A route reads as its targets, so callers that only need those can treat it as a tuple.
+    def __iter__(self):
+        return iter(self.targets)
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, index: int) -> Target:
+        return self.targets[index]
+
+
+# -- the request --------------------------------------------------------------------------------
+
+
+@frozen(slots=True, eq=False)
 class GatewayRequest:
-    """A client's API call, parsed once. ``body`` is the client's JSON with every field kept."""
+    """A client's API call, parsed once; immutable.
+
+    ``body`` is the client's JSON with every field kept, and never changed in place: a change
+    is a new request (``replace``). ``raw``, given at construction, is the body's bytes when
+    known (the client's own): the first value of ``wire``, which is otherwise encoded from the
+    body when first read, once.
+    """
 
     endpoint: Endpoint
     body: dict[str, Any]
-    raw: bytes
+    _wire: bytes | None = field(alias="raw", repr=False)
     model: str
     stream: bool
-    targets: tuple[Target, ...]
+    targets: tuple[Target, ...] = ()
     # The resolved route (try order, hedging, context fallbacks); None means "targets in order".
     route: Route | None = None
-    # Ask the vendor to report a stream's usage (``stream_options.include_usage``) when it is
-    # called; set by the edge when someone reads usage and the client did not ask for it.
-    add_stream_usage: bool = False
+    # Ask the vendor to report a stream's usage (``stream_options.include_usage``): decided by
+    # the edge when someone reads usage and the client did not ask, applied by ``for_target``.
+    stream_usage: bool = False
+
+    @property
+    def wire(self) -> bytes:
+        """The body as JSON bytes: what a pass-through adapter sends."""
+        wire = self._wire
+        if wire is None:
+            wire = orjson.dumps(self.body)
+            object.__setattr__(self, "_wire", wire)  # a cache of a value derived from body
+        return wire
+
+    def replace(self, **changes: Any) -> GatewayRequest:
+        """A copy with ``changes`` (any constructor keyword); a new ``body`` is encoded afresh."""
+        if "body" in changes and "raw" not in changes:
+            changes["raw"] = None
+        return attrs.evolve(self, **changes)
+
+    def for_target(self, target: Target, *, omit: Iterable[str] = ()) -> GatewayRequest:
+        """This request as ``target`` receives it (the router hands every adapter this): limits
+        above the target's output cap lowered to it, ``stream_options.include_usage`` when the
+        edge asked for the usage, without the fields in ``omit``. All in one copy of the body,
+        which then carries the target's model name too (so a pass-through adapter sends it as
+        it is); itself, the client's body, when none of that applies."""
+        body = self.body
+        changes: dict[str, Any] = {}
+        cap = target.output_cap
+        if cap is not None:
+            for name in LIMIT_FIELDS.get(self.endpoint, ()):
+                value = body.get(name)
+                # Only a well-formed limit is lowered; anything else is the vendor's to judge.
+                if type(value) is int and value > cap:
+                    changes[name] = cap
+        if self.stream_usage:
+            options = body.get("stream_options")
+            if not isinstance(options, dict):
+                changes["stream_options"] = {"include_usage": True}
+            elif options.get("include_usage") is not True:
+                changes["stream_options"] = {**options, "include_usage": True}
+        dropped = [name for name in omit if name in body]
+        if not changes and not dropped:
+            return self
+        changes["model"] = target.model
+        fitted = {**body, **changes}
+        for name in dropped:
+            del fitted[name]
+        return self.replace(body=fitted)
+
+    def wire_for(self, target: Target, *, omit: Iterable[str] = ()) -> bytes:
+        """What a pass-through adapter sends to ``target``: ``for_target``'s body with the
+        target's model name, encoded once. The client's own bytes when nothing changes."""
+        sent = self.for_target(target, omit=omit)
+        if sent.body.get("model") != target.model:
+            sent = sent.replace(body={**sent.body, "model": target.model})
+        return sent.wire
+
+
+# -- per-request state ------------------------------------------------------------------------
+
+
+class StateKey(Generic[T]):
+    """A typed key for a component's own per-request state (``RequestContext.state``), like
+    aiohttp's ``AppKey``: the owner's module defines it once; its value type is checked."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<StateKey {self.name}>"
+
+
+class RequestState:
+    """State components keep for one request, by ``StateKey`` (never by string)."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self) -> None:
+        self._values: dict[StateKey[Any], Any] = {}
+
+    def get(self, key: StateKey[T]) -> T | None:
+        return self._values.get(key)
+
+    def __setitem__(self, key: StateKey[T], value: T) -> None:
+        self._values[key] = value
+
+    def pop(self, key: StateKey[T]) -> T | None:
+        return self._values.pop(key, None)
+
+    def __contains__(self, key: StateKey[Any]) -> bool:
+        return key in self._values
+
+
+@define(slots=True)
+class RequestFacts:
+    """What the chain learned about one request, read back by the edge: the record (metrics,
+    logs) and the ``x-sluicegate-*`` response headers are made from these."""
+
+    #: Every upstream call, in order (the router appends).
+    attempts: list[AttemptRecord] = field(factory=list)
+    #: A hedged request won by a later target.
+    hedged: bool = False
+    #: Which gateway limit refused the request: "client", "model", "concurrency", "provider".
+    limited: str | None = None
+    #: The response cache's verdict: "hit", "miss", "bypass", "coalesced".
+    cache: str | None = None
+    #: The answer is the ``[degrade]`` message, not a model's.
+    degraded: bool = False
+    #: The stream's one observer, once someone reads the stream (``RequestContext.observe``).
+    stream: StreamObserver | None = None
 
 
 @define(slots=True)
 class RequestContext:
-    """Per-request facts shared along the chain; middlewares may add to ``extras``."""
+    """Per-request facts shared along the chain.
+
+    Copies made for one request (a hedge, a bridge's) share ``facts``, ``state`` and
+    ``response_headers``: what any of them learns is the request's.
+    """
 
     request_id: str
     tenant: str | None
@@ -64,9 +263,23 @@ class RequestContext:
     # The client's query string (``beta=true`` from the anthropic SDK's beta calls), for a
     # pass-through to the vendor whose API the client speaks.
     query_string: str = ""
+    # Headers for the client's response (a rate limit's budget); the edge adds the facts'.
     response_headers: dict[str, str] = field(factory=dict)
     target: Target | None = None
-    extras: dict[str, Any] = field(factory=dict)
+    facts: RequestFacts = field(factory=RequestFacts)
+    state: RequestState = field(factory=RequestState)
+
+    def observe(self, reply: StreamReply, *, hide_usage: bool = False, count_content: bool = False) -> StreamObserver:
+        """The request's stream observer, set to watch ``reply`` by whoever asks first; later
+        callers (outer in the chain, or the edge) share it, so each event is looked at once."""
+        observer = self.facts.stream
+        if observer is None:
+            observer = self.facts.stream = StreamObserver(hide_usage=hide_usage, count_content=count_content)
+            reply.events = observer.watch(reply.events)
+        else:
+            observer.hide_usage |= hide_usage
+            observer.count_content |= count_content
+        return observer
 
 
 _UNPARSED = object()
@@ -75,7 +288,7 @@ _UNPARSED = object()
 class Reply:
     """A complete (non-streaming) JSON answer; bytes and parsed form are each made at most once."""
 
-    __slots__ = ("status", "headers", "_body", "_data")
+    __slots__ = ("status", "headers", "_body", "_data", "_usage")
 
     def __init__(
         self,
@@ -89,6 +302,7 @@ class Reply:
             raise ValueError("a Reply needs body bytes or data")
         self._body = body
         self._data = data
+        self._usage: Any = _UNPARSED
         self.status = status
         self.headers = headers if headers is not None else {}
 
@@ -108,10 +322,27 @@ class Reply:
             self._data = orjson.loads(self._body)  # type: ignore[arg-type]
         return self._data
 
+    @property
+    def usage(self) -> Any:
+        """The usage object the answer reports (None when it reports none), read once for all
+        who ask (the request record, token rate limits) without parsing the whole answer."""
+        usage = self._usage
+        if usage is _UNPARSED:
+            parsed = self._data
+            if isinstance(parsed, dict):  # already parsed by someone (a translation)
+                usage = parsed.get("usage")
+            elif self._body is not None:
+                usage = usage_object(self._body)
+            else:
+                usage = None
+            self._usage = usage
+        return usage
+
     def replace_data(self, data: Any) -> None:
         """Swap in a changed object; the bytes are re-encoded lazily."""
         self._data = data
         self._body = None
+        self._usage = _UNPARSED
 
 
 @define(slots=True)
@@ -123,6 +354,9 @@ class SSEEvent:
     #: More events arrived in the same network read and follow at once: a writer may hold this
     #: one and send them together (one socket write instead of several, and no added delay).
     more: bool = field(default=False, eq=False)
+    #: Not for the client: the usage-only chunk the gateway asked for on its behalf (set by the
+    #: stream observer, honoured by the writer).
+    hidden: bool = field(default=False, eq=False)
 
     @classmethod
     def from_data(cls, obj: Any, event: str | None = None) -> SSEEvent:
@@ -208,3 +442,5 @@ class StreamReply:
 
 Result = Reply | StreamReply
 Handler = Callable[[RequestContext, GatewayRequest], Awaitable[Result]]
+#: How a provider serves one operation for one target (``Adapter.senders``).
+Sender = Callable[[RequestContext, GatewayRequest, Target], Awaitable[Result]]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
+import functools
 import logging
 import random
 import time
@@ -15,21 +15,25 @@ from typing import Any
 import attrs
 
 from sluicegate import settle
-from sluicegate.config import LoadedConfig, load_config
+from sluicegate.auth import Authenticate
+from sluicegate.auth import chain as auth_chain
+from sluicegate.builder import AssemblyFailed, Builder, Closer, close_all
+from sluicegate.config.loader import LoadedConfig, load_config, load_config_text
 from sluicegate.config.schema import GatewayConfig
-from sluicegate.errors import ConfigError, ConfigProblem, GatewayError, PluginError, openai_error_body
+from sluicegate.contracts import Authenticator, BreakerBoard
+from sluicegate.errors import ConfigError, ConfigProblem, GatewayError, PluginError
 from sluicegate.exchange import Handler
 from sluicegate.features.response_store import NullResponseStore, ResponseStore, build_response_store
 from sluicegate.pipeline import compose
-from sluicegate.plugins import PluginHost, first_result
+from sluicegate.plugins import PluginHost
 from sluicegate.provider import Provider
-from sluicegate.registry import BREAKER_POLICY, EXTENSION, MIDDLEWARE, PROVIDER
+from sluicegate.registry import AUTHENTICATOR, BREAKER_POLICY, EXTENSION, MIDDLEWARE, PROVIDER
 from sluicegate.resilience.balance import StatsBoard
 from sluicegate.resilience.router import ResilientRouter
 from sluicegate.routing import Router
+from sluicegate.secrets import config_secrets, scrub
 from sluicegate.services import Services
 from sluicegate.telemetry import Telemetry, known_target_labels
-from sluicegate.translate.anthropic_inbound import anthropic_error_body
 
 log = logging.getLogger("sluicegate")
 
@@ -45,14 +49,15 @@ class Assembly:
         chain: Handler,
         middleware_names: list[str],
         *,
-        breakers: Any = None,
+        breakers: BreakerBoard | None = None,
         stats: StatsBoard | None = None,
         rng: random.Random | None = None,
         clock: Callable[[], float] | None = None,
-        closers: list[Callable[[], Any]] | None = None,
+        closers: list[Closer] | None = None,
         extensions: dict[str, Any] | None = None,
         telemetry: Telemetry | None = None,
         responses: ResponseStore | None = None,
+        authenticators: dict[str, Authenticator] | None = None,
     ) -> None:
         self._closers = closers or []
         self.config = config
@@ -65,14 +70,6 @@ class Assembly:
         self.middleware_names = middleware_names
         self.max_body = int(config.server.max_body_mb * 1024 * 1024)
         self.body_idle_timeout = config.server.body_idle_timeout
-        # Token -> tenant label. The label is a digest prefix so logs and cache keys can name a
-        # client without holding its token.
-        self.tenants: dict[str, str] = {
-            token.reveal(): "t-" + hashlib.sha256(token.reveal().encode()).hexdigest()[:12]
-            for token in config.auth.tokens
-            if token
-        }
-        self._error_body = first_result(host.pm, "gateway_error_body")
         self.alias_names = frozenset(config.models)
         # The clock the router's stats run on, for reading their windows.
         self.router_clock = clock or time.monotonic
@@ -83,19 +80,11 @@ class Assembly:
         # Stored responses ([responses]) for the Responses API, resolved once here; closed
         # with the assembly (its entries outlive it: in Redis, or on the memory store's shelf).
         self.responses: ResponseStore = responses if responses is not None else NullResponseStore()
-        # Client names for logs and metrics: [auth.clients] names its tokens; the unnamed ones
-        # of [auth] tokens are "client-1", "client-2"... by position.
-        self.client_names: dict[str, str] = {}
-        for index, token in enumerate(config.auth.tokens, start=1):
-            if token:
-                self.client_names.setdefault(token.reveal(), f"client-{index}")
-        for name, token in config.auth.clients.items():
-            if token:
-                self.client_names[token.reveal()] = name
-                self.tenants.setdefault(
-                    token.reveal(), "t-" + hashlib.sha256(token.reveal().encode()).hexdigest()[:12]
-                )
-        self.open_access = not self.tenants
+        # Name -> authenticator, in chain order; ``authenticate(headers)`` asks them in turn
+        # (README, "Authentication"). None of them on: an open gateway.
+        self.authenticators = authenticators or {}
+        self.authenticate: Authenticate = auth_chain(list(self.authenticators.values()))
+        self.open_access = not self.authenticators
 
     async def start(self) -> None:
         """Start the extensions' own work once this assembly serves."""
@@ -108,103 +97,93 @@ class Assembly:
                     log.exception("extension %s failed to start", name)
 
     def error_body(self, error: GatewayError, request_id: str, api: str = "openai") -> Any:
-        body = self._error_body(error=error, request_id=request_id, api=api)
-        if body is not None:
-            return body
-        # Every plugin declined (the defaults may be disabled): the client still gets the
-        # shape its SDK parses.
-        if api == "anthropic":
-            return anthropic_error_body(error.message, error.status, error.code, request_id)
-        return openai_error_body(error, request_id)
+        """The body of an error response, from the ``gateway_error_body`` plugins."""
+        return self.host.error_body(error, request_id, api)
 
     async def aclose(self) -> None:
-        for close in self._closers:
-            try:
-                await close()
-            except Exception:  # one feature failing to close must not keep others open
-                log.exception("a middleware failed to close")
-        for provider in self.providers.values():
-            try:
-                await provider.aclose()
-            except Exception:  # one provider failing to close must not keep others open
-                log.exception("provider %s failed to close", provider.name)
+        """Close every component this assembly built, in reverse order of building."""
+        await close_all(self._closers)
 
 
 def assemble(loaded: LoadedConfig, services_factory: Callable[[GatewayConfig, Any], Services]) -> Assembly:
-    """Instantiate every component once. Raises ConfigError if a factory refuses its options."""
+    """Instantiate every component once, each by the builder's one rule (``sluicegate.builder``).
+
+    Raises ``AssemblyFailed`` (a ``ConfigError``) listing every problem; its ``aclose()`` closes
+    what had been built.
+    """
     config, host = loaded.config, loaded.host
     services = services_factory(config, host.registry)
-    problems: list[ConfigProblem] = []
+    builder = Builder()
+    services.build = functools.partial(builder.nested, services=services)
     providers: dict[str, Provider] = {}
     for provider_id, options in config.providers.items():
         component = host.registry.get(PROVIDER, options.type)
         assert component is not None  # the loader checked the type
-        try:
-            providers[provider_id] = component.factory(
-                name=provider_id, options=options, services=services
-            )
-        except ConfigError as exc:
-            problems.extend(
-                ConfigProblem(f"providers.{provider_id}" + (f".{p.path}" if p.path else ""), p.message)
-                for p in exc.problems
-            )
-        except GatewayError as exc:
-            problems.append(ConfigProblem(f"providers.{provider_id}", exc.message))
-
+        made = builder.build(component, f"providers.{provider_id}", name=provider_id, options=options,
+                             services=services)
+        if made is not None:
+            providers[provider_id] = made
     services.providers = providers
-    extensions = _build_components(host, config, services, EXTENSION, problems)
+    _check_targets(config, providers, builder)
+    extensions = _build_tables(builder, host, config, services, EXTENSION)
     # Before breakers and features are built: they report into it from their factories on.
     telemetry = Telemetry(extensions, known_target_labels(config))
     services.telemetry = telemetry
-    middlewares = _build_components(host, config, services, MIDDLEWARE, problems)
+    authenticators = _build_tables(builder, host, config, services, AUTHENTICATOR)
+    middlewares = _build_tables(builder, host, config, services, MIDDLEWARE)
     breakers = None
     policy = host.registry.get(BREAKER_POLICY, config.breaker.policy)
     if policy is not None:
-        breakers = policy.factory(options=config.breaker, services=services)
+        breakers = builder.build(policy, "breaker", options=config.breaker, services=services)
     responses: ResponseStore = NullResponseStore()
     try:
         responses = build_response_store(config.responses, services)
     except ConfigError as exc:
-        problems.extend(ConfigProblem(f"responses.{p.path}".rstrip("."), p.message) for p in exc.problems)
-    if problems:
-        raise ConfigError(problems, config.source)
+        builder.problems.extend(ConfigProblem(f"responses.{p.path}".rstrip("."), p.message) for p in exc.problems)
+    if builder.problems:
+        raise AssemblyFailed(builder.problems, config.source, builder.closers)
     # Per target numbers (in flight, latency, recent errors) outlive reloads: /health and the
     # latency and least-busy strategies keep what they learnt, and a request finishing on the old
     # assembly still updates the same counts.
     stats = services.lasting.setdefault("stats", StatsBoard())
-    # A middleware object may also guard each upstream call (per-provider limits) and hold
-    # resources; both are found here, once, not per request.
-    gates = [m.gate_target for _, m in middlewares if callable(getattr(m, "gate_target", None))]
-    closers = [m.aclose for _, m in [*middlewares, *extensions] if callable(getattr(m, "aclose", None))]
-    if callable(getattr(breakers, "aclose", None)):
-        closers.append(breakers.aclose)  # a shared board holds a sync task and connections
-    closers.append(responses.aclose)
+    # A middleware object may also guard each upstream call (per-provider limits); found here,
+    # once, not per request (the builder checked it is a coroutine).
+    gates = [m.gate_target for _, m in middlewares if getattr(m, "gate_target", None) is not None]
     terminal = ResilientRouter(config.retry, breakers, stats, config.degrade, services, gates=gates)
     chain = compose([m for _, m in middlewares], terminal)
     return Assembly(
         config, host, providers, chain, [name for name, _ in middlewares],
-        breakers=breakers, stats=stats, rng=services.rng, clock=services.clock, closers=closers,
+        breakers=breakers, stats=stats, rng=services.rng, clock=services.clock, closers=builder.closers,
         extensions=dict(extensions), telemetry=telemetry, responses=responses,
+        authenticators=dict(authenticators),
     )
 
 
-def _build_components(host: PluginHost, config: GatewayConfig, services: Services, kind: str,
-                      problems: list[ConfigProblem]) -> list[tuple[str, Any]]:
+def _check_targets(config: GatewayConfig, providers: dict[str, Provider], builder: Builder) -> None:
+    """A provider whose factory left it out cannot be an alias's target."""
+    for alias, model in config.models.items():
+        for key in ("targets", "context_fallbacks"):
+            for index, target in enumerate(getattr(model, key)):
+                provider_id = target.partition("/")[0]
+                if provider_id in config.providers and provider_id not in providers:
+                    builder.problems.append(ConfigProblem(
+                        f"models.{alias}.{key}[{index}]",
+                        f"provider {provider_id!r} was left out (its factory returned None)"))
+
+
+def _build_tables(builder: Builder, host: PluginHost, config: GatewayConfig, services: Services,
+                  kind: str) -> list[tuple[str, Any]]:
     """Instantiate the enabled table-owning components of ``kind``, in ascending ``order``."""
     built: list[tuple[int, str, Any]] = []
     for name, component in host.registry.of_kind(kind).items():
         options = config.features.get(name)
         if options is None:
-            if not component.extra.get("always") or name in config.switched_off:
+            if not component.always or name in config.switched_off:
                 continue
             options = component.options() if component.options is not None else None
-        try:
-            made = component.factory(options=options, services=services)
-        except ConfigError as exc:
-            problems.extend(ConfigProblem(f"{name}.{p.path}".rstrip("."), p.message) for p in exc.problems)
-            continue
+        made = builder.build(component, name, options=options, services=services)
         if made is not None:
-            built.append((int(component.extra.get("order", 500)), name, made))
+            built.append((component.order, name, made))
     built.sort(key=lambda item: (item[0], item[1]))
     return [(name, made) for _, name, made in built]
 
@@ -235,8 +214,6 @@ class GatewaySource:
 
     def load(self) -> LoadedConfig:
         if self.text is not None:
-            from sluicegate.config import load_config_text
-
             return load_config_text(
                 self.text,
                 env=self.env,
@@ -290,9 +267,19 @@ class Gateway:
 
     async def start(self, http) -> None:
         self.http = http
-        self.current = assemble(self.loaded, self.make_services)
+        try:
+            self.current = assemble(self.loaded, self.make_services)
+        except AssemblyFailed as exc:
+            await exc.aclose()
+            raise
         await self.current.start()
         self._watch_if_asked()
+
+    def error_body(self, error: GatewayError, request_id: str, api: str = "openai") -> Any:
+        """An error body when no assembly is at hand (before the first, after the last)."""
+        if self.current is not None:
+            return self.current.error_body(error, request_id, api)
+        return self.loaded.host.error_body(error, request_id, api)
 
     def _watch_if_asked(self) -> None:
         """Watch the config file when ``[server] watch_config`` says so (the default)."""
@@ -348,7 +335,9 @@ class Gateway:
 
         Requests already running finish on the assembly they started with; it is closed after
         ``server.shutdown_grace`` seconds. Server-level settings (host, port, workers) need a
-        restart.
+        restart. Never raises: anything that goes wrong before the swap (a bad config, a
+        plugin's bug) refuses the reload, closes what was built for it and keeps the old config
+        serving, so the file watch and SIGHUP keep working.
         """
         loop = asyncio.get_running_loop()
         async with self._reload_lock:  # two reloads at once would retire each other's work
@@ -356,12 +345,16 @@ class Gateway:
                 # Reading files and importing plugins blocks; keep it off the event loop.
                 loaded = await loop.run_in_executor(None, self.source.load)
                 assembly = assemble(loaded, self.make_services)
-            except (ConfigError, PluginError) as exc:
-                problems = [str(p) for p in exc.problems] if isinstance(exc, ConfigError) else [str(exc)]
-                self.last_reload = ReloadResult(False, self.wall_clock(), self.source.describe(), problems)
-                log.error("config reload refused; the previous config keeps serving.\n%s", exc)
-                self._report_reload(False)
-                return False
+            except ConfigError as exc:
+                if isinstance(exc, AssemblyFailed):
+                    await exc.aclose()
+                return self._refused([str(p) for p in exc.problems], exc)
+            except PluginError as exc:
+                return self._refused([str(exc)], exc)
+            except Exception as exc:  # a bug, ours or a plugin's: the traceback is for the log
+                log.exception("config reload failed unexpectedly")
+                message = scrub(f"unexpected {type(exc).__name__}: {exc}", config_secrets(self.config))
+                return self._refused([message], message)
             old, self.current, self.loaded = self.current, assembly, loaded
             self.last_reload = ReloadResult(True, self.wall_clock(), loaded.config.source)
             await assembly.start()
@@ -373,6 +366,12 @@ class Gateway:
             self._retiring.add(task)
             task.add_done_callback(self._retiring.discard)
         return True
+
+    def _refused(self, problems: list[str], reason: object) -> bool:
+        self.last_reload = ReloadResult(False, self.wall_clock(), self.source.describe(), problems)
+        log.error("config reload refused; the previous config keeps serving.\n%s", reason)
+        self._report_reload(False)
+        return False
 
     def _report_reload(self, ok: bool) -> None:
         if self.current is not None:

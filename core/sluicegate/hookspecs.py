@@ -12,21 +12,43 @@ group::
     [project.entry-points.sluicegate]
     myplugin = "my_package.plugin_module"
 
-The ``register`` callbacks used by the ``register_*`` hooks all share one signature::
+The ``register`` callbacks the ``register_*`` hooks receive take explicit keywords only::
 
-    register(name, factory, *, options=None, **extra)
+    register(name, factory, *, options=None)                          # every kind
+    register(name, factory, *, options=None, order=500, always=False) # middlewares, extensions,
+                                                                      # authenticators
+
+A keyword a kind does not take (``ordr=100``, or ``order`` for a cache backend) is a start-up
+error naming the plugin, its distribution and the keyword meant.
 
 ``name``
-    The component name. Provider types are chosen by ``[providers.X] type = name``; middlewares
-    own the top-level config table ``[name]``; cache backends and rate limiters are chosen by
-    ``backend = name`` in their feature's table. Registering a name twice (from any two
-    plugins) is a start-up error naming both distributions.
+    The component name. Provider types are chosen by ``[providers.X] type = name``;
+    middlewares, extensions and authenticators own the top-level config table ``[name]``;
+    cache backends, rate limiters, response stores and breaker policies are chosen by a key of
+    their feature's table (``backend``, ``store``, ``policy``). Registering a name twice (from
+    any two plugins) is a start-up error naming both distributions.
 ``factory``
     A callable the core invokes at assembly time with keyword arguments (see each hook).
+    Every factory follows one rule: returning ``None`` leaves the component out; raising
+    ``sluicegate.errors.ConfigError`` refuses the config with those problems (paths relative
+    to the component's table); any other exception refuses it too, with a problem naming the
+    component, the plugin and its distribution (the traceback is logged at debug level). A
+    refused assembly closes what it had built, and a refused reload keeps the old config
+    serving. What a factory returns is checked against its kind's contract in
+    ``sluicegate.contracts`` once per assembly.
 ``options``
-    An attrs class describing the component's config table. The core structures the table
-    into it with strict types and unknown keys rejected, so the factory receives validated,
-    typed options. ``None`` means the component takes no options.
+    An attrs class describing the component's config. The core structures the table into it
+    with strict types and unknown keys rejected, so the factory receives validated, typed
+    options. ``None`` means the component takes no options (or, for a chosen kind, the
+    feature's own). For a chosen kind (cache backend, rate limiter, response store, breaker
+    policy) the class must subclass the feature table's class (``CacheOptions``,
+    ``RateLimitOptions``, ``ResponsesConfig``, ``BreakerOptions``); when the component is
+    chosen it structures the whole table, so its own keys (a ``url``) sit beside the
+    feature's and are checked with their TOML paths.
+``order`` (table kinds)
+    Position in the chain, ascending (default 500).
+``always`` (table kinds)
+    On even without a table (then ``[name] enabled = false`` turns it off).
 """
 
 from __future__ import annotations
@@ -50,8 +72,9 @@ def register_providers(register):
 
     For every ``[providers.<id>]`` table whose ``type`` is ``type_name`` the core calls
     ``factory(name=<id>, options=<OptionsClass instance>, services=<Services>)`` and expects a
-    ``sluicegate.provider.Provider``. Raising from the factory (``sluicegate.errors.ConfigError``
-    for config problems) refuses the whole config. The return value of this hook is ignored.
+    ``sluicegate.provider.Provider`` (the base class is the contract; ``None`` leaves that
+    provider out). Raising from the factory (``sluicegate.errors.ConfigError`` for config
+    problems) refuses the whole config. The return value of this hook is ignored.
     """
 
 
@@ -73,11 +96,12 @@ def register_middlewares(register):
     names the stages: EDGE, ADMIT, CACHE). A factory returning ``None`` leaves the middleware
     out of the chain.
 
-    The middleware may be an object (with ``__call__``) offering two more coroutines, found once
-    at assembly: ``gate_target(ctx, req, target)`` runs before every upstream call (retries and
-    fallbacks included) and may raise a ``GatewayError`` to refuse that target (the router then
-    moves on, as for a vendor's 429) or return an async release callable run when the call
-    ends; ``aclose()`` runs when the assembly is retired (config reload, shutdown).
+    The middleware (``sluicegate.contracts.Middleware``) may be an object (with ``__call__``)
+    offering two more coroutines, found and checked once at assembly: ``gate_target(ctx, req,
+    target)`` runs before every upstream call (retries and fallbacks included) and may raise a
+    ``GatewayError`` to refuse that target (the router then moves on, as for a vendor's 429) or
+    return an async release callable run when the call ends; ``aclose()`` runs when the
+    assembly is retired (config reload, shutdown).
     """
 
 
@@ -85,14 +109,17 @@ def register_middlewares(register):
 def register_cache_backends(register):
     """Register response-cache storage backends.
 
-    Runs once per assembly. Call ``register(name, factory)``; the cache feature (``[cache]``)
-    picks one by ``backend = name`` (default ``"memory"``, built in; ``"redis"`` comes with the
-    ``sluicegate-redis`` distribution) and calls ``factory(options=<the [cache] options>,
-    services=...)`` once per assembly. The factory returns an object implementing
-    ``sluicegate.features.backends.CacheBackend``: ``async get(key) -> bytes | None``,
-    ``async set(key, value, ttl)`` and ``async aclose()``. Backend errors are caught by the
-    cache and count as misses (a request never fails because of its cache); raising
-    ``sluicegate.errors.ConfigError`` from the factory refuses the config.
+    Runs once per assembly. Call ``register(name, factory, options=OptionsClass)``; the cache
+    feature (``[cache]``) picks one by ``backend = name`` (default ``"memory"``, the built-in
+    plugin ``sluicegate.memory_cache``; ``"redis"`` comes with the ``sluicegate-redis``
+    distribution). ``OptionsClass`` (optional) subclasses ``sluicegate.features.cache.CacheOptions``
+    with the backend's own keys: when the backend is chosen, ``[cache]`` is structured into it.
+    The cache calls ``factory(options=<the [cache] options>, services=...)`` once per assembly;
+    the factory returns a ``sluicegate.contracts.CacheBackend``: ``async get(key) -> bytes |
+    None``, ``async set(key, value, ttl)`` and ``async aclose()``. Backend errors are caught by
+    the cache and count as misses (a request never fails because of its cache). Returning
+    ``None`` leaves the cache out; raising refuses the config (``ConfigError`` paths are
+    relative to ``[cache]``).
     """
 
 
@@ -100,14 +127,17 @@ def register_cache_backends(register):
 def register_rate_limiters(register):
     """Register rate-limiter backends.
 
-    Runs once per assembly. Call ``register(name, factory)``; the rate-limit feature
-    (``[ratelimit]``) picks one by ``backend = name`` (default ``"memory"``; ``"redis"`` with
-    ``sluicegate-redis``) and calls ``factory(options=<the [ratelimit] options>, services=...)``
-    once per assembly. The factory returns an object implementing
-    ``sluicegate.features.backends.RateLimiter``: ``async acquire(key, cost, rate, burst) ->
+    Runs once per assembly. Call ``register(name, factory, options=OptionsClass)``; the
+    rate-limit feature (``[ratelimit]``) picks one by ``backend = name`` (default ``"memory"``,
+    the built-in plugin ``sluicegate.memory_limiter``; ``"redis"`` with ``sluicegate-redis``).
+    ``OptionsClass`` (optional) subclasses ``sluicegate.features.ratelimit.RateLimitOptions``
+    with the backend's own keys. The feature calls ``factory(options=<the [ratelimit]
+    options>, services=...)`` once per assembly (not when the table sets no limit). The factory
+    returns a ``sluicegate.contracts.RateLimiter``: ``async acquire(key, cost, rate, burst) ->
     Decision`` (GCRA; a negative cost gives back), ``async enter(key, limit, ttl) -> bool`` and
     ``async leave(key)`` for in-flight limits, and ``async aclose()``. Errors raised by the
     limiter are caught by the feature, which then fails open (README, "Rate limits").
+    Returning ``None`` leaves the rate limits out; raising refuses the config.
     """
 
 
@@ -116,18 +146,19 @@ def register_breaker_policies(register):
     """Register circuit-breaker policies.
 
     Runs once per assembly. Call ``register(name, factory, options=OptionsClass)``;
-    ``OptionsClass`` should subclass ``sluicegate.config.resilience.BreakerOptions`` (its
+    ``OptionsClass`` must subclass ``sluicegate.config.resilience.BreakerOptions`` (its
     ``policy`` and ``enabled`` keys included). The ``[breaker]`` table picks a policy by
     ``policy = name`` (default ``"consecutive"``, the built-in plugin ``sluicegate.breakers``)
     and is structured into that policy's options; the core then calls ``factory(options=...,
-    services=...)`` once per assembly and expects a *board*: ``board.get(provider, model)``
-    returns that target's breaker, made on first use, and ``board.snapshot()`` a JSON-able dict
-    keyed ``"provider/model"`` for ``/health``. A breaker offers ``acquire() -> bool`` (may a
-    call go now), ``record_success()``, ``record_failure(retry_after)``, ``release()`` (a call
-    ended with no verdict), ``retry_in() -> float`` and ``snapshot() -> dict`` with a
-    ``"state"`` of ``closed``, ``open`` or ``half_open``; every successful ``acquire()`` is
-    followed by exactly one of the three endings. Breaker methods run on the request path and
-    must not block. Raising from the factory refuses the config.
+    services=...)`` once per assembly and expects a *board* (``sluicegate.contracts.BreakerBoard``;
+    ``None`` runs without breakers): ``board.get(provider, model)`` returns that target's
+    breaker (``sluicegate.contracts.Breaker``), made on first use, and ``board.snapshot()`` a
+    JSON-able dict keyed ``"provider/model"`` for ``/health``. A breaker offers ``acquire() ->
+    bool`` (may a call go now), ``record_success()``, ``record_failure(retry_after)``,
+    ``release()`` (a call ended with no verdict), ``retry_in() -> float`` and ``snapshot() ->
+    dict`` with a ``"state"`` of ``closed``, ``open`` or ``half_open``; every successful
+    ``acquire()`` is followed by exactly one of the three endings. Breaker methods run on the
+    request path and must not block. Raising from the factory refuses the config.
     """
 
 
@@ -135,16 +166,17 @@ def register_breaker_policies(register):
 def register_response_stores(register):
     """Register stores for the Responses API's stored responses (``previous_response_id``).
 
-    Runs once per assembly. Call ``register(name, factory)``; the ``[responses]`` table picks
-    one by ``store = name`` (default ``"memory"``, the built-in plugin
-    ``sluicegate.response_stores``; ``"redis"`` comes with ``sluicegate-redis``) and the core
-    calls ``factory(options=<the [responses] options, a
-    sluicegate.config.responses.ResponsesConfig>, services=...)`` once per assembly (not when
-    ``enabled = false``). The store is then ``Assembly.responses``, and its ``aclose()`` runs
+    Runs once per assembly. Call ``register(name, factory, options=OptionsClass)``; the
+    ``[responses]`` table picks one by ``store = name`` (default ``"memory"``, the built-in
+    plugin ``sluicegate.response_stores``; ``"redis"`` comes with ``sluicegate-redis``).
+    ``OptionsClass`` (optional) subclasses ``sluicegate.config.responses.ResponsesConfig`` with
+    the store's own keys (``url``). The core calls ``factory(options=<the [responses]
+    options>, services=...)`` once per assembly (not when ``enabled = false``; a factory
+    returning ``None`` stores nothing). The store is then ``Assembly.responses``, and its ``aclose()`` runs
     when that assembly is retired (reload, shutdown): entries must outlive it, in the
     store's backend or in ``services.lasting``, so a reload loses no stored response.
 
-    The factory returns a ``sluicegate.features.response_store.ResponseStore``: ``async
+    The factory returns a ``sluicegate.contracts.ResponseStore``: ``async
     put(tenant, item)``, ``get(tenant, id)``, ``delete(tenant, id)``, ``history(tenant, id,
     max_links=None)`` and ``aclose()``. Every method keeps tenants apart (another tenant's
     response is unknown, ``None``). ``get``, ``delete`` and ``history`` raise a
@@ -165,8 +197,10 @@ def register_extensions(register):
     ``always=True`` (then ``[name] enabled = false`` turns it off). The core calls
     ``factory(options=..., services=...)`` once per assembly; ``None`` leaves it out.
 
-    The returned object implements any of these, each found once at assembly and each plain and
-    synchronous (they run on the request path: be quick, never block, never do I/O inline):
+    The returned object (``sluicegate.contracts.Extension``) implements any of these, each found
+    once at assembly and each plain and synchronous (they run on the request path: be quick,
+    never block, never do I/O inline); a public method named like one but misspelt
+    (``request_finshed``) is a config problem naming the plugin:
 
     ``request_started(record)``
         An HTTP request arrived. ``record`` is a ``sluicegate.telemetry.RequestRecord`` with its
@@ -189,6 +223,30 @@ def register_extensions(register):
     raises is logged and skipped: an extension cannot fail a request. Routes are added with
     ``gateway_app_created``; read the live extension from ``gateway.current.extensions[name]``
     there, so a reload that changes or removes it is seen.
+    """
+
+
+@hookspec
+def register_authenticators(register):
+    """Register authenticators: who a request comes from, decided before anything reads it.
+
+    Runs once per assembly. Call ``register(name, factory, options=OptionsClass, order=N,
+    always=False)``. Like a middleware, an authenticator owns the top-level table ``[name]``
+    and is on when that table is present (or always, with ``always=True``); the core calls
+    ``factory(options=..., services=...)`` once per assembly. ``None`` leaves it out (the
+    built-in ``auth`` authenticator of plugin ``sluicegate.auth``, which checks the bearer
+    tokens of ``[auth] tokens`` and ``[auth.clients]``, returns ``None`` when no token is set).
+
+    The returned object is a ``sluicegate.contracts.Authenticator``: ``async
+    authenticate(headers) -> Identity | None``, run for every API request, in ascending
+    ``order``, until one returns an ``Identity`` (``tenant`` keeps clients apart in caches,
+    limits and stored responses; ``client`` names them in logs and metrics). Returning ``None``
+    means "not my kind of credentials": the next authenticator decides. Raising
+    ``sluicegate.errors.AuthenticationFailed`` refuses the request with a 401 (the message is
+    the client's to read: never echo a credential). When every authenticator returns ``None``
+    the client gets a 401 (``missing_api_key`` without credentials, ``invalid_api_key`` with
+    unknown ones). With no authenticator on, the gateway is open (a warning at start).
+    The chain is composed once per assembly: no plugin-manager call per request.
     """
 
 
@@ -216,6 +274,8 @@ def gateway_error_body(error, request_id, api):
     JSON-serialisable object to use it as the body, or ``None`` to let the next implementation
     decide (return ``None`` for an ``api`` you do not shape). The built-in defaults return the
     OpenAI shape ``{"error": {"message", "type", "param", "code"}}`` and the Anthropic shape
-    ``{"type": "error", "error": {"type", "message"}, "request_id"}``. Raising is treated as
-    ``None``. The same body is used for an error that ends a stream in-band.
+    ``{"type": "error", "error": {"type", "message"}, "request_id"}``; they are the only
+    implementation (there is no hard-coded fallback), so disabling one without installing a
+    plugin that shapes that API's errors is a config problem. Raising is treated as ``None``.
+    The same body is used for an error that ends a stream in-band.
     """

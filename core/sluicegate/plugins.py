@@ -4,32 +4,41 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import logging
 from collections.abc import Iterable
 from typing import Any
 
 import pluggy
-from attrs import define
+from attrs import define, field
 
 from sluicegate import __version__, hookspecs
-from sluicegate.errors import PluginError
+from sluicegate.errors import GatewayError, PluginError
 from sluicegate.registry import KINDS, PluginInfo, Registry
 
 ENTRY_POINT_GROUP = "sluicegate"
 
-# The defaults are ordinary plugins living in the core; [plugins] disabled can turn any off.
+log = logging.getLogger("sluicegate")
+
+# The defaults are ordinary plugins living in the core, each one module with its registration
+# beside its code; [plugins] disabled can turn any off.
 DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("sluicegate.openai_errors", "sluicegate.defaults.openai_errors"),
     ("sluicegate.anthropic_errors", "sluicegate.defaults.anthropic_errors"),
-    ("sluicegate.breakers", "sluicegate.defaults.breakers"),
-    ("sluicegate.ratelimit", "sluicegate.defaults.ratelimit"),
-    ("sluicegate.cache", "sluicegate.defaults.cache"),
-    ("sluicegate.response_stores", "sluicegate.defaults.response_stores"),
-    ("sluicegate.pricing", "sluicegate.defaults.pricing"),
-    ("sluicegate.metrics", "sluicegate.defaults.metrics"),
-    ("sluicegate.access_log", "sluicegate.defaults.access_log"),
-    ("sluicegate.health_checks", "sluicegate.defaults.health_checks"),
-    ("sluicegate.admin", "sluicegate.defaults.admin"),
+    ("sluicegate.auth", "sluicegate.auth"),
+    ("sluicegate.breakers", "sluicegate.resilience.breaker"),
+    ("sluicegate.ratelimit", "sluicegate.features.ratelimit"),
+    ("sluicegate.memory_limiter", "sluicegate.features.memory_limiter"),
+    ("sluicegate.cache", "sluicegate.features.cache"),
+    ("sluicegate.memory_cache", "sluicegate.features.memory_cache"),
+    ("sluicegate.response_stores", "sluicegate.features.memory_response_store"),
+    ("sluicegate.pricing", "sluicegate.extensions.pricing"),
+    ("sluicegate.metrics", "sluicegate.extensions.metrics"),
+    ("sluicegate.access_log", "sluicegate.extensions.access_log"),
+    ("sluicegate.health_checks", "sluicegate.extensions.health_checks"),
 )
+
+#: The default plugin shaping each API's error bodies (``gateway_error_body``).
+ERROR_BODY_DEFAULTS = {"openai": "sluicegate.openai_errors", "anthropic": "sluicegate.anthropic_errors"}
 
 
 @define
@@ -41,6 +50,11 @@ class PluginHost:
     registry: Registry
     # Every plugin name that could have been loaded, disabled ones included.
     available: frozenset[str] = frozenset()
+    # The gateway_error_body implementations as one plain function (made in __attrs_post_init__).
+    error_body: ErrorBodies = field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.error_body = ErrorBodies(self.pm)
 
     def info(self, name: str) -> PluginInfo | None:
         return next((p for p in self.plugins if p.name == name), None)
@@ -161,3 +175,39 @@ def first_result(pm: pluggy.PluginManager, hook_name: str):
         return None
 
     return call
+
+
+class ErrorBodies:
+    """Every ``gateway_error_body`` implementation compiled once into a plain function.
+
+    There is no built-in fallback: the default plugins (``sluicegate.openai_errors``,
+    ``sluicegate.anthropic_errors``) are the implementation, and the config loader refuses a
+    plugin set that leaves an API without one (``unshaped_apis``). Should every implementation
+    still decline a real error (a replacement that shapes only some), the body is ``{}`` (the
+    status, headers and request id still tell the client what happened) and that is logged
+    once.
+    """
+
+    def __init__(self, pm: pluggy.PluginManager) -> None:
+        self._call = first_result(pm, "gateway_error_body")
+        self._warned = False
+
+    def __call__(self, error: GatewayError, request_id: str, api: str = "openai") -> Any:
+        body = self._call(error=error, request_id=request_id, api=api)
+        if body is None:
+            if not self._warned:
+                self._warned = True
+                log.error("no gateway_error_body implementation shaped a %s error for the %r API; "
+                          "the client got an empty JSON object", error.status, api)
+            return {}
+        return body
+
+
+def unshaped_apis(host: PluginHost) -> list[str]:
+    """The APIs left without a shape: their default plugin is not loaded and no other plugin
+    implements the hook. Decided from what is loaded: no plugin code runs for it (a plugin
+    counting the errors it shapes sees only real ones)."""
+    defaults = set(ERROR_BODY_DEFAULTS.values())
+    if any(impl.plugin_name not in defaults for impl in host.pm.hook.gateway_error_body.get_hookimpls()):
+        return []
+    return [api for api, name in ERROR_BODY_DEFAULTS.items() if host.info(name) is None]

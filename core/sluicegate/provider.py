@@ -1,58 +1,18 @@
-"""The provider contract: options every vendor table shares, and the adapter base class."""
+"""The provider contract: the adapter base class every vendor plugin subclasses, with the options
+every vendor table shares (``ProviderOptions``, defined with the config schema)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from attrs import Factory, define, field
-
-from sluicegate.config.checks import (
-    http_headers,
-    http_url,
-    optional_at_least_one,
-    optional_positive,
-    positive,
-)
+from sluicegate.config.providers import ProviderOptions
 from sluicegate.errors import InvalidRequest, ProviderNotConfigured
-from sluicegate.exchange import Endpoint, GatewayRequest, RequestContext, Result
-from sluicegate.secrets import Secret, config_secrets, mask_url
-
-if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
-
-    from sluicegate.routing import Target
-    from sluicegate.services import Services
-
-    Sender = Callable[[RequestContext, GatewayRequest, Target], Awaitable[Result]]
-
-
-@define(kw_only=True)
-class ProviderOptions:
-    """Keys every ``[providers.<id>]`` table accepts; provider plugins subclass it."""
-
-    type: str
-    base_url: str | None = field(default=None, validator=http_url)
-    api_key: Secret | None = None
-    # Seconds: the whole answer for non-streaming calls; for streams the default of the first
-    # byte and idle timeouts below (a long generation is not cut off).
-    timeout: float = field(default=600.0, validator=positive)
-    # Seconds to establish the connection (default: the smaller of 10 and timeout).
-    connect_timeout: float | None = field(default=None, validator=optional_positive)
-    # Streams: seconds until the first content event (a stream that stalls before it fails
-    # over); default: timeout.
-    first_byte_timeout: float | None = field(default=None, validator=optional_positive)
-    # Streams: the longest silence allowed between two chunks; default: timeout.
-    idle_timeout: float | None = field(default=None, validator=optional_positive)
-    # Upstream model names this provider offers; listed by /v1/models as "<id>/<model>", and
-    # routable by bare name when no alias claims it.
-    models: list[str] = Factory(list)
-    # Extra headers sent upstream with every call; values are secrets (some vendors take keys
-    # in headers), masked in every repr.
-    headers: dict[str, Secret] = field(factory=dict, validator=http_headers)
-    # The most output tokens this provider's models accept: a request's max_tokens,
-    # max_completion_tokens or max_output_tokens above it is lowered to it (None: no cap), so
-    # a client that asks for more (Claude Code sends 64000) is not refused by a smaller vendor.
-    max_output_tokens: int | None = field(default=None, validator=optional_at_least_one)
+from sluicegate.exchange import Endpoint, GatewayRequest, RequestContext, Result, Sender, Target
+from sluicegate.secrets import config_secrets, mask_url
+from sluicegate.services import Services
+from sluicegate.translate.count_tokens import estimate_count
+from sluicegate.translate.messages_bridge import messages_via_chat
+from sluicegate.translate.responses_bridge import responses_via_chat
 
 
 class Provider:
@@ -93,16 +53,10 @@ class Provider:
         """
         senders: dict[Endpoint, Sender] = {endpoint: self.send for endpoint in self.endpoints}
         if Endpoint.MESSAGES not in senders and Endpoint.CHAT in senders:
-            from sluicegate.translate.messages_bridge import messages_via_chat
-
             senders[Endpoint.MESSAGES] = messages_via_chat(self)
         if Endpoint.RESPONSES not in senders and Endpoint.CHAT in senders:
-            from sluicegate.translate.responses_bridge import responses_via_chat
-
             senders[Endpoint.RESPONSES] = responses_via_chat(self)
         if Endpoint.COUNT_TOKENS not in senders and Endpoint.MESSAGES in senders:
-            from sluicegate.translate.count_tokens import estimate_count
-
             senders[Endpoint.COUNT_TOKENS] = estimate_count
         return senders
 

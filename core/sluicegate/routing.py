@@ -22,13 +22,14 @@ import fnmatch
 import functools
 import random
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
-from attrs import define, field
+from attrs import define
 
 from sluicegate.config.converter import suggest
 from sluicegate.config.schema import ModelConfig
 from sluicegate.errors import ModelNotFound
+from sluicegate.exchange import Route, Target
 from sluicegate.provider import Provider
 from sluicegate.resilience.balance import Balancer, StatsBoard, TargetStats
 
@@ -40,44 +41,6 @@ SAME_NAME = "*"
 MEMO_SIZE = 1024
 #: Longer names are resolved every time rather than remembered (a memo entry holds the name).
 MEMO_NAME_LIMIT = 256
-
-
-@define(frozen=True, slots=True)
-class Target:
-    """One place a request can go: a provider instance and the model name it knows."""
-
-    provider: Provider
-    model: str
-    label: str  # "provider/model", for headers, logs and errors
-    # The most output tokens this target accepts (its provider's max_output_tokens); a request
-    # asking for more is lowered to it before it is sent (see sluicegate.output_caps).
-    output_cap: int | None = None
-
-
-@define(frozen=True, slots=True)
-class Route:
-    """Where a requested model may go: its targets, the per-request try order, and extras."""
-
-    targets: tuple[Target, ...]
-    # Returns the order to try the targets in for one request (the balancing strategy).
-    order: Callable[[], Sequence[Target]] | None = None
-    hedge_after: float | None = None
-    context_fallbacks: tuple[Target, ...] = ()
-    # The alias (for a glob alias, its pattern: metrics labels stay bounded) or "provider/model".
-    name: str = field(default="")
-
-    def try_order(self) -> Sequence[Target]:
-        return self.targets if self.order is None else self.order()
-
-    # A route reads as its targets, so callers that only need those can treat it as a tuple.
-    def __iter__(self):
-        return iter(self.targets)
-
-    def __len__(self) -> int:
-        return len(self.targets)
-
-    def __getitem__(self, index: int) -> Target:
-        return self.targets[index]
 
 
 def is_glob(alias: str) -> bool:

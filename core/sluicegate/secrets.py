@@ -160,6 +160,11 @@ def config_secrets(tree: Any) -> tuple[str, ...]:
         if isinstance(node, Secret):
             if node:
                 add(node.reveal())
+                if "://" in node.reveal():
+                    # A backend's error may quote the password alone.
+                    for value in url_credentials(node.reveal()):
+                        if len(value) >= MIN_PART:
+                            found[value] = None
             return
         if isinstance(node, str):
             if "://" in node:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from attrs import define, field
+
+from sluicegate.usage import StreamObserver, cache_counts, usage_counts
 
 log = logging.getLogger("sluicegate")
 
@@ -74,6 +76,29 @@ class RequestRecord:
     #: Extensions may add their own facts here for the ones after them (e.g. a currency).
     extras: dict[str, Any] = field(factory=dict)
 
+    #: Someone reads this record (a ``NullRecord`` stands in when no extension watches).
+    watching: ClassVar[bool] = True
+
+    def note_reply(self, reply: Any) -> None:
+        """Put the usage a complete answer reports (``Reply.usage``, parsed once) on the record."""
+        self.note_usage(reply.usage)
+
+    def note_usage(self, usage: Any) -> None:
+        """Put a usage object's counts (either dialect) on the record."""
+        self.tokens_in, self.tokens_out = usage_counts(usage)
+        self.tokens_cached, self.tokens_cache_written = cache_counts(usage)
+
+    def watch_stream(self, ctx: Any, reply: Any, hide_usage: bool) -> None:
+        """Have the request's stream observer (``RequestContext.observe``) read ``reply``'s usage."""
+        ctx.observe(reply, hide_usage=hide_usage)
+
+    def note_stream(self, observer: StreamObserver | None) -> None:
+        """Put what a stream reported (read by its observer) on the record."""
+        if observer is not None:
+            usage = observer.usage
+            self.tokens_in, self.tokens_out = usage.prompt, usage.completion
+            self.tokens_cached, self.tokens_cache_written = usage.cached, usage.written
+
     @property
     def retries(self) -> int:
         """Calls that repeated a target already tried."""
@@ -96,6 +121,39 @@ class RequestRecord:
     @property
     def status_class(self) -> str:
         return f"{self.status // 100}xx" if self.status else "none"
+
+
+class NullRecord:
+    """The request record when no extension watches requests: whatever is noted is dropped.
+
+    It lets the handler note facts on one path without building a record nobody reads; what
+    costs more than an assignment to find out (a reply's usage, a stream's) is looked up by
+    the record's own methods, which here do nothing.
+    """
+
+    __slots__ = ()
+    watching: ClassVar[bool] = False
+    started = 0.0
+    status = 0
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        pass
+
+    def note_reply(self, reply: Any) -> None:
+        pass
+
+    def note_usage(self, usage: Any) -> None:
+        pass
+
+    def watch_stream(self, ctx: Any, reply: Any, hide_usage: bool) -> None:
+        pass
+
+    def note_stream(self, observer: StreamObserver | None) -> None:
+        pass
+
+
+#: The one NullRecord (it holds nothing, so requests can share it).
+NO_RECORD = NullRecord()
 
 
 #: The methods an extension object may implement; each is found once, at assembly.

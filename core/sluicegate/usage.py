@@ -1,26 +1,28 @@
-"""Token usage as vendors report it, read from answers and streams without parsing them whole."""
+"""Token usage as vendors report it, read from answers and streams without parsing them whole.
+
+It sits below ``sluicegate.exchange`` (a ``Reply`` reads its usage with ``usage_object``), so it
+knows events only by their two fields (``StreamEvent``).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
 
 import orjson
-
-from sluicegate.exchange import GatewayRequest, Reply, SSEEvent
 
 _USAGE_KEY = b'"usage"'
 # Responses API stream events that carry the finished Response, and with it the usage.
 _RESPONSE_ENDS = frozenset({"response.completed", "response.incomplete", "response.failed"})
+# The events that end a stream cleanly, per dialect ([DONE] for OpenAI chat).
+_STREAM_ENDS = _RESPONSE_ENDS | {"message_stop"}
 
 
-def request_stream_usage(req: GatewayRequest) -> None:
-    """Add ``stream_options.include_usage`` to the request's body (and its bytes, re-encoded
-    once, so a pass-through provider sends the amended body)."""
-    options = req.body.get("stream_options")
-    amended = {**options, "include_usage": True} if isinstance(options, dict) else {"include_usage": True}
-    req.body["stream_options"] = amended
-    req.raw = orjson.dumps(req.body)
-    req.add_stream_usage = False
+class StreamEvent(Protocol):
+    """What this module reads of an event (``sluicegate.exchange.SSEEvent`` is one)."""
+
+    data: bytes
+    event: str | None
 
 
 def usage_counts(usage: Any) -> tuple[int | None, int | None]:
@@ -108,22 +110,6 @@ def _first_object(data: bytes, start: int) -> Any:
     return None
 
 
-def reply_usage(reply: Reply) -> Any:
-    """The usage object a complete answer reports (None when it reports none)."""
-    parsed = reply._data  # already parsed by someone (a translation): no need to look at bytes
-    if isinstance(parsed, dict):
-        return parsed.get("usage")
-    if reply._body is None:
-        return None
-    return usage_object(reply._body)
-
-
-def note_usage(record: Any, usage: Any) -> None:
-    """Put a usage object's counts on a request record."""
-    record.tokens_in, record.tokens_out = usage_counts(usage)
-    record.tokens_cached, record.tokens_cache_written = cache_counts(usage)
-
-
 class StreamUsage:
     """Reads the usage a stream reports as its events go by.
 
@@ -140,11 +126,6 @@ class StreamUsage:
         self.cached: int | None = None
         self.written: int | None = None
 
-    def note(self, record: Any) -> None:
-        """Put what the stream reported on a request record."""
-        record.tokens_in, record.tokens_out = self.prompt, self.completion
-        record.tokens_cached, record.tokens_cache_written = self.cached, self.written
-
     def _cache(self, usage: Any) -> None:
         read, written = cache_counts(usage)
         if read is not None:
@@ -152,7 +133,7 @@ class StreamUsage:
         if written is not None:
             self.written = written
 
-    def see(self, event: SSEEvent) -> bool:
+    def see(self, event: StreamEvent) -> bool:
         """Take the usage from ``event``; True if it is a usage-only chunk (no choices)."""
         name = event.event
         data = event.data
@@ -190,6 +171,96 @@ class StreamUsage:
         if completion is not None:
             self.completion = completion
         return b'"choices":[]' in data or b'"choices": []' in data
+
+
+class StreamObserver:
+    """The one pass over a stream's events that everyone reading them shares.
+
+    The request record wants the usage the vendor reports; token rate limits want it too, or
+    (``count_content``) the size of what was sent when none is reported; the usage-only chunk
+    the gateway asked for on the client's behalf (``hide_usage``) must not reach the client.
+    Each event is looked at once for all of them, however many want to know (see
+    ``RequestContext.observe``). The content count needs no JSON parsing per event: content
+    bytes are each event's size less its envelope (ids, model, index...), measured once on the
+    first event carrying text.
+    """
+
+    __slots__ = ("usage", "hide_usage", "count_content", "ended", "events", "size", "envelope")
+
+    def __init__(self, *, hide_usage: bool = False, count_content: bool = False) -> None:
+        self.usage = StreamUsage()
+        self.hide_usage = hide_usage
+        self.count_content = count_content
+        self.ended = False  # the stream's own end arrived ([DONE], message_stop, response.completed)
+        self.events = 0
+        self.size = 0
+        self.envelope: int | None = None
+
+    async def watch(self, events: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        async for event in events:
+            if self.see(event):
+                # Marked, not dropped: the writer still sees where a network read ended.
+                event.hidden = True
+            yield event
+
+    def see(self, event: StreamEvent) -> bool:
+        """Take what ``event`` tells; True when the client is not to see it (``hide_usage``)."""
+        usage = self.usage
+        usage_only = usage.see(event)
+        name = event.event
+        if name is not None:  # Anthropic's and the Responses API's named events
+            if name in _STREAM_ENDS:
+                self.ended = True
+            elif self.count_content and name == "content_block_delta":
+                self._content(event.data)
+            return False
+        if event.data == b"[DONE]":
+            self.ended = True
+            return False
+        if self.count_content and not usage_only and usage.completion is None:
+            self._content(event.data)
+        return usage_only and self.hide_usage
+
+    def _content(self, data: bytes) -> None:
+        self.events += 1
+        self.size += len(data)
+        if self.envelope is None:
+            text = _text_of(_loads(data))
+            if text:
+                self.envelope = len(data) - len(text.encode())
+
+    def tokens(self, prompt_estimate: int) -> int:
+        """The stream's cost so far: reported numbers where known, estimates elsewhere."""
+        usage = self.usage
+        prompt = usage.prompt if usage.prompt is not None else prompt_estimate
+        if usage.completion is not None:
+            return prompt + usage.completion
+        if self.envelope is None:  # no text was ever sent
+            return prompt
+        content = max(0, self.size - self.events * self.envelope)
+        return prompt + -(-content // 4)
+
+
+def _text_of(chunk: dict[str, Any]) -> str:
+    """The generated text of one OpenAI chunk or Anthropic content delta, or ''."""
+    delta = chunk.get("delta")
+    if isinstance(delta, dict):  # Anthropic content_block_delta
+        for name in ("text", "partial_json", "thinking"):
+            if isinstance(delta.get(name), str):
+                return delta[name]
+        return ""
+    choices = chunk.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        return ""
+    choice = choices[0]
+    delta = choice.get("delta")
+    if isinstance(delta, dict):
+        for name in ("content", "reasoning_content", "refusal"):
+            if isinstance(delta.get(name), str) and delta[name]:
+                return delta[name]
+        return ""
+    text = choice.get("text")  # legacy completions
+    return text if isinstance(text, str) else ""
 
 
 def _loads(data: bytes) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sluicegate.config import load_config_text
+from sluicegate.config.loader import load_config_text
 from sluicegate.gateway import assemble
 from sluicegate.services import Services
 

@@ -14,11 +14,10 @@ import pytest
 from sluicegate.errors import InvalidRequest
 from sluicegate.exchange import SSEEvent
 from sluicegate.sse import parse_block
+from sluicegate.translate.anthropic_dialect import anthropic_error_body, anthropic_error_type
 from sluicegate.translate.anthropic_inbound import (
     TOOL_ERROR_PREFIX,
     ChatToMessageStream,
-    anthropic_error_body,
-    anthropic_error_type,
     chat_to_message,
     messages_to_chat,
 )

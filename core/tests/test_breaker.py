@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from sluicegate.config.resilience import BreakerOptions
-from sluicegate.defaults import breakers as breakers_plugin
 from sluicegate.plugins import load_plugins
 from sluicegate.registry import BREAKER_POLICY
+from sluicegate.resilience import breaker as breakers_plugin
 from sluicegate.resilience.breaker import Breaker, BreakerBoard, BreakerState
 from sluicegate.services import Services
 

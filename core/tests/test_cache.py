@@ -12,11 +12,19 @@ import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 
 import sluicegate_mock
-from sluicegate.config import load_config_text
+from sluicegate.config.loader import load_config_text
 from sluicegate.errors import ConfigError, UpstreamUnavailable
-from sluicegate.exchange import DONE, Endpoint, GatewayRequest, Reply, RequestContext, SSEEvent, StreamReply
+from sluicegate.exchange import (
+    DONE,
+    Endpoint,
+    GatewayRequest,
+    Reply,
+    RequestContext,
+    SSEEvent,
+    StreamReply,
+    Target,
+)
 from sluicegate.features.cache import (
-    HEADER,
     IGNORED_FIELDS,
     CacheOptions,
     ModelCacheOptions,
@@ -31,7 +39,6 @@ from sluicegate.features.memory_cache import MemoryCache
 from sluicegate.pipeline import Order
 from sluicegate.plugins import load_plugins
 from sluicegate.registry import CACHE_BACKEND, MIDDLEWARE
-from sluicegate.routing import Target
 from sluicegate.services import Services
 
 MSG = [{"role": "user", "content": "hello"}]
@@ -172,10 +179,10 @@ async def test_shared_cache_crosses_tenants_and_private_does_not():
     calls = upstream.calls
     second = ctx("t-b")
     await private(second, req(), upstream)
-    assert (upstream.calls, second.response_headers[HEADER]) == (calls + 1, "miss")
+    assert (upstream.calls, second.facts.cache) == (calls + 1, "miss")
     second = ctx("t-b")
     await shared(second, req(), upstream)
-    assert (upstream.calls, second.response_headers[HEADER]) == (calls + 1, "hit")
+    assert (upstream.calls, second.facts.cache) == (calls + 1, "hit")
 
 
 # -- Cache-Control -------------------------------------------------------------------------------
@@ -202,15 +209,15 @@ async def test_no_cache_skips_the_read_but_stores_and_no_store_does_neither():
     await cache(ctx(), req(), upstream)
     first = ctx(headers={"Cache-Control": "no-cache"})
     await cache(first, req(), upstream)
-    assert (upstream.calls, first.response_headers[HEADER]) == (2, "miss")
+    assert (upstream.calls, first.facts.cache) == (2, "miss")
 
     upstream.answer = lambda: Reply(b'{"id":"fresh"}')
     bypass = ctx(headers={"Cache-Control": "no-store"})
     assert (await cache(bypass, req(), upstream)).body == b'{"id":"fresh"}'
-    assert (upstream.calls, bypass.response_headers[HEADER]) == (3, "bypass")
+    assert (upstream.calls, bypass.facts.cache) == (3, "bypass")
     hit = ctx()
     assert (await cache(hit, req(), upstream)).body == b'{"id":"x","n":1}'  # no-store stored nothing
-    assert hit.response_headers[HEADER] == "hit"
+    assert hit.facts.cache == "hit"
 
     refreshed = ctx(headers={"Cache-Control": "no-cache"})
     await cache(refreshed, req(), upstream)  # no-cache replaces the entry
@@ -302,13 +309,13 @@ async def test_per_model_ttl_and_disable_through_the_middleware():
     for model in ("chat", "fast", "off"):
         c = ctx()
         await cache(c, req(model=model), upstream)
-        heads[model] = c.response_headers[HEADER]
+        heads[model] = c.facts.cache
     assert heads == {"chat": "hit", "fast": "miss", "off": "bypass"}
     assert upstream.calls == 5
     clock.now = 100.0
     c = ctx()
     await cache(c, req(model="chat"), upstream)
-    assert c.response_headers[HEADER] == "miss"
+    assert c.facts.cache == "miss"
 
 
 # -- what is stored ------------------------------------------------------------------------------
@@ -322,7 +329,7 @@ async def test_a_hit_replays_the_stored_bytes_with_no_upstream_call():
     second = await cache(c, req(), upstream)
     assert type(second) is Reply and second is not first
     assert second.body == first.body
-    assert (upstream.calls, c.response_headers[HEADER]) == (1, "hit")
+    assert (upstream.calls, c.facts.cache) == (1, "hit")
 
 
 async def test_moderations_bypass():
@@ -331,7 +338,7 @@ async def test_moderations_bypass():
     for _ in range(2):
         c = ctx()
         await cache(c, req(endpoint=Endpoint.MODERATIONS), upstream)
-        assert c.response_headers[HEADER] == "bypass"
+        assert c.facts.cache == "bypass"
     assert upstream.calls == 2
 
 
@@ -346,7 +353,7 @@ async def test_errors_non_200_degraded_and_oversized_answers_are_not_stored():
     await cache(ctx(), req(), upstream)
 
     async def degraded(c, r):
-        c.response_headers["x-sluicegate-degraded"] = "true"
+        c.facts.degraded = True
         return Reply(b"{}")
 
     await cache(ctx(), req(), degraded)
@@ -354,7 +361,7 @@ async def test_errors_non_200_degraded_and_oversized_answers_are_not_stored():
     await cache(ctx(), req(), upstream)
     c = ctx()
     assert (await cache(c, req(), upstream)).body == b'{"ok":1}'
-    assert (upstream.calls, c.response_headers[HEADER]) == (4, "hit")
+    assert (upstream.calls, c.facts.cache) == (4, "hit")
 
 
 async def test_a_stream_that_ends_cleanly_is_stored_and_replayed_event_for_event():
@@ -367,7 +374,7 @@ async def test_a_stream_that_ends_cleanly_is_stored_and_replayed_event_for_event
     replay = await cache(c, req(stream=True), upstream)
     assert type(replay) is StreamReply
     assert [e.frame() for e in await drain(replay)] == [e.frame() for e in events]
-    assert (upstream.calls, c.response_headers[HEADER]) == (1, "hit")
+    assert (upstream.calls, c.facts.cache) == (1, "hit")
     # A JSON request with the same body is another entry.
     await cache(ctx(), req(), Upstream())
 
@@ -381,7 +388,7 @@ async def test_a_stream_that_breaks_is_not_stored():
     upstream.answer = stream_of(chunks("a", "b"))
     c = ctx()
     await drain(await cache(c, req(stream=True), upstream))
-    assert (upstream.calls, c.response_headers[HEADER]) == (2, "miss")
+    assert (upstream.calls, c.facts.cache) == (2, "miss")
 
 
 async def test_a_stream_its_client_abandons_is_not_stored_and_is_closed():
@@ -396,7 +403,7 @@ async def test_a_stream_its_client_abandons_is_not_stored_and_is_closed():
     assert closed == [True]
     c = ctx()
     await drain(await cache(c, req(stream=True), upstream))
-    assert (upstream.calls, c.response_headers[HEADER]) == (2, "miss")
+    assert (upstream.calls, c.facts.cache) == (2, "miss")
 
 
 async def test_an_oversized_stream_is_relayed_whole_but_not_stored():
@@ -423,7 +430,7 @@ async def test_an_unreadable_entry_is_a_miss():
     upstream = Upstream()
     c = ctx()
     await cache(c, req(), upstream)
-    assert (upstream.calls, c.response_headers[HEADER]) == (1, "miss")
+    assert (upstream.calls, c.facts.cache) == (1, "miss")
 
 
 # -- coalescing ----------------------------------------------------------------------------------
@@ -440,7 +447,7 @@ async def test_identical_requests_in_flight_share_one_upstream_call():
     upstream.gate.set()
     replies = await within(asyncio.gather(*tasks))
     assert {r.body for r in replies} == {b'{"id":"x","n":1}'}
-    assert sorted(c.response_headers[HEADER] for c in contexts) == ["coalesced"] * 4 + ["miss"]
+    assert sorted(c.facts.cache for c in contexts) == ["coalesced"] * 4 + ["miss"]
     assert cache._inflight == {}
 
 
@@ -518,7 +525,7 @@ async def test_stream_followers_go_upstream_themselves_when_the_leader_is_abando
     reply = await leader
     await reply.aclose()  # never read: the client left at once
     assert await drain(await within(follower)) == chunks("a", "b")
-    assert (upstream.calls, follower_ctx.response_headers[HEADER]) == (2, "miss")
+    assert (upstream.calls, follower_ctx.facts.cache) == (2, "miss")
     assert cache._inflight == {}
 
 
@@ -572,18 +579,27 @@ class BrokenBackend:
 
 
 async def test_a_failing_backend_is_a_miss_and_warns_once_a_minute(caplog):
+    from attrs import define
+
     from sluicegate.secrets import Secret
+
+    @define(kw_only=True)
+    class RedisLikeOptions(CacheOptions):
+        """A backend's own key beside the cache's, as a backend's registered options add it."""
+
+        url: Secret | None = None
 
     clock = Clock(0.0)
     backend = BrokenBackend()
-    cache = make(clock, backend=backend, url=Secret("redis://:hunter2@cache:6379"))
+    options = RedisLikeOptions(url=Secret("redis://:hunter2@cache:6379"))
+    cache = ResponseCache(options, backend, Services(http=None, config=None, clock=clock))
     upstream = Upstream()
     with caplog.at_level(logging.WARNING, logger="sluicegate"):
         for now in (0.0, 1.0, 59.9, 60.0):
             clock.now = now
             c = ctx()
             assert (await cache(c, req(), upstream)).body == b'{"id":"x","n":1}'
-            assert c.response_headers[HEADER] == "miss"
+            assert c.facts.cache == "miss"
     assert upstream.calls == 4
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 2
@@ -608,8 +624,9 @@ def test_unknown_backend_is_a_config_problem_naming_the_installed_ones():
 def test_the_default_plugin_registers_the_middleware_and_the_memory_backend():
     host = load_plugins(use_entry_points=False)
     middleware = host.registry.get(MIDDLEWARE, "cache")
-    assert middleware.extra["order"] == Order.CACHE and middleware.options is CacheOptions
-    assert host.registry.get(CACHE_BACKEND, "memory").plugin.name == "sluicegate.cache"
+    assert middleware.order == Order.CACHE and middleware.options is CacheOptions
+    assert middleware.plugin.name == "sluicegate.cache"
+    assert host.registry.get(CACHE_BACKEND, "memory").plugin.name == "sluicegate.memory_cache"
 
 
 def test_cache_table_is_validated_strictly():
@@ -619,8 +636,8 @@ def test_cache_table_is_validated_strictly():
     problems = {p.path: p.message for p in info.value.problems}
     assert set(problems) == {"cache.ttl", "cache.max_entries", "cache.bogus", "cache.models.x"}
     assert problems["cache.models.x"] == "must be greater than 0, got -1.0"
-    loaded = load_config_text(MOCK + '[cache]\nurl = "redis://:pw@h:6379"\n', env={}, use_entry_points=False,
-                              extra_plugins=MOCK_PLUGIN)
+    # A backend's URL (the redis backend's own key) is a secret in the table's repr.
+    loaded = load_config_text(MOCK + '[cache]\nbackend = "redis"\nurl = "redis://:pw@h:6379"\n', env={})
     assert "pw" not in repr(loaded.config.features["cache"])
     off = load_config_text(MOCK + "[cache]\nenabled = false\n", env={}, use_entry_points=False,
                            extra_plugins=MOCK_PLUGIN)

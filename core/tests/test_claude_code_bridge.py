@@ -249,7 +249,7 @@ def test_a_bridges_context_shares_everything_but_the_private_headers():
     ctx = RequestContext("req-1", "tenant", headers, 1.0, "beta=true")
     bridged = translated_context(ctx)
     assert set(bridged.client_headers) == {"Accept", "Accept-Encoding", "Content-Type", "X-Team", "Connection"}
-    assert bridged.response_headers is ctx.response_headers and bridged.extras is ctx.extras
+    assert bridged.response_headers is ctx.response_headers and bridged.state is ctx.state and bridged.facts is ctx.facts
     assert (bridged.request_id, bridged.tenant, bridged.started, bridged.query_string) == (
         "req-1", "tenant", 1.0, "beta=true")
     # Hop-by-hop rules still apply to what is left.

@@ -158,6 +158,39 @@ def test_plugins_lists_name_distribution_version_and_registrations(capsys):
                             "provider:mock"]
 
 
+def test_plugins_lists_every_default_plugin_with_what_its_one_module_registers(capsys):
+    from sluicegate.plugins import DEFAULT_PLUGINS
+
+    code, out, _ = run(capsys, "plugins")
+    assert code == 0
+    rows = {line.split()[0]: " ".join(line.split()[3:]) for line in out.splitlines()[1:]}
+    assert all(rows[name] != "-" for name, _ in DEFAULT_PLUGINS)
+    assert rows["sluicegate.auth"] == "authenticator:auth"
+    assert rows["sluicegate.cache"] == "middleware:cache"
+    assert rows["sluicegate.memory_cache"] == "cache_backend:memory"
+    assert rows["sluicegate.breakers"] == "breaker_policy:consecutive"
+    assert rows["sluicegate.metrics"] == "extension:metrics, hook:gateway_app_created"
+
+
+def test_check_names_the_plugin_and_distribution_of_a_factory_that_raises_without_a_traceback(
+        capsys, config_file, fake_dist):
+    fake_dist("sluicegate-wobbly", "0.3.0", {"wobbly": "sg_fake_wobbly"}, {"sg_fake_wobbly": """
+        from sluicegate import hookimpl
+
+        def make(*, options, services):
+            raise RuntimeError("wobbly fell over")
+
+        @hookimpl
+        def register_extensions(register):
+            register("wobbly", make, always=True)
+        """})
+    code, out, err = run(capsys, "check", "--config", config_file('[providers.m]\ntype = "mock"\n'))
+    assert (code, out) == (1, "")
+    assert ("  - wobbly: extension 'wobbly' from plugin 'wobbly' (distribution sluicegate-wobbly) failed to "
+            "build: RuntimeError: wobbly fell over") in err
+    assert "Traceback" not in err
+
+
 def test_check_runs_the_component_factories_like_serve(capsys, config_file):
     # The schema accepts these; only the pricing and access-log factories can tell they are wrong.
     path = config_file(

@@ -6,7 +6,8 @@ import pytest
 from attrs import define, field
 
 from sluicegate import hookimpl
-from sluicegate.config import GatewayConfig, load_config, load_config_text
+from sluicegate.config.loader import load_config, load_config_text
+from sluicegate.config.schema import GatewayConfig
 from sluicegate.errors import ConfigError, ConfigProblem
 from sluicegate.plugin_options import FeatureOptions
 from sluicegate.plugins import load_plugins

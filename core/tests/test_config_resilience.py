@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from sluicegate.config import load_config_text
+from sluicegate.config.loader import load_config_text
 from sluicegate.config.resilience import BreakerOptions, RetryConfig
 from sluicegate.errors import ConfigError
 from sluicegate.plugins import load_plugins

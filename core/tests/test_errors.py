@@ -6,8 +6,10 @@ import orjson
 import pytest
 from multidict import CIMultiDict
 
+from sluicegate.defaults.openai_errors import openai_error_body
 from sluicegate.errors import (
     AuthenticationFailed,
+    ConfigError,
     GatewayError,
     InvalidRequest,
     ModelNotFound,
@@ -16,7 +18,6 @@ from sluicegate.errors import (
     UpstreamError,
     UpstreamTimeout,
     UpstreamUnavailable,
-    openai_error_body,
 )
 from sluicegate.upstream import error_message_from_body, forwardable_headers
 
@@ -74,9 +75,29 @@ def test_assembly_error_body_uses_default_plugin_shape(build):
     assert body == openai_error_body(ModelNotFound("no such model", param="model"))
 
 
-def test_assembly_error_body_falls_back_when_default_plugin_disabled(build):
-    assembly = build('[plugins]\ndisabled = ["sluicegate.openai_errors"]\n[providers.m]\ntype = "mock"\n')
-    assert assembly.error_body(InvalidRequest("x"), "rid") == openai_error_body(InvalidRequest("x"))
+@pytest.mark.parametrize(("plugin", "api"), [("sluicegate.openai_errors", "openai"),
+                                             ("sluicegate.anthropic_errors", "anthropic")])
+def test_disabling_a_default_error_body_plugin_with_nothing_in_its_place_is_a_config_problem(build, plugin, api):
+    # The default plugins are the only shapes there are: no hidden fallback answers instead.
+    with pytest.raises(ConfigError) as caught:
+        build(f'[plugins]\ndisabled = ["{plugin}"]\n[providers.m]\ntype = "mock"\n')
+    [problem] = caught.value.problems
+    assert problem.path == "plugins.disabled"
+    assert f"no plugin shapes the error bodies of the {api} API ({plugin} is disabled" in problem.message
+
+
+def test_a_plugin_in_place_of_a_disabled_default_error_body_plugin_is_the_shape(build):
+    import types
+
+    from sluicegate import hookimpl
+
+    def gateway_error_body(error, request_id, api):
+        return {"oops": error.message} if api == "openai" else None
+
+    mine = types.SimpleNamespace(gateway_error_body=hookimpl(gateway_error_body))
+    assembly = build('[plugins]\ndisabled = ["sluicegate.openai_errors"]\n[providers.m]\ntype = "mock"\n',
+                     extra_plugins=[("mine", mine)])
+    assert assembly.error_body(InvalidRequest("x"), "rid") == {"oops": "x"}
 
 
 @pytest.mark.parametrize(

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from sluicegate.config import load_config_text
 from sluicegate.config.interpolate import interpolate_string, interpolate_tree
+from sluicegate.config.loader import load_config_text
 
 
 def test_variable_is_substituted():

@@ -10,7 +10,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from sluicegate import __version__
-from sluicegate.config import load_config_text
+from sluicegate.config.loader import load_config_text
 from sluicegate.errors import AuthenticationFailed, ConfigError
 from sluicegate.extensions.metrics import MetricsOptions, make_metrics
 from sluicegate.secrets import Secret

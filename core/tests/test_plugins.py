@@ -9,7 +9,7 @@ import types
 import pytest
 
 from sluicegate import __version__, hookimpl, hookspecs
-from sluicegate.config import load_config_text
+from sluicegate.config.loader import load_config_text
 from sluicegate.errors import ConfigError, GatewayError, PluginError
 from sluicegate.plugins import DEFAULT_PLUGINS, first_result, load_plugins
 from sluicegate.provider import Provider, ProviderOptions
@@ -214,14 +214,49 @@ def test_invalid_registrations_are_refused(args, kwargs, expected):
         load_plugins(extra=[("p", plugin(register_providers=register_providers))], use_entry_points=False)
 
 
-def test_registration_extra_keywords_are_kept():
+def test_registration_order_and_always_are_kept():
     def register_middlewares(register):
         register("mw", lambda **_: None, order=250, always=True)
 
     host = load_plugins(extra=[("p", plugin(register_middlewares=register_middlewares))], use_entry_points=False)
     component = host.registry.get("middleware", "mw")
-    assert component.extra == {"order": 250, "always": True}
+    assert (component.order, component.always) == (250, True)
     assert host.registry.by_plugin("p") == [component]
+
+
+def test_an_unknown_register_keyword_names_the_plugin_its_distribution_and_the_keyword_meant():
+    def register_middlewares(register):
+        register("mw", lambda **_: None, ordr=100)
+
+    with pytest.raises(PluginError) as info:
+        load_plugins(extra=[("typo", plugin(register_middlewares=register_middlewares))], use_entry_points=False)
+    assert str(info.value) == (
+        "plugin 'typo' (distribution (in process)) called register() in register_middlewares with an "
+        "unknown keyword 'ordr' (did you mean \"order\"?); it takes options, order, always"
+    )
+
+
+def test_a_keyword_another_kind_takes_is_refused_too():
+    # Only the kinds that run in an order take one; a cache backend's would silently mean nothing.
+    def register_cache_backends(register):
+        register("mine", lambda **_: None, order=1)
+
+    with pytest.raises(PluginError, match=r"register_cache_backends with an unknown keyword 'order'; it takes options$"):
+        load_plugins(extra=[("p", plugin(register_cache_backends=register_cache_backends))], use_entry_points=False)
+
+
+@pytest.mark.parametrize(("call", "expected"), [
+    (lambda register: register("mw", lambda **_: None, order="10"), "order must be an integer"),
+    (lambda register: register("mw", lambda **_: None, always=1), "always must be true or false"),
+    (lambda register: register("mw"), "called register() in register_middlewares wrongly: missing a required"),
+])
+def test_register_arguments_are_checked(call, expected):
+    def register_middlewares(register):
+        call(register)
+
+    with pytest.raises(PluginError) as info:
+        load_plugins(extra=[("p", plugin(register_middlewares=register_middlewares))], use_entry_points=False)
+    assert expected in str(info.value) and "plugin 'p'" in str(info.value)
 
 
 def _error_body_plugin(result=None, exc=None, **marker):
@@ -292,6 +327,9 @@ def test_every_hookspec_has_a_docstring():
         "register_cache_backends",
         "register_rate_limiters",
         "register_breaker_policies",
+        "register_extensions",
+        "register_response_stores",
+        "register_authenticators",
         "gateway_app_created",
         "gateway_error_body",
     } <= set(specs)

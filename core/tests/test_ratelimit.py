@@ -21,15 +21,11 @@ from sluicegate.features.ratelimit import (
     make_ratelimit,
     retry_after_header,
 )
-from sluicegate.features.token_usage import (
-    StreamMeter,
-    completion_allowance,
-    estimate_prompt_tokens,
-    usage_counts,
-)
+from sluicegate.features.token_usage import completion_allowance, estimate_prompt_tokens, usage_counts
 from sluicegate.plugins import load_plugins
 from sluicegate.services import Services
 from sluicegate.testing import openai_chunks
+from sluicegate.usage import StreamObserver
 
 
 class Clock:
@@ -195,14 +191,14 @@ def events_of(chunks: list) -> list[SSEEvent]:
 
 
 def test_stream_meter_prefers_reported_usage():
-    meter = StreamMeter()
+    meter = StreamObserver(count_content=True)
     for event in events_of(openai_chunks(["Hello", " world"], usage=True)):
         meter.see(event)
     assert meter.tokens(prompt_estimate=999) == 7
 
 
 def test_stream_meter_estimates_from_streamed_text_without_usage():
-    meter = StreamMeter()
+    meter = StreamObserver(count_content=True)
     for event in events_of(openai_chunks(["word "] * 80)):  # 400 characters: about 100 tokens
         meter.see(event)
     assert 100 <= meter.tokens(prompt_estimate=10) - 10 <= 106
@@ -215,7 +211,7 @@ def test_stream_meter_reads_anthropic_usage_and_estimates_an_unfinished_answer()
                                      "delta": {"type": "text_delta", "text": "abcd" * 10}})
     end = ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn"},
                              "usage": {"output_tokens": 7}})
-    meter = StreamMeter()
+    meter = StreamObserver(count_content=True)
     for name, data in (start, delta, delta):
         meter.see(SSEEvent.from_data(data, name))
     assert meter.tokens(prompt_estimate=500) == 11 + 20  # reported prompt, 80 characters streamed

@@ -11,8 +11,13 @@ import logging
 import pytest
 
 from sluicegate.config.responses import ResponsesConfig
-from sluicegate.defaults.response_stores import SHELF_KEY, make_memory_store
-from sluicegate.features.memory_response_store import WARN_EVERY, MemoryResponseStore, Shelf
+from sluicegate.features.memory_response_store import (
+    SHELF_KEY,
+    WARN_EVERY,
+    MemoryResponseStore,
+    Shelf,
+    make_memory_store,
+)
 from sluicegate.features.response_store import (
     MAX_ID_CHARS,
     BrokenChain,

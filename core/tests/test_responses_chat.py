@@ -17,18 +17,11 @@ from openai._models import validate_type
 from openai.types.responses import Response, ResponseItem, ResponseStreamEvent
 
 from sluicegate.errors import InvalidRequest, UpstreamError, UpstreamTimeout
-from sluicegate.exchange import Endpoint, GatewayRequest, Reply, RequestContext, SSEEvent, StreamReply
+from sluicegate.exchange import Endpoint, GatewayRequest, Reply, RequestContext, SSEEvent, StreamReply, Target
 from sluicegate.provider import Provider, ProviderOptions
-from sluicegate.routing import Target
 from sluicegate.sse import parse_block
 from sluicegate.translate.responses_answer import chat_to_response, custom_input, response_usage
-from sluicegate.translate.responses_bridge import (
-    BROKEN,
-    DROPPED_TOOLS_HEADER,
-    FINAL,
-    STAMP,
-    ResponseStamp,
-)
+from sluicegate.translate.responses_bridge import DROPPED_TOOLS_HEADER, TURN, ResponseStamp, ResponsesTurn
 from sluicegate.translate.responses_chat import input_items, output_history, responses_to_chat
 from sluicegate.translate.responses_stream import ChatToResponseStream
 from sluicegate.translate.responses_tools import chat_tool_name, dropped_builtin_tools, tool_names
@@ -910,17 +903,17 @@ async def test_bridge_sends_chat_and_answers_with_a_response():
     completion = load("deepseek_completion_tools.json")
     provider = FakeChatProvider([Reply.from_data(completion, headers={"x-vendor": "1"})])
     ctx, body = context(), load("codex_request.json") | {"stream": False}
-    ctx.extras[STAMP] = ResponseStamp("resp_fixed", CREATED)
+    ctx.state[TURN] = ResponsesTurn(ResponseStamp("resp_fixed", CREATED))
     reply = await provider.senders[Endpoint.RESPONSES](
         ctx, responses_request(body), Target(provider, "ds-r1", "fake/ds-r1")
     )
     sent = provider.sent[0]
     assert sent.endpoint is Endpoint.CHAT and sent.body == responses_to_chat(body, "ds-r1")
-    assert orjson.loads(sent.raw) == sent.body and sent.model == "coder"
+    assert orjson.loads(sent.wire) == sent.body and sent.model == "coder"
     assert reply.headers == {"x-vendor": "1", DROPPED_TOOLS_HEADER: "web_search, image_generation"}
     # The third-party vendor gets none of the client's private headers; the rest of the request stays.
     assert dict(provider.contexts[0].client_headers) == {"traceparent": CODEX_HEADERS["traceparent"]}
-    assert provider.contexts[0].extras is ctx.extras
+    assert provider.contexts[0].state is ctx.state and provider.contexts[0].facts is ctx.facts
     response = reply.data
     Response.model_validate(response)
     assert (response["id"], response["created_at"], response["model"]) == ("resp_fixed", CREATED, "coder")
@@ -939,7 +932,7 @@ async def test_bridge_keeps_one_response_id_across_attempts_and_refuses_before_s
     sender, ctx, target = provider.senders[Endpoint.RESPONSES], context(), Target(provider, "m", "fake/m")
     first = await sender(ctx, responses_request({"input": "x"}), target)
     second = await sender(ctx, responses_request({"input": "x"}), target)  # a retry of the same request
-    assert first.data["id"] == second.data["id"] == ctx.extras[STAMP].id
+    assert first.data["id"] == second.data["id"] == ctx.state.get(TURN).stamp.id
     assert first.data["id"].startswith("resp_") and len(first.data["id"]) == 37
     assert DROPPED_TOOLS_HEADER not in first.headers
     with pytest.raises(InvalidRequest) as caught:
@@ -990,10 +983,10 @@ async def test_bridge_stream_holds_the_preamble_until_content_and_records_the_fi
     async for event in iterator:
         if event.event in ("response.completed", "response.incomplete"):
             # The entrance stores the response before this event reaches the client.
-            assert ctx.extras[FINAL] == orjson.loads(event.data)["response"]
+            assert ctx.state.get(TURN).final == orjson.loads(event.data)["response"]
         rest.append(event)
     events = [(e.event, e.json()) for e in first_batch + rest]
-    assert_well_formed(events, ctx.extras[STAMP].id)
+    assert_well_formed(events, ctx.state.get(TURN).stamp.id)
     validate_with_sdk_types(events)
     assert events[-1][0] == "response.completed"
     assert all(b'"after done"' not in e.data for e in rest)  # nothing after [DONE] is read
@@ -1015,9 +1008,9 @@ async def test_bridge_stream_broken_midway_leaves_the_failure_to_the_edge():
     with pytest.raises(UpstreamTimeout) as caught:
         async for event in reply.events:
             sent.append((event.event, event.json()))
-    assert FINAL not in ctx.extras
-    failure = ctx.extras[BROKEN].fail(caught.value)
-    assert_well_formed(sent + failure, ctx.extras[STAMP].id)
+    assert ctx.state.get(TURN).final is None
+    failure = ctx.state.get(TURN).broken.fail(caught.value)
+    assert_well_formed(sent + failure, ctx.state.get(TURN).stamp.id)
     validate_with_sdk_types(sent + failure)
     assert failure[-1][1]["response"]["status"] == "failed"
 
@@ -1032,7 +1025,7 @@ async def test_bridge_stream_with_a_chunk_that_is_not_json():
         async for _ in reply.events:
             pass
     assert caught.value.code == "upstream_bad_response"
-    assert isinstance(ctx.extras[BROKEN], ChatToResponseStream)
+    assert isinstance(ctx.state.get(TURN).broken, ChatToResponseStream)
 
 
 def test_every_chat_provider_serves_responses_through_the_bridge():

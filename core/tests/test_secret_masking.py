@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sluicegate.config import load_config_text
+from sluicegate.config.loader import load_config_text
 from sluicegate.secrets import Scrubber, Secret, config_secrets, mask_url, mask_urls, scrub, url_credentials
 
 KEY = "gsk_Q7vR2mXp9LkT4wZs8NcB1yHd6FjU3eGa"

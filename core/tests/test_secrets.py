@@ -6,7 +6,7 @@ import pickle
 
 import pytest
 
-from sluicegate.config import load_config_text
+from sluicegate.config.loader import load_config_text
 from sluicegate.errors import ConfigError, ProviderNotConfigured
 from sluicegate.exchange import Endpoint, GatewayRequest
 from sluicegate.secrets import Secret, scrub
@@ -72,12 +72,13 @@ def test_config_and_provider_options_reprs_hide_keys():
     env = {"TOKEN": "client-token-zzz-999", "OPENAI_API_KEY": KEY}
     config = load_config_text(text, env=env).config
     options = config.providers["o"]
-    for text_ in (repr(config), str(config), repr(options), str(options), repr(config.auth)):
+    auth = config.features["auth"]  # the default token authenticator's table
+    for text_ in (repr(config), str(config), repr(options), str(options), repr(auth)):
         assert KEY not in text_
         assert "client-token-zzz-999" not in text_
     assert "api_key=Secret('***')" in repr(options)
     assert options.api_key.reveal() == KEY
-    assert config.auth.tokens[0].reveal() == "client-token-zzz-999"
+    assert auth.tokens[0].reveal() == "client-token-zzz-999"
 
 
 def test_config_error_text_never_contains_secret_values():

@@ -1,13 +1,14 @@
-"""Reading token usage from relayed answers and streams without parsing them whole."""
+"""Reading token usage from relayed answers and streams without parsing them whole, each event
+looked at once for everyone (the stream observer)."""
 
 from __future__ import annotations
 
 import orjson
 import pytest
 
-from sluicegate.exchange import Endpoint, GatewayRequest, Reply, SSEEvent
-from sluicegate.telemetry import RequestRecord
-from sluicegate.usage import StreamUsage, note_usage, reply_usage, request_stream_usage, usage_object
+from sluicegate.exchange import Endpoint, GatewayRequest, Reply, RequestContext, SSEEvent, StreamReply, Target
+from sluicegate.telemetry import NO_RECORD, RequestRecord
+from sluicegate.usage import StreamUsage, usage_object
 
 OPENAI = orjson.dumps({
     "id": "chatcmpl-1", "object": "chat.completion",
@@ -31,18 +32,32 @@ def test_usage_object_is_cut_out_of_the_bytes(data, expected):
     assert usage_object(data) == expected
 
 
-def counts(usage):
+def counts(reply):
     record = RequestRecord("r", "POST", "/", 0.0, 0.0)
-    note_usage(record, usage)
+    record.note_reply(reply)
     return record.tokens_in, record.tokens_out, record.tokens_cached, record.tokens_cache_written
 
 
 def test_reply_usage_reads_bytes_or_an_already_parsed_answer():
-    assert counts(reply_usage(Reply(OPENAI))) == (12, 34, 2, None)
+    assert counts(Reply(OPENAI)) == (12, 34, 2, None)
     anthropic = {"input_tokens": 3, "cache_read_input_tokens": 4, "cache_creation_input_tokens": 6,
                  "output_tokens": 5}
-    assert counts(reply_usage(Reply.from_data({"usage": anthropic}))) == (13, 5, 4, 6)
-    assert counts(reply_usage(Reply(b'{"data": []}'))) == (None, None, None, None)
+    assert counts(Reply.from_data({"usage": anthropic})) == (13, 5, 4, 6)
+    assert counts(Reply(b'{"data": []}')) == (None, None, None, None)
+
+
+def test_a_replys_usage_is_read_once_for_everyone_and_again_after_a_change():
+    reply = Reply(OPENAI)
+    first = reply.usage
+    assert reply.usage is first  # the record and the rate limits share one parse
+    reply.replace_data({"usage": {"prompt_tokens": 1}})
+    assert reply.usage == {"prompt_tokens": 1}
+
+
+def test_the_null_record_drops_what_it_is_given():
+    NO_RECORD.tokens_in = 5
+    NO_RECORD.note_reply(Reply(OPENAI))
+    assert not NO_RECORD.watching and not hasattr(NO_RECORD, "tokens_in")
 
 
 def test_stream_usage_reads_openai_and_anthropic_streams():
@@ -69,10 +84,35 @@ def test_stream_usage_reads_openai_and_anthropic_streams():
     assert (cached.prompt, cached.cached) == (9, 8)
 
 
-def test_request_stream_usage_amends_body_and_bytes_once():
+def chunks(*datas: bytes):
+    async def events():
+        for data in datas:
+            yield SSEEvent(data)
+    return StreamReply(events())
+
+
+async def test_one_observer_per_request_sees_each_event_once_and_marks_the_hidden_usage_chunk():
+    ctx = RequestContext("r", None, None, 0.0)  # type: ignore[arg-type]
+    reply = chunks(b'{"choices":[{"delta":{"content":"hello there"}}]}',
+                   b'{"choices":[],"usage":{"prompt_tokens":9,"completion_tokens":4}}', b"[DONE]")
+    inner = ctx.observe(reply, count_content=True)  # a token limit asks first (inner in the chain)
+    outer = ctx.observe(reply, hide_usage=True)  # the edge, for the record
+    assert outer is inner and ctx.facts.stream is inner
+    seen = [(event.data, event.hidden) async for event in reply]
+    assert [hidden for _, hidden in seen] == [False, True, False]  # the writer skips the hidden one
+    assert (inner.usage.prompt, inner.usage.completion, inner.ended) == (9, 4, True)
+    assert inner.tokens(100) == 13  # reported numbers win over the estimate
+    record = RequestRecord("r", "POST", "/", 0.0, 0.0)
+    record.note_stream(ctx.facts.stream)
+    assert (record.tokens_in, record.tokens_out) == (9, 4)
+
+
+def test_the_stream_usage_the_edge_asks_for_is_applied_in_the_targets_one_copy():
     body = {"model": "m", "messages": [], "stream": True, "stream_options": {"x": 1}}
-    req = GatewayRequest(Endpoint.CHAT, body, orjson.dumps(body), "m", True, (), add_stream_usage=True)
-    request_stream_usage(req)
-    assert req.body["stream_options"] == {"x": 1, "include_usage": True}
-    assert orjson.loads(req.raw) == req.body
-    assert req.add_stream_usage is False
+    raw = orjson.dumps(body)
+    req = GatewayRequest(Endpoint.CHAT, body, raw, "m", True, (), stream_usage=True)
+    target = Target(None, "m", "p/m")  # type: ignore[arg-type]
+    sent = req.for_target(target)
+    assert sent.body["stream_options"] == {"x": 1, "include_usage": True}
+    assert orjson.loads(sent.wire) == sent.body
+    assert req.body["stream_options"] == {"x": 1} and req.wire is raw  # the client's request is untouched

@@ -13,7 +13,7 @@ import time
 
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
-from sluicegate.config import load_config_text
+from sluicegate.config.loader import load_config_text
 from sluicegate.services import Services
 from sluicegate.telemetry import AttemptRecord, RequestRecord
 from sluicegate_otel import TracingOptions, make_tracing

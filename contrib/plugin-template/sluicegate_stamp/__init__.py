@@ -14,6 +14,7 @@ from __future__ import annotations
 from attrs import Factory, define
 
 from sluicegate import hookimpl
+from sluicegate.contracts import Middleware
 from sluicegate.errors import InvalidRequest
 from sluicegate.pipeline import Order
 from sluicegate.plugin_options import FeatureOptions
@@ -27,8 +28,9 @@ class StampOptions(FeatureOptions):
     blocked_models: list[str] = Factory(list)
 
 
-def make_stamp(options: StampOptions, services):
+def make_stamp(options: StampOptions, services) -> Middleware:
     # Resolve everything from options here, once; the returned coroutine runs per request.
+    # Returning None would leave the middleware out; raising ConfigError refuses the config.
     header, value = options.header, options.value
     blocked = frozenset(options.blocked_models)
 
@@ -45,6 +47,7 @@ def make_stamp(options: StampOptions, services):
 
 @hookimpl
 def register_middlewares(register):
+    # Keywords are explicit: options, order, always (a typo such as ``ordr`` is a start-up error).
     register("stamp", make_stamp, options=StampOptions, order=Order.EDGE)
 
 

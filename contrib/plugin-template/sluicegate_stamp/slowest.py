@@ -18,6 +18,7 @@ from attrs import define, field
 from sluicegate.config.checks import at_least_one, non_negative
 from sluicegate.errors import RouteNotFound
 from sluicegate.plugin_options import FeatureOptions
+from sluicegate.telemetry import RequestRecord
 
 NAME = "slowest"
 
@@ -29,8 +30,10 @@ class SlowestOptions(FeatureOptions):
 
 
 class Slowest:
-    """An extension object: the core calls ``request_finished`` with every finished request's
-    record. It runs on the request path, so it only does a comparison and a heap push."""
+    """An extension object (``sluicegate.contracts.Extension``): the core calls
+    ``request_finished`` with every finished request's record. It runs on the request path, so it
+    only does a comparison and a heap push. The core checks the object once per assembly: a
+    misspelt ``request_finshed`` would refuse the config, naming this plugin."""
 
     def __init__(self, options: SlowestOptions) -> None:
         self.keep = options.keep
@@ -38,7 +41,7 @@ class Slowest:
         self._heap: list[tuple[float, int, dict[str, Any]]] = []  # the fastest of the kept on top
         self._seen = 0
 
-    def request_finished(self, record) -> None:
+    def request_finished(self, record: RequestRecord) -> None:
         latency = record.latency
         if not record.api or latency is None or latency < self.threshold:
             return

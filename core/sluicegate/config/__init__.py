@@ -1,6 +1,6 @@
-"""Config loading: read gateway.toml, interpolate ${VAR}s, structure strictly, list every problem."""
+"""Config: the schema of gateway.toml (``schema``, ``providers``, ``resilience``, ...) and its
+loading (``loader``: read, interpolate ${VAR}s, structure strictly, list every problem).
 
-from sluicegate.config.loader import LoadedConfig, load_config, load_config_text
-from sluicegate.config.schema import GatewayConfig
-
-__all__ = ["GatewayConfig", "LoadedConfig", "load_config", "load_config_text"]
+Nothing is re-exported here: importing one of the schema modules must not import the loader
+(and with it the plugin machinery), which sits above them.
+"""

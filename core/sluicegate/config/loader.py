@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import attrs
 from attrs import define
 
 from sluicegate.config.converter import (
@@ -19,11 +20,12 @@ from sluicegate.config.converter import (
     validator_problems,
 )
 from sluicegate.config.interpolate import interpolate_tree
+from sluicegate.config.providers import ProviderOptions
 from sluicegate.config.resilience import BreakerOptions
 from sluicegate.config.schema import CORE_TABLES, GatewayConfig, ModelConfig
 from sluicegate.errors import ConfigError, ConfigProblem
-from sluicegate.plugins import PluginHost, load_plugins
-from sluicegate.registry import BREAKER_POLICY, PROVIDER, Registry
+from sluicegate.plugins import ERROR_BODY_DEFAULTS, PluginHost, load_plugins, unshaped_apis
+from sluicegate.registry import BREAKER_POLICY, CHOSEN_BY, PROVIDER, Registry
 
 _PROVIDER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -69,8 +71,21 @@ def load_config_text(
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([ConfigProblem("", f"invalid TOML: {exc}")], source) from None
     raw = interpolate_tree(raw, os.environ if env is None else env)
-    host = load_plugins(_disabled_plugins(raw), extra_plugins, use_entry_points)
-    return LoadedConfig(structure_config(raw, host.registry, source, host.available), host)
+    disabled = _disabled_plugins(raw)
+    host = load_plugins(disabled, extra_plugins, use_entry_points)
+    problems = [_unshaped(api, disabled) for api in unshaped_apis(host)]
+    return LoadedConfig(structure_config(raw, host.registry, source, host.available, problems), host)
+
+
+def _unshaped(api: str, disabled: list[str]) -> ConfigProblem:
+    # The default error-body plugins are the only implementation: no hidden fallback shape.
+    default = ERROR_BODY_DEFAULTS[api]
+    why = f"{default} is disabled" if default in disabled else f"{default} is not loaded"
+    return ConfigProblem(
+        "plugins.disabled" if default in disabled else "plugins",
+        f"no plugin shapes the error bodies of the {api} API ({why} and no other plugin implements "
+        f"gateway_error_body); enable {default} or install a plugin that shapes api={api!r} errors",
+    )
 
 
 def _disabled_plugins(raw: dict[str, Any]) -> list[str]:
@@ -83,10 +98,16 @@ def _disabled_plugins(raw: dict[str, Any]) -> list[str]:
 
 
 def structure_config(
-    raw: dict[str, Any], registry: Registry, source: str, available_plugins: frozenset[str] | None = None
+    raw: dict[str, Any],
+    registry: Registry,
+    source: str,
+    available_plugins: frozenset[str] | None = None,
+    problems: list[ConfigProblem] | None = None,
 ) -> GatewayConfig:
+    """Structure every table; ``problems`` (found before, e.g. about plugins) are reported with
+    the tables' own."""
     converter = make_converter()
-    problems: list[ConfigProblem] = []
+    problems = list(problems or ())
     features = registry.tables()
     known_tables = [*CORE_TABLES, "providers", "models", "breaker", *features]
     values: dict[str, Any] = {}
@@ -111,7 +132,8 @@ def structure_config(
 
     for key, value in raw.items():
         if key in CORE_TABLES:
-            values[key] = structure(value, CORE_TABLES[key], key)
+            cls, value = _chosen_options(key, value, CORE_TABLES[key], registry, problems)
+            values[key] = structure(value, cls, key)
         elif key in ("providers", "models"):
             continue
         elif key == "breaker":
@@ -119,7 +141,7 @@ def structure_config(
         elif key in features:
             if isinstance(value, dict) and value.get("enabled") is False:
                 values.setdefault("switched_off", set()).add(key)
-            option = _structure_feature(key, value, features[key].options, structure, problems)
+            option = _structure_feature(key, value, features[key].options, registry, structure, problems)
             if option is not None:
                 values.setdefault("features", {})[key] = option
         else:
@@ -164,18 +186,54 @@ def _no_providers(raw: dict[str, Any]) -> ConfigProblem:
     return ConfigProblem("providers", f"no providers are configured; {hint}")
 
 
-def _structure_feature(name, value, options_cls, structure, problems) -> Any:
+def _structure_feature(name, value, options_cls, registry, structure, problems) -> Any:
     if not isinstance(value, dict):
         problems.append(ConfigProblem(name, f"expected a table, got {describe_type(value)}"))
         return None
     if value.get("enabled") is False:
         return None
+    options_cls, value = _chosen_options(name, value, options_cls, registry, problems)
     if options_cls is None:
         extra = [key for key in value if key != "enabled"]
         for key in extra:
             problems.append(ConfigProblem(f"{name}.{key}", "unknown key (this table takes no options)"))
         return True if not extra else None
     return structure(value, options_cls, name)
+
+
+#: Table -> (kind, choice) for the tables a key of which picks a component (registry.CHOSEN_BY).
+_CHOOSING = {choice.table: (kind, choice) for kind, choice in CHOSEN_BY.items()}
+
+
+def _chosen_options(table: str, value: Any, base: type | None, registry: Registry,
+                    problems: list[ConfigProblem]) -> tuple[type | None, Any]:
+    """The options class a table is structured into, and the table to structure.
+
+    For a table a key of which picks a component (``[cache] backend = "redis"``), that
+    component's options class: a subclass of the table's own declaring the component's keys
+    (``url``). An unknown component is reported by whoever builds it (with the other problems of
+    its factory, at assembly); meanwhile the keys only it could judge are left out.
+    """
+    entry = _CHOOSING.get(table)
+    if entry is None or base is None or not isinstance(value, dict) or table == "breaker":
+        return base, value
+    kind, choice = entry
+    fields = attrs.fields_dict(base)
+    if choice.key not in fields:
+        return base, value  # another plugin's table under this name: no choice to make
+    name = value.get(choice.key, fields[choice.key].default)
+    component = registry.get(kind, name) if isinstance(name, str) else None
+    if component is None:
+        return base, {key: item for key, item in value.items() if key in fields}
+    if component.options is None:
+        return base, value
+    if not issubclass(component.options, base):
+        problems.append(ConfigProblem(
+            f"{table}.{choice.key}",
+            f"{component.describe()} declares options {component.options.__name__}, which must "
+            f"subclass {base.__module__}.{base.__name__}"))
+        return base, {key: item for key, item in value.items() if key in fields}
+    return component.options, value
 
 
 def _structure_breaker(value, registry, structure, problems) -> Any:
@@ -194,6 +252,12 @@ def _structure_breaker(value, registry, structure, problems) -> Any:
             f"unknown breaker policy {shown!r}{suggest(str(name), policies)}; installed policies: {available}",
         ))
         return None
+    if component.options is not None and not issubclass(component.options, BreakerOptions):
+        problems.append(ConfigProblem(
+            "breaker.policy",
+            f"{component.describe()} declares options {component.options.__name__}, which must "
+            "subclass sluicegate.config.resilience.BreakerOptions"))
+        return None
     return structure(value, component.options or BreakerOptions, "breaker")
 
 
@@ -201,8 +265,6 @@ def _structure_providers(table, registry, structure, problems) -> dict[str, Any]
     if not isinstance(table, dict):
         problems.append(ConfigProblem("providers", f"expected a table, got {describe_type(table)}"))
         return {}
-    from sluicegate.provider import ProviderOptions  # provider imports config: avoid a cycle
-
     provider_types = registry.of_kind(PROVIDER)
     providers: dict[str, Any] = {}
     for provider_id, value in table.items():

@@ -1,7 +1,9 @@
 """The ``[responses]`` table: where the Responses API keeps stored responses for ``previous_response_id``.
 
 A core table that works without being written: the store is on with these defaults. Stores
-(``register_response_stores``) receive the whole table, as cache backends receive ``[cache]``.
+(``register_response_stores``) receive the whole table, as cache backends receive ``[cache]``;
+a store with keys of its own (the Redis store's ``url`` and ``timeout``) registers a subclass of
+``ResponsesConfig`` that structures the table when it is the one chosen.
 """
 
 from __future__ import annotations
@@ -9,7 +11,6 @@ from __future__ import annotations
 from attrs import define, field
 
 from sluicegate.config.checks import at_least_one, positive
-from sluicegate.secrets import Secret
 
 
 @define(kw_only=True)
@@ -28,7 +29,3 @@ class ResponsesConfig:
     # The memory store: least recently used responses are dropped beyond either bound.
     max_entries: int = field(default=10_000, validator=at_least_one)
     max_mb: float = field(default=128.0, validator=positive)
-    # Networked stores: where (a Secret, so a password in it never prints) and how long one
-    # call may take, in seconds, before it counts as failed.
-    url: Secret | None = None
-    timeout: float = field(default=1.0, validator=positive)

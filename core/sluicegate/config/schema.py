@@ -10,8 +10,6 @@ from attrs.validators import optional
 from sluicegate.config.checks import at_least_one, non_negative, optional_positive, port_number, positive
 from sluicegate.config.resilience import BreakerOptions, DegradeConfig, RetryConfig
 from sluicegate.config.responses import ResponsesConfig
-from sluicegate.resilience.balance import STRATEGIES
-from sluicegate.secrets import Secret
 
 DEFAULT_CORS_HEADERS = [
     "authorization",
@@ -68,11 +66,9 @@ class ServerConfig:
     watch_config: bool = True
 
 
-@define(kw_only=True)
-class AuthConfig:
-    tokens: list[Secret] = Factory(list)
-    # Named client tokens (name -> token): the name appears in logs and metrics, the token never.
-    clients: dict[str, Secret] = Factory(dict)
+#: How an alias orders its targets; kept equal to ``sluicegate.resilience.balance.STRATEGIES``
+#: (a test checks it) so the config layer does not import the balancer.
+STRATEGIES = ("ordered", "weighted", "least-busy", "latency")
 
 
 def _strategy(_: Any, attribute: Any, value: str) -> None:
@@ -104,7 +100,6 @@ class GatewayConfig:
     """A whole, validated gateway.toml."""
 
     server: ServerConfig = Factory(ServerConfig)
-    auth: AuthConfig = Factory(AuthConfig)
     # Provider id -> the provider plugin's own options class instance.
     providers: dict[str, Any] = Factory(dict)
     models: dict[str, ModelConfig] = Factory(dict)
@@ -124,7 +119,6 @@ class GatewayConfig:
 # Top-level tables the core structures itself; everything else must belong to a plugin.
 CORE_TABLES = {
     "server": ServerConfig,
-    "auth": AuthConfig,
     "plugins": PluginsConfig,
     "retry": RetryConfig,
     "degrade": DegradeConfig,

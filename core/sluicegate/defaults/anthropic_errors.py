@@ -1,9 +1,14 @@
-"""Default plugin: error responses in the Anthropic shape, for the ``/v1/messages`` entrance."""
+"""Default plugin ``sluicegate.anthropic_errors``: error responses in the Anthropic shape.
+
+For the ``/v1/messages`` entrance (and ``/v1/models`` asked by the anthropic SDK). The shape
+itself belongs to the Anthropic dialect, shared with the Anthropic vendor plugin; this plugin is
+the only thing that puts it on the gateway's own errors.
+"""
 
 from __future__ import annotations
 
 from sluicegate.hookspecs import hookimpl
-from sluicegate.translate.anthropic_inbound import anthropic_error_body
+from sluicegate.translate.anthropic_dialect import anthropic_error_body
 
 
 @hookimpl(trylast=True)

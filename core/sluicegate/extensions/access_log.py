@@ -7,6 +7,9 @@ Lines are formatted on the event loop (a few microseconds) and written by a thre
 so a slow disk or a blocked terminal never holds a request up. The writer of a destination lives
 in ``Services.lasting`` and is shared by the assemblies that name it, so a config reload neither
 loses a line nor writes one twice, and a file is closed once nothing writes to it any more.
+
+Also the default plugin ``sluicegate.access_log``: the ``access_log`` extension, on unless
+``[access_log] enabled = false``.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from sluicegate.config.converter import suggest
 from sluicegate.errors import ConfigError, ConfigProblem
 from sluicegate.extensions.log_format import FORMATTERS
 from sluicegate.extensions.log_writer import STDIO, LineWriter, WriterPool, _open_append, _release_now
+from sluicegate.hookspecs import hookimpl
 from sluicegate.plugin_options import FeatureOptions
 
 FORMATS = ("json", "text")
@@ -138,3 +142,12 @@ def make_access_log(*, options: AccessLogOptions, services: Any) -> AccessLog:
             raise ConfigError([ConfigProblem("destination", f"cannot open {key} for appending: "
                                                             f"{exc.strerror or exc}")]) from None
     return AccessLog(pool, key, FORMATTERS[options.format](), frozenset(options.skip_paths))
+
+
+#: After every other extension, so the line holds what they added (the cost, for one).
+ORDER = 1000
+
+
+@hookimpl
+def register_extensions(register):
+    register("access_log", make_access_log, options=AccessLogOptions, order=ORDER, always=True)

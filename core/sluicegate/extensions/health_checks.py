@@ -2,6 +2,8 @@
 
 Off by default: probes cost vendor calls. Results are kept in memory and only read by
 ``/health``; they inform operators and do not steer traffic (breakers do that, from real calls).
+
+Also the default plugin ``sluicegate.health_checks``, which registers the extension.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from attrs import Factory, define, field
 
 from sluicegate.config.checks import positive
 from sluicegate.errors import ConfigError, ConfigProblem, GatewayError
+from sluicegate.hookspecs import hookimpl
 from sluicegate.plugin_options import FeatureOptions
 
 
@@ -100,3 +103,8 @@ def make_health_checks(*, options: HealthCheckOptions, services: Any) -> HealthC
     if unknown:
         raise ConfigError(unknown)
     return HealthChecks(options, services.providers, services)
+
+
+@hookimpl
+def register_extensions(register):
+    register("health_checks", make_health_checks, options=HealthCheckOptions)

@@ -3,16 +3,23 @@
 Every label value is bounded: route templates, configured aliases and target labels, provider
 ids, status and error classes and fixed enums. Nothing a client typed (its model name, its
 path) ever becomes a label, so a client cannot grow the series count.
+
+Also the default plugin ``sluicegate.metrics``: the extension (``[metrics]``, on by default) and
+the scrape route (``GET /metrics``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from aiohttp import web
 from attrs import define, field
 
-from sluicegate.errors import AuthenticationFailed, ConfigError, ConfigProblem
+from sluicegate.errors import AuthenticationFailed, ConfigError, ConfigProblem, RouteNotFound
 from sluicegate.extensions.metrics_families import (
     BREAKER_STATES,
     CACHE_RESULTS,
@@ -23,9 +30,15 @@ from sluicegate.extensions.metrics_families import (
     Families,
     multiprocess_dir,
 )
+from sluicegate.hookspecs import hookimpl
 from sluicegate.plugin_options import FeatureOptions
 from sluicegate.secrets import Secret
 from sluicegate.telemetry import RequestRecord
+
+log = logging.getLogger("sluicegate")
+
+#: Order among extensions: after ``pricing`` (100), which fills ``record.cost``.
+ORDER = 500
 
 #: Services.lasting keys: the gateway's Families, shared by every assembly, and the path the
 #: scrape route was added at (by the plugin, when the app was made).
@@ -234,3 +247,45 @@ def make_metrics(*, options: MetricsOptions, services: Any) -> Metrics | None:
         services.log.warning("[metrics] path changes take effect when the gateway restarts; still served at %s",
                              served)
     return Metrics(options, families)
+
+
+# -- the default plugin ------------------------------------------------------------------------
+
+
+@hookimpl
+def register_extensions(register):
+    register("metrics", make_metrics, options=MetricsOptions, order=ORDER, always=True)
+
+
+@hookimpl
+def gateway_app_created(app, gateway):
+    # The route exists even while metrics are off (it answers 404 then), so a reload that
+    # turns them on needs no restart; the path itself is fixed until one.
+    options = gateway.config.features.get("metrics") or MetricsOptions()
+    app.router.add_get(options.path, scrape_route(gateway))
+    gateway.lasting[PATH_KEY] = options.path
+
+
+def scrape_route(gateway: Any) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """``GET /metrics`` of one gateway (a ``sluicegate.gateway.Gateway``), read from the
+    assembly serving when it is asked."""
+
+    async def scrape(request: web.Request) -> web.Response:
+        assembly = gateway.current
+        metrics = assembly.extensions.get("metrics") if assembly is not None else None
+        if metrics is None:
+            raise RouteNotFound(f"Unknown route: {request.method} {request.path}")
+        metrics.check_scrape(request.headers.get("authorization"))
+        try:
+            # On the loop: breakers belong to it. A snapshot is a walk over a dict, no I/O.
+            metrics.families.refresh_breakers(assembly.breakers, assembly.telemetry.target_label)
+        except Exception:  # a board that cannot report must not cost the other metrics
+            log.exception("reading circuit-breaker states for /metrics failed")
+        loop = asyncio.get_running_loop()
+        # Rendering walks every series and, with several workers, reads their files.
+        body, content_type = await loop.run_in_executor(None, metrics.families.render,
+                                                        request.headers.get("accept"))
+        # The edge adds x-request-id to every response that has none.
+        return web.Response(body=body, headers={"Content-Type": content_type})
+
+    return scrape

@@ -4,6 +4,9 @@ Prices belong to targets, not aliases: an alias may be answered by any of its ta
 fallback, by the second one), and what a request costs is what the vendor that answered charges.
 A key is ``"provider/model"`` (the model name the gateway sent upstream) or ``"provider/*"``, a
 default for every other model of that provider. Prices are per million tokens.
+
+Also the default plugin ``sluicegate.pricing``: the ``pricing`` extension, on when ``[pricing]``
+is present, ordered before metrics and logs so they see the cost.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from attrs.validators import optional
 
 from sluicegate.config.converter import join_path, suggest
 from sluicegate.errors import ConfigError, ConfigProblem
+from sluicegate.hookspecs import hookimpl
 from sluicegate.plugin_options import FeatureOptions
 
 #: ``record.cache`` values whose answer came without a vendor call: they cost nothing.
@@ -130,3 +134,12 @@ def make_pricing(*, options: PricingOptions, services: Any) -> Pricing:
     if problems:
         raise ConfigError(problems)
     return Pricing(exact, wide, options.currency)
+
+
+#: Before metrics and logs, so they see the cost.
+ORDER = 100
+
+
+@hookimpl
+def register_extensions(register):
+    register("pricing", make_pricing, options=PricingOptions, order=ORDER)

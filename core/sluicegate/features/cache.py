@@ -14,13 +14,13 @@ import hashlib
 import math
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
-from urllib.parse import urlsplit
 
 import orjson
 from attrs import Factory, define, field
 
 from sluicegate.config.checks import at_least_one, optional_positive, positive
 from sluicegate.config.converter import suggest
+from sluicegate.contracts import CacheBackend
 from sluicegate.errors import ConfigError, ConfigProblem, GatewayError
 from sluicegate.exchange import (
     Endpoint,
@@ -32,10 +32,11 @@ from sluicegate.exchange import (
     SSEEvent,
     StreamReply,
 )
-from sluicegate.features.backends import CacheBackend
+from sluicegate.hookspecs import hookimpl
+from sluicegate.pipeline import Order
 from sluicegate.plugin_options import FeatureOptions
 from sluicegate.registry import CACHE_BACKEND
-from sluicegate.secrets import Secret, scrub
+from sluicegate.secrets import config_secrets, scrub
 from sluicegate.services import Services
 
 #: Operations whose answers depend only on the request; moderations are left out on purpose
@@ -56,9 +57,6 @@ IGNORED_FIELDS = frozenset({
 })
 
 KEY_PREFIX = "sg:cache:"
-HEADER = "x-sluicegate-cache"
-# Set by the router when it answers with the [degrade] message; that answer is not the model's.
-DEGRADED = "x-sluicegate-degraded"
 # A failing backend (Redis down) is logged at most this often, in seconds of services.clock.
 WARN_EVERY = 60.0
 
@@ -76,11 +74,10 @@ class ModelCacheOptions:
 
 @define(kw_only=True)
 class CacheOptions(FeatureOptions):
-    """The ``[cache]`` table; backends receive it whole."""
+    """The ``[cache]`` table; backends receive it whole. A backend with keys of its own (the
+    Redis backend's ``url``) registers a subclass, which then structures the table."""
 
     backend: str = "memory"
-    # For backends that need one (redis); a Secret, so a password in it never prints.
-    url: Secret | None = None
     ttl: float = field(default=300.0, validator=positive)
     max_entries: int = field(default=10_000, validator=at_least_one)  # memory backend
     shared: bool = False  # entries cross client tokens only when true
@@ -181,13 +178,14 @@ class ResponseCache:
         self._clock = services.clock
         self._log = services.log
         self._quiet_until = -math.inf
-        self._secrets = _url_secrets(options.url)
+        # Whatever secret the chosen backend's keys hold (a Redis URL's password).
+        self._secrets = config_secrets(options)
 
     async def __call__(self, ctx: RequestContext, req: GatewayRequest, call_next: Handler) -> Result:
         ttl = self._model_ttl.get(req.model, self._ttl) if req.endpoint in CACHEABLE else None
         read, write = client_directives(ctx.client_headers) if ttl is not None else (False, False)
         if not write:
-            ctx.response_headers[HEADER] = "bypass"
+            ctx.facts.cache = "bypass"
             return await call_next(ctx, req)
         key = cache_key(req, None if self._shared else ctx.tenant)
         if read:
@@ -196,7 +194,7 @@ class ResponseCache:
                 value = await self._get(key)
                 result = decode(value)
                 if result is not None:
-                    ctx.response_headers[HEADER] = "hit"
+                    ctx.facts.cache = "hit"
                     return result
                 # A leader may have started while a networked backend was answering.
                 flight = self._inflight.get(key)
@@ -207,13 +205,13 @@ class ResponseCache:
                     raise outcome
                 result = decode(outcome)
                 if result is not None:
-                    ctx.response_headers[HEADER] = "coalesced"
+                    ctx.facts.cache = "coalesced"
                     return result
                 # Nothing to share (a broken or abandoned stream, a degraded answer): ask
                 # upstream alone rather than queue behind another leader that may fail alike.
-                ctx.response_headers[HEADER] = "miss"
+                ctx.facts.cache = "miss"
                 return await self._fetch(ctx, req, call_next, key, ttl, None)
-        ctx.response_headers[HEADER] = "miss"
+        ctx.facts.cache = "miss"
         lead = None
         if self._coalesce and key not in self._inflight:
             lead = asyncio.get_running_loop().create_future()
@@ -230,7 +228,8 @@ class ResponseCache:
         except BaseException:
             self._land(key, lead, None)
             raise
-        storable = DEGRADED not in ctx.response_headers
+        # The router's [degrade] message is not the model's answer.
+        storable = not ctx.facts.degraded
         if isinstance(result, StreamReply):
             if not storable:
                 self._land(key, lead, None)
@@ -309,19 +308,7 @@ class ResponseCache:
         await self.backend.aclose()
 
 
-def _url_secrets(url: Secret | None) -> list[str]:
-    """The URL and its password, to scrub from a backend's error messages."""
-    if not url:
-        return []
-    revealed = url.reveal()
-    try:
-        password = urlsplit(revealed).password
-    except ValueError:
-        password = None
-    return [revealed, password] if password else [revealed]
-
-
-def make_cache(*, options: CacheOptions, services: Services) -> ResponseCache:
+def make_cache(*, options: CacheOptions, services: Services) -> ResponseCache | None:
     """The ``cache`` middleware factory: picks the backend by name, once per assembly."""
     registry = services.registry
     component = registry.get(CACHE_BACKEND, options.backend) if registry is not None else None
@@ -332,5 +319,13 @@ def make_cache(*, options: CacheOptions, services: Services) -> ResponseCache:
             f"unknown cache backend {options.backend!r}{suggest(options.backend, installed)}; "
             f"installed: {', '.join(installed) or 'none'}",
         )])
-    backend = component.factory(options=options, services=services)
+    backend = services.build(component, options)
+    if backend is None:
+        return None  # the backend left itself out: so does the cache
     return ResponseCache(options, backend, services)
+
+
+# The default plugin ``sluicegate.cache``: this middleware, on when [cache] is present.
+@hookimpl
+def register_middlewares(register):
+    register("cache", make_cache, options=CacheOptions, order=Order.CACHE)

@@ -1,9 +1,17 @@
-"""The in-process cache backend: an LRU of bytes, each entry expiring on the injected clock."""
+"""The in-process cache backend: an LRU of bytes, each entry expiring on the injected clock.
+
+Also the default plugin ``sluicegate.memory_cache``, which registers it as cache backend
+``memory`` (``[cache] backend = "memory"``, the default).
+"""
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
+
+from sluicegate.features.cache import CacheOptions
+from sluicegate.hookspecs import hookimpl
+from sluicegate.services import Services
 
 
 class MemoryCache:
@@ -60,3 +68,13 @@ class MemoryCache:
     async def aclose(self) -> None:
         self._entries.clear()
         self.size = 0
+
+
+def make_memory_backend(*, options: CacheOptions, services: Services) -> MemoryCache:
+    return MemoryCache(options.max_entries, services.clock, int(options.max_memory_mb * 1024 * 1024))
+
+
+@hookimpl
+def register_cache_backends(register):
+    # Its keys (max_entries, max_memory_mb) are in the [cache] table's own options.
+    register("memory", make_memory_backend)

@@ -6,6 +6,8 @@ that would put the TAT more than ``burst / rate`` seconds ahead of now. A TAT in
 a full bucket, which is exactly what an absent key means, so such keys can be dropped at any
 time: that is how memory stays bounded. Limits are per process (``--workers N`` multiplies
 them) and start afresh with each config reload; the ``redis`` backend shares them.
+
+Also the default plugin ``sluicegate.memory_limiter``, which registers it as ``memory``.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable
 
-from sluicegate.features.backends import Decision
+from sluicegate.contracts import Decision
+from sluicegate.hookspecs import hookimpl
 
 #: Keys held before a sweep drops the ones that no longer say anything (full buckets, no slots).
 MAX_KEYS = 100_000
@@ -118,3 +121,9 @@ def _units(value: float) -> float:
 def make_memory_limiter(*, options: object = None, services) -> MemoryRateLimiter:
     """Factory registered as rate limiter ``memory``; it needs nothing but the clock."""
     return MemoryRateLimiter(services.clock)
+
+
+@hookimpl
+def register_rate_limiters(register):
+    # It reads nothing but the clock: the [ratelimit] table's own options class is enough.
+    register("memory", make_memory_limiter)

@@ -9,6 +9,8 @@ Both bounds (entries, bytes) hold at every moment.
 The entries live on a ``Shelf`` kept in ``Services.lasting``: a config reload builds a new store
 with the new bounds on the same shelf, so no stored response is lost. Each process has its own
 shelf (``--workers N`` processes do not share; the ``redis`` store does).
+
+Also the default plugin ``sluicegate.response_stores``, which registers this store as ``memory``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import math
 from collections import OrderedDict
 from collections.abc import Callable
 
+from sluicegate.config.responses import ResponsesConfig
 from sluicegate.features.response_store import (
     BrokenChain,
     ChainTooLong,
@@ -27,9 +30,17 @@ from sluicegate.features.response_store import (
     decode_stored,
     usable_id,
 )
+from sluicegate.hookspecs import hookimpl
+from sluicegate.services import Services
 
 # A response too big to store is logged at most this often, in seconds of the store's clock.
 WARN_EVERY = 60.0
+
+#: Services.lasting key of the gateway's shelf: every assembly's memory store keeps its entries
+#: there, so a config reload loses no stored response.
+SHELF_KEY = "responses.memory"
+
+MIB = 1024 * 1024
 
 Key = tuple[str | None, str]
 # (expires at, the stored form, the previous response's id)
@@ -171,3 +182,19 @@ class MemoryResponseStore:
             "a response of %d bytes was not stored: it is larger than [responses] max_mb "
             "(logged once per %gs)", size, WARN_EVERY,
         )
+
+
+def make_memory_store(*, options: ResponsesConfig, services: Services) -> MemoryResponseStore:
+    shelf = services.lasting.get(SHELF_KEY)
+    if not isinstance(shelf, Shelf):
+        shelf = services.lasting[SHELF_KEY] = Shelf()
+    return MemoryResponseStore(
+        services.clock, ttl=options.ttl, max_entries=options.max_entries,
+        max_bytes=max(1, int(options.max_mb * MIB)), max_chain=options.max_chain, shelf=shelf, log=services.log,
+    )
+
+
+@hookimpl
+def register_response_stores(register):
+    # The [responses] table (a core table) holds every key the memory store reads.
+    register("memory", make_memory_store)

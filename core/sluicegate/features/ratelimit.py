@@ -24,30 +24,25 @@ from attrs import Factory, define, field
 
 from sluicegate.config.checks import at_least_one, positive
 from sluicegate.config.converter import suggest
+from sluicegate.contracts import Decision, RateLimiter
 from sluicegate.errors import ConfigError, ConfigProblem, GatewayError
-from sluicegate.exchange import Endpoint, GatewayRequest, RequestContext, StreamReply
-from sluicegate.features.backends import Decision, RateLimiter
-from sluicegate.features.token_usage import (
-    StreamMeter,
-    completion_allowance,
-    estimate_prompt_tokens,
-    reply_tokens,
-)
+from sluicegate.exchange import Endpoint, GatewayRequest, RequestContext, StateKey, StreamReply
+from sluicegate.features.token_usage import completion_allowance, estimate_prompt_tokens, reply_tokens
+from sluicegate.hookspecs import hookimpl
+from sluicegate.pipeline import Order
 from sluicegate.plugin_options import FeatureOptions
 from sluicegate.registry import RATE_LIMITER
-from sluicegate.secrets import Secret, scrub
+from sluicegate.secrets import config_secrets, scrub
 
 REQUESTS = "requests"
 TOKENS = "tokens"
 #: The client name when the gateway is open (no ``[auth] tokens``): everyone shares one budget.
 ANONYMOUS = "anonymous"
-#: Where the middleware leaves a request's reservations for ``gate_target`` (ctx.extras key).
-TICKET = "ratelimit"
-#: ctx.extras key naming the gateway limit that refused a request, copied to the request record
-#: (``RequestRecord.limited``, the ``scope`` label of ``sluicegate_ratelimit_rejections_total``):
-#: "client" or "model" (a per-minute budget), "concurrency" (the client's in-flight slots) or
-#: "provider" (a provider's limits refused a target; the request may still succeed on another).
-LIMITED = "limited"
+# The gateway limit that refused a request goes to ``RequestFacts.limited``, and from there to
+# the request record (``RequestRecord.limited``, the ``scope`` label of
+# ``sluicegate_ratelimit_rejections_total``): "client" or "model" (a per-minute budget),
+# "concurrency" (the client's in-flight slots) or "provider" (a provider's limits refused a
+# target; the request may still succeed on another).
 #: Seconds between two warnings about a failing limiter.
 WARN_EVERY = 60.0
 #: Seconds a refused client is told to wait for a concurrency slot (no one knows when one frees).
@@ -80,7 +75,6 @@ class RateLimitOptions(FeatureOptions):
     """The ``[ratelimit]`` table; the top-level limits apply to each client token separately."""
 
     backend: str = "memory"
-    url: Secret | None = None  # for backends across a network (redis)
     requests_per_minute: int | None = field(default=None, validator=_optional_at_least_one)
     tokens_per_minute: int | None = field(default=None, validator=_optional_at_least_one)
     concurrency: int | None = field(default=None, validator=_optional_at_least_one)
@@ -191,6 +185,10 @@ class Lease:
         self.label, self.key, self.cost, self.bucket = label, key, cost, bucket
 
 
+#: Where the middleware leaves a request's reservations for ``gate_target``.
+TICKET: StateKey[Ticket] = StateKey("sluicegate.ratelimit.ticket")
+
+
 class RateLimit:
     """The ``ratelimit`` middleware (Order.ADMIT): admits, reserves, settles, reports."""
 
@@ -210,7 +208,8 @@ class RateLimit:
         self.ttl = options.concurrency_ttl
         self.default_max_tokens = options.default_max_tokens
         self.backend = options.backend
-        self.secrets = [options.url.reveal()] if options.url else []
+        # Whatever secret the chosen backend's keys hold (a Redis URL's password).
+        self.secrets = config_secrets(options)
         self.clock = services.clock
         self.log = services.log
         self._quiet_until = -math.inf
@@ -226,7 +225,7 @@ class RateLimit:
         if model is None and not self.every_request:
             return await call_next(ctx, req)
         if self.client.tokens is not None or self.provider_tokens or (model is not None and model.tokens is not None):
-            prompt = estimate_prompt_tokens(req.raw)
+            prompt = estimate_prompt_tokens(req.wire)
             ticket = Ticket(prompt, prompt + completion_allowance(req, self.default_max_tokens))
         else:
             ticket = Ticket(0, 0)
@@ -239,12 +238,12 @@ class RateLimit:
             if model is not None:
                 await self._admit(ticket, model, "", shown)
         except GatewayError as refused:  # _admit raises only its own refusals (limiters fail open)
-            ctx.extras[LIMITED] = "concurrency" if refused.code == BUSY_CODE else scope
+            ctx.facts.limited = "concurrency" if refused.code == BUSY_CODE else scope
             raise
         if shown:
             ctx.response_headers.update(_rate_headers(shown))
         if self.provider_tokens:
-            ctx.extras[TICKET] = ticket
+            ctx.state[TICKET] = ticket
         try:
             result = await call_next(ctx, req)
         except BaseException:
@@ -260,15 +259,14 @@ class RateLimit:
             if not counted:
                 result.on_close_async(functools.partial(self._settle, ticket, None))
                 return result
-            meter = StreamMeter()
-            metered = StreamReply(meter.watch(result.events), headers=result.headers, on_close=result.aclose)
-            metered.status = result.status
+            # The request's one stream observer reads the usage (or counts what was sent).
+            meter = ctx.observe(result, hide_usage=req.stream_usage, count_content=True)
 
             async def settle() -> None:
                 await self._settle(ticket, meter.tokens(ticket.prompt))
 
-            metered.on_close_async(settle)
-            return metered
+            result.on_close_async(settle)
+            return result
         used = reply_tokens(result, ticket.prompt) if counted else None
         decision = await self._settle(ticket, used)
         if decision is not None:
@@ -409,20 +407,20 @@ class GatedRateLimit(RateLimit):
         if scope.concurrency is not None:
             entered = await self._enter(scope.slots_key, scope.concurrency)
             if entered is False:
-                ctx.extras[LIMITED] = "provider"
+                ctx.facts.limited = "provider"
                 raise _busy(scope)
             if entered:
                 slot = scope.slots_key
-        ticket = ctx.extras.get(TICKET)
+        ticket = ctx.state.get(TICKET)
         spent: list[tuple[str, float, Bucket]] = []
         for bucket in scope.buckets:
             if bucket.kind is REQUESTS:
                 cost = 1.0
             else:
-                # Hedged calls run on a copy of the context without the ticket: estimate anew
-                # (and that charge then stands unsettled).
+                # Without the middleware's ticket (a request it let through untouched): estimate
+                # anew (and that charge then stands unsettled).
                 estimate = ticket.estimate if ticket is not None else (
-                    estimate_prompt_tokens(req.raw) + completion_allowance(req, self.default_max_tokens))
+                    estimate_prompt_tokens(req.wire) + completion_allowance(req, self.default_max_tokens))
                 cost = min(float(estimate), bucket.burst)
             decision = await self._acquire(bucket.key, cost, bucket)
             if decision is None:
@@ -430,7 +428,7 @@ class GatedRateLimit(RateLimit):
             if not decision.allowed:
                 await self._rollback(spent, [slot] if slot else [], {})
                 headers = _rate_headers({bucket.kind: (bucket, decision.remaining, decision.reset_after)})
-                ctx.extras[LIMITED] = "provider"
+                ctx.facts.limited = "provider"
                 raise _refusal(scope, bucket, decision, cost, headers)
             spent.append((bucket.key, cost, bucket))
             if bucket.kind is TOKENS and ticket is not None:
@@ -501,6 +499,14 @@ def make_ratelimit(*, options: RateLimitOptions, services: Any) -> RateLimit | N
     providers = {name: scope for name, scope in providers.items() if scope.active}
     if not (client.active or models or providers):
         return None  # a table with no limits: stay out of the chain
-    limiter = component.factory(options=options, services=services)
+    limiter = services.build(component, options)
+    if limiter is None:
+        return None  # the backend left itself out: so do the limits
     cls = GatedRateLimit if providers else RateLimit
     return cls(limiter, client, models, providers, options, services)
+
+
+# The default plugin ``sluicegate.ratelimit``: this middleware, on when [ratelimit] is present.
+@hookimpl
+def register_middlewares(register):
+    register("ratelimit", make_ratelimit, options=RateLimitOptions, order=Order.ADMIT)

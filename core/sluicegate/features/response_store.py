@@ -1,4 +1,7 @@
-"""Stored responses for the Responses API: what is stored, the store interface, its errors, its assembly.
+"""Stored responses for the Responses API: the store's errors, the null store, its assembly.
+
+The stored item (``StoredResponse``) and the store interface (``ResponseStore``) are part of the
+plugin contract, in ``sluicegate.contracts``; they are importable from here too.
 
 The Responses entrance stores each answer (unless the client sent ``store: false``) and replays
 a conversation for ``previous_response_id`` by walking ``history``. Stores are components
@@ -12,13 +15,13 @@ responses: to a store, another tenant's id is simply unknown.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
-from attrs import define
 
 from sluicegate.config.converter import suggest
 from sluicegate.config.responses import ResponsesConfig
+from sluicegate.contracts import ResponseStore, StoredResponse
 from sluicegate.errors import ConfigError, ConfigProblem, GatewayError
 from sluicegate.registry import RESPONSE_STORE
 from sluicegate.services import Services
@@ -29,29 +32,11 @@ MAX_ID_CHARS = 256
 
 _NO_RETRY = {"x-should-retry": "false"}
 
-
-@define(frozen=True, slots=True)
-class StoredResponse:
-    """One turn of a conversation as the gateway answered it."""
-
-    # The Response object as the client received it (id, output, usage, ...).
-    response: dict[str, Any]
-    # This turn's input items, normalised, each with an "id".
-    input_items: list[dict[str, Any]]
-    # The turn before, or None for a conversation's first: replay walks this chain back.
-    previous_response_id: str | None = None
-
-    @property
-    def id(self) -> str:
-        return self.response["id"]
-
-    def encode(self) -> bytes:
-        """The stored form (JSON); its length is what the memory store's byte bound counts."""
-        return orjson.dumps({
-            "response": self.response,
-            "input_items": self.input_items,
-            "previous_response_id": self.previous_response_id,
-        })
+__all__ = [
+    "MAX_ID_CHARS", "BrokenChain", "ChainTooLong", "NullResponseStore", "ResponseNotFound", "ResponseStore",
+    "StoreUnavailable", "StoredResponse", "build_response_store", "chain_limit", "checked_id", "decode_stored",
+    "usable_id",
+]
 
 
 def decode_stored(data: Any) -> StoredResponse | None:
@@ -160,33 +145,6 @@ class StoreUnavailable(GatewayError):
         )
 
 
-class ResponseStore(Protocol):
-    """Stored responses by (tenant, response id), each with a time to live."""
-
-    async def put(self, tenant: str | None, item: StoredResponse) -> None:
-        """Store ``item`` under ``item.response["id"]``, replacing one stored before. Never
-        raises for an outage (the answer still reaches the client): it is logged instead.
-        ValueError for an item without a usable id."""
-
-    async def get(self, tenant: str | None, response_id: str) -> StoredResponse | None:
-        """The stored response, or None when unknown, expired or another tenant's;
-        ``StoreUnavailable`` when the store cannot answer."""
-
-    async def delete(self, tenant: str | None, response_id: str) -> bool:
-        """Remove it; False when there was nothing (of this tenant's) to remove."""
-
-    async def history(
-        self, tenant: str | None, response_id: str, *, max_links: int | None = None
-    ) -> list[StoredResponse] | None:
-        """The conversation ending with ``response_id``, oldest first, that response last;
-        None when ``response_id`` itself is unknown. Raises ``BrokenChain`` (404) when an
-        earlier turn is gone, ``ChainTooLong`` (400) beyond ``max_links`` responses (default and
-        ceiling: ``[responses] max_chain``), ``StoreUnavailable`` (503)."""
-
-    async def aclose(self) -> None:
-        """Release connections; called when the assembly is retired (entries stay stored)."""
-
-
 class NullResponseStore:
     """The store of ``[responses] enabled = false``: keeps nothing, so every id is unknown."""
 
@@ -209,8 +167,8 @@ class NullResponseStore:
 
 
 def build_response_store(options: ResponsesConfig, services: Services) -> ResponseStore:
-    """The store ``[responses]`` names, made once per assembly; ConfigError paths are relative
-    to the table (``store``, ``url``)."""
+    """The store ``[responses]`` names, made once per assembly by ``services.build`` (the
+    caller owns it); ConfigError paths are relative to the table (``store``, ``url``)."""
     if not options.enabled:
         return NullResponseStore()
     registry = services.registry
@@ -223,4 +181,5 @@ def build_response_store(options: ResponsesConfig, services: Services) -> Respon
             f"unknown response store {options.store!r}{suggest(options.store, installed)}{hint}; "
             f"installed: {', '.join(installed) or 'none'}",
         )])
-    return component.factory(options=options, services=services)
+    store = services.build(component, options)
+    return store if store is not None else NullResponseStore()

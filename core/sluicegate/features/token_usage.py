@@ -1,15 +1,15 @@
-"""Token accounting for rate limits: a request's estimated cost and the usage its answer reports."""
+"""Token accounting for rate limits: a request's estimated cost and the usage its answer reports.
+
+A stream's cost is read by the request's stream observer (``sluicegate.usage.StreamObserver``).
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
-import orjson
-
-from sluicegate.exchange import Endpoint, GatewayRequest, Reply, SSEEvent
-from sluicegate.usage import StreamUsage, reply_usage, usage_counts
+from sluicegate.exchange import Endpoint, GatewayRequest, Reply
+from sluicegate.usage import usage_counts
 
 #: Estimated tokens for one base64 payload (an image, a file) instead of its size.
 BINARY_TOKENS = 1000
@@ -50,92 +50,7 @@ def _count(value: Any) -> bool:
 
 def reply_tokens(reply: Reply, prompt_estimate: int) -> int | None:
     """What a complete answer cost, from its ``usage``; None when it reports none."""
-    prompt, completion = usage_counts(reply_usage(reply))
+    prompt, completion = usage_counts(reply.usage)
     if prompt is None and completion is None:
         return None
     return (prompt_estimate if prompt is None else prompt) + (completion or 0)
-
-
-class StreamMeter:
-    """Watches a stream go by: the vendor's usage when it reports one (read by
-    ``sluicegate.usage.StreamUsage``), else a count of what was sent.
-
-    The count needs no JSON parsing per event: content bytes are each event's size less its
-    envelope (ids, model, index...), which is measured once on the first event carrying text.
-    """
-
-    __slots__ = ("usage", "events", "size", "envelope")
-
-    def __init__(self) -> None:
-        self.usage = StreamUsage()
-        self.events = 0
-        self.size = 0
-        self.envelope: int | None = None
-
-    async def watch(self, events: AsyncIterator[SSEEvent]) -> AsyncIterator[SSEEvent]:
-        async for event in events:
-            self.see(event)
-            yield event
-
-    def see(self, event: SSEEvent) -> None:
-        usage = self.usage
-        usage_only = usage.see(event)
-        name = event.event
-        if name is not None:  # Anthropic's named events: only deltas carry content
-            if name == "content_block_delta":
-                self._content(event.data)
-            return
-        if not usage_only and usage.completion is None and event.data != b"[DONE]":
-            self._content(event.data)
-
-    def _content(self, data: bytes) -> None:
-        self.events += 1
-        self.size += len(data)
-        if self.envelope is None:
-            text = _text_of(_json(data))
-            if text:
-                self.envelope = len(data) - len(text.encode())
-
-    def tokens(self, prompt_estimate: int) -> int:
-        """The stream's cost so far: reported numbers where known, estimates elsewhere."""
-        usage = self.usage
-        prompt = usage.prompt if usage.prompt is not None else prompt_estimate
-        if usage.completion is not None:
-            return prompt + usage.completion
-        if self.envelope is None:  # no text was ever sent
-            return prompt
-        content = max(0, self.size - self.events * self.envelope)
-        return prompt + -(-content // 4)
-
-
-def _json(data: bytes) -> dict[str, Any]:
-    try:
-        value = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def _text_of(chunk: dict[str, Any]) -> str:
-    """The generated text of one OpenAI chunk or Anthropic content delta, or ''."""
-    delta = chunk.get("delta")
-    if isinstance(delta, dict):  # Anthropic content_block_delta
-        for name in ("text", "partial_json", "thinking"):
-            if isinstance(delta.get(name), str):
-                return delta[name]
-        return ""
-    choices = chunk.get("choices")
-    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-        return ""
-    choice = choices[0]
-    delta = choice.get("delta")
-    if isinstance(delta, dict):
-        for name in ("content", "reasoning_content", "refusal"):
-            if isinstance(delta.get(name), str) and delta[name]:
-                return delta[name]
-        return ""
-    text = choice.get("text")  # legacy completions
-    return text if isinstance(text, str) else ""
-
-
-# -- headers ----------------------------------------------------------------------------------

@@ -1,4 +1,8 @@
-"""Circuit breakers per (provider, model) target: the state machine and the board that holds them."""
+"""Circuit breakers per (provider, model) target: the state machine and the board that holds them.
+
+Also the default plugin ``sluicegate.breakers``: breaker policy ``consecutive`` (``[breaker]
+policy = "consecutive"``, the default).
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,11 @@ import enum
 import math
 from collections import OrderedDict, deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from sluicegate.config.resilience import BreakerOptions
+from sluicegate.config.resilience import BreakerOptions
+from sluicegate.hookspecs import hookimpl
+from sluicegate.services import Services
 
 Clock = Callable[[], float]
 OnTransition = Callable[[str, "BreakerState", "BreakerState"], None]
@@ -240,3 +245,14 @@ class BreakerBoard:
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
         return {breaker.key: breaker.snapshot() for breaker in self._breakers.values()}
+
+
+def make_board(*, options: BreakerOptions, services: Services) -> BreakerBoard:
+    # The targets the config names are never forgotten to make room for names clients invent.
+    return BreakerBoard(options, services.clock, services.telemetry.breaker_changed,
+                        keep=services.telemetry.known_targets)
+
+
+@hookimpl
+def register_breaker_policies(register):
+    register("consecutive", make_board, options=BreakerOptions)

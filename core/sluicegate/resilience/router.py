@@ -11,26 +11,30 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import attrs
 from attrs import define, field
 
+from sluicegate.config.resilience import DegradeConfig, RetryConfig
 from sluicegate.errors import GatewayError, UpstreamError, UpstreamTimeout
-from sluicegate.exchange import Endpoint, GatewayRequest, RequestContext, Result, SSEEvent, StreamReply
-from sluicegate.output_caps import fit_to_target
+from sluicegate.exchange import (
+    Endpoint,
+    GatewayRequest,
+    RequestContext,
+    Result,
+    SSEEvent,
+    StreamReply,
+    Target,
+)
+from sluicegate.resilience.balance import StatsBoard, TargetStats
 from sluicegate.resilience.classify import TRAITS, ErrorClass, classify
 from sluicegate.resilience.degrade import degraded_reply
 from sluicegate.resilience.retry import RetryBudget, backoff
 from sluicegate.resilience.streams import anthropic_preamble, openai_preamble, settle_at_end
 from sluicegate.resilience.unexpected import UnexpectedFailures
+from sluicegate.services import Services
 from sluicegate.telemetry import AttemptRecord
-from sluicegate.usage import request_stream_usage
-
-if TYPE_CHECKING:
-    from sluicegate.config.resilience import DegradeConfig, RetryConfig
-    from sluicegate.resilience.balance import StatsBoard, TargetStats
-    from sluicegate.routing import Target
-    from sluicegate.services import Services
 
 
 @define
@@ -48,10 +52,11 @@ class Outcome:
 class Attempts:
     """The trail of one request across targets."""
 
+    # Every upstream call, for the request's record (metrics, logs, traces): the request's
+    # ``RequestFacts.attempts``.
+    trail: list[AttemptRecord]
     outcomes: list[Outcome] = field(factory=list)
     calls: int = 0
-    # Every upstream call, for the request's record (metrics, logs, traces).
-    trail: list[AttemptRecord] = field(factory=list)
     deadline_passed: bool = False
 
     def at(self, label: str) -> Outcome:
@@ -63,7 +68,7 @@ class Attempts:
 Release = Callable[[], Awaitable[None]]
 #: A per-target admission check (e.g. a provider's outbound rate limit): raise a GatewayError to
 #: refuse the target (the router moves on), or return a release to call when the call ends.
-Gate = Callable[[RequestContext, GatewayRequest, "Target"], Awaitable[Release | None]]
+Gate = Callable[[RequestContext, GatewayRequest, Target], Awaitable[Release | None]]
 
 
 async def _run_all(releases: list[Release]) -> None:
@@ -105,10 +110,7 @@ class ResilientRouter:
         route = req.route
         order: Sequence[Target] = route.try_order() if route is not None else req.targets
         deadline = self.clock() + self.retry.deadline if self.retry.deadline else None
-        attempts = Attempts()
-        ctx.extras["attempts"] = attempts
-        if req.add_stream_usage:
-            request_stream_usage(req)
+        attempts = Attempts(ctx.facts.attempts)
         self.budget.deposit()
         try:
             try:
@@ -151,7 +153,9 @@ class ResilientRouter:
         except Exception as unforeseen:
             outcome.error, outcome.skipped = self.unexpected.failure(unforeseen, target), "unavailable"
             return None
-        req = fit_to_target(req, target)  # this target's output cap, once for all its tries
+        # What this target receives (its output cap, the stream usage the edge asked for): one
+        # copy, if any, for all its tries, which a pass-through adapter encodes once per call.
+        req = req.for_target(target)
         breaker = self.breakers.get(provider.name, target.model) if self.breakers is not None else None
         stats = self.stats.get(target.label)  # looked up once for every try at this target
         for attempt in range(self.retry.attempts):
@@ -362,7 +366,7 @@ class ResilientRouter:
                     pending.pop(task)
                     result = task.result()  # client errors propagate; others came back as None
                     if result is not None:
-                        ctx.extras["hedged"] = True
+                        ctx.facts.hedged = True
                         return result
             raise _Exhausted()
         finally:
@@ -377,10 +381,9 @@ class ResilientRouter:
                     await result.aclose()
 
     async def _hedge_one(self, ctx, req, target, deadline, attempts) -> Result | None:
-        # Each hedge gets its own context copy so a loser cannot overwrite the winner's target.
-        own = RequestContext(
-            ctx.request_id, ctx.tenant, ctx.client_headers, ctx.started, ctx.query_string, extras=ctx.extras
-        )
+        # Each hedge gets its own context copy so a loser cannot overwrite the winner's target
+        # (the copies share the request's facts and state).
+        own = attrs.evolve(ctx)
         result = await self._target(own, req, target, deadline, attempts)
         if result is not None:
             ctx.target = own.target
@@ -393,7 +396,7 @@ class ResilientRouter:
         if self.degrade is not None and error.status >= 500:
             reply = degraded_reply(req, self.degrade.message)
             if reply is not None:
-                ctx.response_headers["x-sluicegate-degraded"] = "true"
+                ctx.facts.degraded = True
                 return reply
         raise error
 

@@ -12,14 +12,11 @@ from __future__ import annotations
 
 import logging
 import traceback
-from typing import TYPE_CHECKING
 
 from sluicegate.errors import GatewayError, UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from sluicegate.exchange import Target
 from sluicegate.resilience.classify import TRAITS, ErrorClass, classify
 from sluicegate.secrets import scrub
-
-if TYPE_CHECKING:
-    from sluicegate.routing import Target
 
 log = logging.getLogger("sluicegate")
 

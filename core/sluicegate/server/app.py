@@ -57,7 +57,8 @@ async def _gateway_lifecycle(app: web.Application) -> AsyncIterator[None]:
     try:
         await gateway.start(session)
         if gateway.current.open_access:
-            log.warning("[auth] tokens is empty: the gateway accepts requests from anyone")
+            log.warning("no authenticator is on ([auth] tokens is empty): the gateway accepts "
+                        "requests from anyone")
         yield
     finally:
         await gateway.close()

@@ -11,20 +11,13 @@ import time
 import orjson
 from aiohttp import web
 
-from sluicegate.errors import (
-    GatewayError,
-    MethodNotAllowed,
-    PayloadTooLarge,
-    RouteNotFound,
-    openai_error_body,
-)
+from sluicegate.errors import GatewayError, MethodNotAllowed, PayloadTooLarge, RouteNotFound
 from sluicegate.resilience.classify import classify
 from sluicegate.retry_hints import with_retry_hints
 from sluicegate.server.drain import Phase, cut_at_shutdown, is_cut, refused_while_draining
 from sluicegate.server.keys import ASSEMBLY, DRAIN, GATEWAY, RECORD, REQUEST_ID
 from sluicegate.server.model_list import MODELS_PATH, wants_anthropic
 from sluicegate.telemetry import RequestRecord
-from sluicegate.translate.anthropic_inbound import anthropic_error_body
 
 log = logging.getLogger("sluicegate")
 
@@ -58,19 +51,15 @@ def api_of(request: web.Request) -> str:
 
 
 def error_response(request: web.Request, error: GatewayError, request_id: str) -> web.Response:
-    assembly = request.get(ASSEMBLY) or request.app[GATEWAY].current
+    # The request's own assembly shapes it; before one serves, the gateway's loaded plugins do
+    # (the error-body plugins are the only shapes there are).
+    shaper = request.get(ASSEMBLY) or request.app[GATEWAY]
     record = request.get(RECORD)
     if record is not None:
         record.status = error.status
         record.error_code = error.code
         record.error_class = classify(error).value
-    api = api_of(request)
-    if assembly is not None:
-        body = assembly.error_body(error, request_id, api)
-    elif api == "anthropic":
-        body = anthropic_error_body(error.message, error.status, error.code, request_id)
-    else:
-        body = openai_error_body(error, request_id)
+    body = shaper.error_body(error, request_id, api_of(request))
     headers = {"x-request-id": request_id, **with_retry_hints(error)}
     response = web.Response(
         body=orjson.dumps(body), status=error.status, headers=headers, content_type="application/json"

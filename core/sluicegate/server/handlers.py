@@ -12,7 +12,6 @@ from aiohttp import web
 
 from sluicegate.errors import GatewayError
 from sluicegate.exchange import OPENAI_ENDPOINTS, Endpoint, GatewayRequest, Reply, RequestContext, StreamReply
-from sluicegate.server.auth import authenticate, client_token
 from sluicegate.server.drain import EndAtCut
 from sluicegate.server.inbound import CHECKS, parse_object, read_body
 from sluicegate.server.keys import ASSEMBLY, DRAIN, RECORD, REQUEST_ID
@@ -24,7 +23,7 @@ from sluicegate.server.model_list import (
     wants_anthropic,
 )
 from sluicegate.server.responses import begin as begin_turn
-from sluicegate.usage import StreamUsage, note_usage, reply_usage
+from sluicegate.telemetry import NO_RECORD, NullRecord, RequestRecord
 
 log = logging.getLogger("sluicegate")
 
@@ -40,64 +39,61 @@ def api_handler(endpoint: Endpoint):
     api = "openai" if endpoint in OPENAI_ENDPOINTS or endpoint is Endpoint.RESPONSES else "anthropic"
     # The Responses API stores its answers and replays stored conversations (server/responses.py).
     stateful = endpoint is Endpoint.RESPONSES
+    may_ask_usage = endpoint in USAGE_OPTION
 
     async def handle(request: web.Request) -> web.StreamResponse:
         assembly = request[ASSEMBLY]
         request_id = request[REQUEST_ID]
-        record = request.get(RECORD)
-        if record is not None:
-            record.api = api  # before anything can refuse the request: its errors count too
-        tenant = authenticate(assembly.tenants, assembly.open_access, request.headers)
-        if record is not None and tenant is not None:
-            record.tenant = tenant
-            record.client = assembly.client_names.get(client_token(request.headers) or "")
+        # Facts are noted on one path; when no extension watches, the null record drops them.
+        record = request.get(RECORD, NO_RECORD)
+        record.api = api  # before anything can refuse the request: its errors count too
+        identity = await assembly.authenticate(request.headers)
+        tenant = identity.tenant if identity is not None else None
+        if identity is not None:
+            record.tenant, record.client = identity.tenant, identity.client
         raw = await read_body(request, assembly.max_body, assembly.body_idle_timeout)
         body = parse_object(raw)
         model, stream = check(body)
-        if record is not None:
-            record.model, record.stream = model, stream  # a log names even an unknown model
+        record.model, record.stream = model, stream  # a log names even an unknown model
         route = assembly.router.resolve(model)
-        query = request.rel_url.raw_query_string
-        ctx = RequestContext(request_id, tenant, request.headers, time.monotonic(), query)
-        req = GatewayRequest(endpoint, body, raw, model, stream, route.targets, route)
-        turn = await begin_turn(assembly.responses, tenant, ctx, req) if stateful else None
-        inband = turn.inband_error if turn is not None else None
-        if record is None:
+        name = route.name
+        record.model_label = name if name in assembly.alias_names else assembly.telemetry.target_label(name)
+        ctx = RequestContext(request_id, tenant, request.headers, time.monotonic(), request.rel_url.raw_query_string)
+        # Decided here, applied where the adapter encodes (after limits and cache keys are
+        # decided on the client's own body): ask the vendor for a stream's usage when someone
+        # reads it; the usage chunk the client did not ask for is not sent on.
+        stream_usage = (record.watching and stream and may_ask_usage and assembly.stream_usage
+                        and not client_asked_for_usage(body))
+        req = GatewayRequest(endpoint, body, raw, model, stream, route.targets, route, stream_usage)
+        turn = None
+        if stateful:
+            turn, req = await begin_turn(assembly.responses, tenant, ctx, req)
+        try:
             result = await assembly.chain(ctx, req)
-            if turn is not None:
-                result = await turn.finish(result)
-        else:
-            name = route.name
-            record.model_label = name if name in assembly.alias_names else assembly.telemetry.target_label(name)
-            # The router asks the vendor for the usage (after limits and cache keys are decided on
-            # the client's own body); the usage chunk the client did not ask for is not sent on.
-            hide_usage = (stream and assembly.stream_usage and endpoint in USAGE_OPTION
-                          and not client_asked_for_usage(body))
-            req.add_stream_usage = hide_usage
-            try:
-                result = await assembly.chain(ctx, req)
-            finally:
-                note_outcome(record, ctx, assembly.telemetry.target_label)
-            if turn is not None:
-                result = await turn.finish(result)
-            if type(result) is Reply:
-                note_usage(record, reply_usage(result))
-            else:
-                return await write_stream(request, ctx, result, assembly, api, record, hide_usage, inband)
-        if type(result) is Reply:
-            headers = {"Content-Type": "application/json", "x-request-id": request_id}
-            if ctx.response_headers:
-                headers.update(ctx.response_headers)
-            if result.headers:
-                headers.update(result.headers)
-            return web.Response(body=result.body, status=result.status, headers=headers)
-        return await write_stream(request, ctx, result, assembly, api, inband=inband)
+        finally:
+            note_outcome(record, ctx, assembly.telemetry.target_label)
+        if turn is not None:
+            result = await turn.finish(result)
+        if type(result) is not Reply:
+            record.watch_stream(ctx, result, stream_usage)
+            inband = turn.inband_error if turn is not None else None
+            return await write_stream(request, ctx, result, assembly, api, record, inband)
+        record.note_reply(result)
+        headers = {"Content-Type": "application/json", "x-request-id": request_id}
+        headers.update(response_headers(ctx))
+        if result.headers:
+            headers.update(result.headers)
+        return web.Response(body=result.body, status=result.status, headers=headers)
 
     return handle
 
 
 #: Operations whose streams report usage only when asked (``stream_options.include_usage``).
 USAGE_OPTION = frozenset({Endpoint.CHAT, Endpoint.COMPLETIONS})
+#: The response cache's verdict (``RequestFacts.cache``): hit, miss, bypass, coalesced.
+CACHE_HEADER = "x-sluicegate-cache"
+#: The answer is the ``[degrade]`` message, not a model's.
+DEGRADED_HEADER = "x-sluicegate-degraded"
 
 
 def client_asked_for_usage(body: dict[str, Any]) -> bool:
@@ -105,23 +101,30 @@ def client_asked_for_usage(body: dict[str, Any]) -> bool:
     return isinstance(options, dict) and options.get("include_usage") is True
 
 
-def note_outcome(record, ctx: RequestContext, target_label: Callable[[str], str]) -> None:
+def response_headers(ctx: RequestContext) -> dict[str, str]:
+    """The headers the chain gives the client: its middlewares' own, and the typed facts'."""
+    headers = ctx.response_headers
+    facts = ctx.facts
+    if facts.cache is not None:
+        headers[CACHE_HEADER] = facts.cache
+    if facts.degraded:
+        headers[DEGRADED_HEADER] = "true"
+    return headers
+
+
+def note_outcome(record: RequestRecord | NullRecord, ctx: RequestContext, target_label: Callable[[str], str]) -> None:
     """Copy what the chain learned (target, attempts, cache, limits) into the request's record."""
-    extras = ctx.extras
-    attempts = extras.get("attempts")
-    if attempts is not None:
-        record.attempts = attempts.trail
+    facts = ctx.facts
+    record.attempts = facts.attempts
     target = ctx.target
     if target is not None:
         record.provider, record.upstream_model = target.provider.name, target.model
         # The target that answered (with hedging, not necessarily the last one called).
         record.target_label = target_label(target.label)
-    record.hedged = bool(extras.get("hedged"))
-    record.limited = extras.get("limited")
-    headers = ctx.response_headers
-    if headers:
-        record.cache = headers.get("x-sluicegate-cache")
-        record.degraded = "x-sluicegate-degraded" in headers
+    record.hedged = facts.hedged
+    record.limited = facts.limited
+    record.cache = facts.cache
+    record.degraded = facts.degraded
 
 
 async def write_stream(
@@ -130,21 +133,19 @@ async def write_stream(
     reply: StreamReply,
     assembly,
     api: str = "openai",
-    record=None,
-    hide_usage: bool = False,
+    record: RequestRecord | NullRecord = NO_RECORD,
     inband: Callable[[GatewayError, Any], bytes] | None = None,
 ) -> web.StreamResponse:
     """Send events as they come; an upstream failure after the first byte ends the stream with an
     in-band error event rather than a clean end the client would mistake for success.
 
-    With a ``record`` (some extension watches requests) it also times the first event and reads
-    the usage the stream reports, dropping the usage-only chunk the client did not ask for.
-    ``inband`` renders the in-band error itself (the Responses API's events), from the error
-    and its body.
+    What the stream reports (usage) is read by the request's one stream observer
+    (``RequestContext.observe``) as the events go by, not here; ``record`` gets the time to the
+    first event and, at the end, the observer's findings. ``inband`` renders the in-band error
+    itself (the Responses API's events), from the error and its body.
     """
     # A shutdown that cuts this stream ends it with an in-band error (see server/drain.py).
     events = EndAtCut(reply.events, request.app[DRAIN])
-    usage = StreamUsage() if record is not None else None
     try:
         # Wait for the first event before committing to a 200: errors up to here keep their
         # status (and are where fallback can still act).
@@ -153,20 +154,18 @@ async def write_stream(
         await reply.aclose()
         raise
     headers = {**SSE_HEADERS, "x-request-id": ctx.request_id}
-    if ctx.response_headers:
-        headers.update(ctx.response_headers)
+    headers.update(response_headers(ctx))
     if reply.headers:
         headers.update(reply.headers)
     response = web.StreamResponse(status=200, headers=headers)
     held: list[bytes] = []
     try:
         await response.prepare(request)
-        if record is not None:
-            record.status = 200
-            record.ttft = time.monotonic() - record.started
+        record.status = 200
+        record.ttft = time.monotonic() - record.started
         event = first
         while event is not None:
-            if usage is None or not (usage.see(event) and hide_usage):
+            if not event.hidden:
                 held.append(event.frame())
             # Events that arrived in one network read go out in one write (SSEEvent.more).
             if held and not event.more:
@@ -177,7 +176,8 @@ async def write_stream(
             await response.write(b"".join(held))
     except ConnectionResetError:
         # The client left; closing the reply below closes the upstream connection.
-        return _client_left(response, record)
+        record.status = 499
+        return response
     except Exception as failure:
         if isinstance(failure, GatewayError):
             error = failure
@@ -188,8 +188,7 @@ async def write_stream(
             # stream ends with an in-band error and the traceback goes to the log only.
             log.exception("stream failed while serving %s [%s]", request.path, ctx.request_id)
             error = GatewayError("The gateway hit an internal error.", status=500)
-        if record is not None:
-            record.error_code, record.error_class = error.code, "stream_error"
+        record.error_code, record.error_class = error.code, "stream_error"
         body = assembly.error_body(error, ctx.request_id, api)
         if inband is not None:
             frame = inband(error, body)
@@ -201,24 +200,18 @@ async def write_stream(
         try:
             await response.write(b"".join(held) + frame)
         except ConnectionResetError:
-            return _client_left(response, record)
+            record.status = 499
+            return response
     finally:
-        if usage is not None:
-            usage.note(record)
         await reply.aclose()
+        record.note_stream(ctx.facts.stream)
     await response.write_eof()
-    return response
-
-
-def _client_left(response: web.StreamResponse, record) -> web.StreamResponse:
-    if record is not None:
-        record.status = 499
     return response
 
 
 async def list_models(request: web.Request) -> web.Response:
     assembly = request[ASSEMBLY]
-    authenticate(assembly.tenants, assembly.open_access, request.headers)
+    await assembly.authenticate(request.headers)
     listing = assembly.router.listing()
     if wants_anthropic(request.headers):
         return json_response(anthropic_page([model_id for model_id, _ in listing], request.query), request)
@@ -227,7 +220,7 @@ async def list_models(request: web.Request) -> web.Response:
 
 async def get_model(request: web.Request) -> web.Response:
     assembly = request[ASSEMBLY]
-    authenticate(assembly.tenants, assembly.open_access, request.headers)
+    await assembly.authenticate(request.headers)
     model_id = request.match_info["model"]
     owner = next((owner for listed, owner in assembly.router.listing() if listed == model_id), None)
     if owner is None:

@@ -30,7 +30,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 from aiohttp.web_protocol import RequestHandler
 
-from sluicegate.errors import GatewayError, InvalidRequest, openai_error_body
+from sluicegate.errors import GatewayError, InvalidRequest
 from sluicegate.gateway import Gateway
 from sluicegate.retry_hints import with_retry_hints
 from sluicegate.server.connections import ConnectionGuard, LogTally, Refusal
@@ -219,11 +219,8 @@ class GatewayServer(web.Server):
         return GatewayProtocol(self, loop=self._loop, **self._kwargs)
 
     def render(self, error: GatewayError, request_id: str) -> bytes:
-        """The error body in the OpenAI shape (a plugin's ``gateway_error_body`` if it has one)."""
-        assembly = self.gateway.current
-        if assembly is None:
-            return orjson.dumps(openai_error_body(error, request_id))
-        return orjson.dumps(assembly.error_body(error, request_id, "openai"))
+        """The error body in the OpenAI shape, from the ``gateway_error_body`` plugins."""
+        return orjson.dumps(self.gateway.error_body(error, request_id, "openai"))
 
     def raw_error(self, error: GatewayError) -> bytes:
         request_id = new_request_id()

@@ -36,9 +36,8 @@ from aiohttp import web
 from sluicegate.errors import GatewayError, InvalidRequest
 from sluicegate.exchange import GatewayRequest, RequestContext, Result, SSEEvent, StreamReply
 from sluicegate.features.response_store import ResponseNotFound, ResponseStore, StoredResponse, usable_id
-from sluicegate.server.auth import authenticate
 from sluicegate.server.keys import ASSEMBLY, REQUEST_ID
-from sluicegate.translate.responses_bridge import BROKEN, FINAL, STAMP, ResponseStamp
+from sluicegate.translate.responses_bridge import turn_of
 from sluicegate.translate.responses_chat import input_items, output_history
 
 _NO_RETRY = {"x-should-retry": "false"}
@@ -52,13 +51,14 @@ _MAX_PAGE = 100
 class Turn:
     """One ``POST /v1/responses`` on its way through the chain: what to store when it is answered."""
 
-    __slots__ = ("store", "tenant", "ctx", "items", "previous", "keep", "sent")
+    __slots__ = ("store", "tenant", "shared", "items", "previous", "keep", "sent")
 
     def __init__(self, store: ResponseStore, tenant: str | None, ctx: RequestContext,
                  items: list[dict[str, Any]], previous: str | None, keep: bool) -> None:
         self.store = store
         self.tenant = tenant
-        self.ctx = ctx
+        # The request's stamp (made here, before the chain runs) and what the bridge reports.
+        self.shared = turn_of(ctx)
         self.items = items  # this request's own input items, normalised: what input_items lists
         self.previous = previous
         self.keep = keep
@@ -81,10 +81,10 @@ class Turn:
             if not self.sent:
                 # A bridged attempt that broke before this first event was failed over: a break
                 # from here on is this stream's own.
-                self.ctx.extras.pop(BROKEN, None)
+                self.shared.broken = None
             if event.event in _FINISHED and (self.keep or self.previous is not None):
                 # The bridge leaves its final Response here; a native stream's is in the event.
-                final = self.ctx.extras.get(FINAL)
+                final = self.shared.final
                 if final is None:
                     data = _parsed(event)
                     final = data.get("response")
@@ -112,7 +112,7 @@ class Turn:
         """The frames that end a stream broken after its first byte (``handlers.write_stream``)."""
         frames = b""
         sequence = self.sent
-        translator = self.ctx.extras.get(BROKEN)
+        translator = self.shared.broken
         if translator is not None:
             for name, event in translator.fail(error):
                 frames += SSEEvent.from_data(event, name).frame()
@@ -131,8 +131,11 @@ class Turn:
         return frames + SSEEvent.from_data(event, "error").frame()
 
 
-async def begin(store: ResponseStore, tenant: str | None, ctx: RequestContext, req: GatewayRequest) -> Turn:
-    """Replay the conversation ``previous_response_id`` names into the request, and stamp its id."""
+async def begin(
+    store: ResponseStore, tenant: str | None, ctx: RequestContext, req: GatewayRequest
+) -> tuple[Turn, GatewayRequest]:
+    """Stamp the request's id, and replay the conversation ``previous_response_id`` names into
+    it: the turn, and the request to route (a new one when it was replayed into)."""
     body = req.body
     previous = body.get("previous_response_id")
     keep = body.get("store") is not False
@@ -152,10 +155,8 @@ async def begin(store: ResponseStore, tenant: str | None, ctx: RequestContext, r
         given = body.get("input")
         if isinstance(given, str):
             given = [{"role": "user", "content": given}]
-        req.body = {**body, "input": history + (given or [])}
-        req.raw = orjson.dumps(req.body)
-    ctx.extras[STAMP] = ResponseStamp.new()
-    return Turn(store, tenant, ctx, items, previous, keep)
+        req = req.replace(body={**body, "input": history + (given or [])})
+    return Turn(store, tenant, ctx, items, previous, keep), req
 
 
 def _parsed(event: SSEEvent) -> dict[str, Any]:
@@ -170,7 +171,7 @@ def _parsed(event: SSEEvent) -> dict[str, Any]:
 
 
 async def get_response(request: web.Request) -> web.Response:
-    store, tenant = _store_and_tenant(request)
+    store, tenant = await _store_and_tenant(request)
     response_id = request.match_info["response_id"]
     if request.query.get("stream") in ("true", "1"):
         raise InvalidRequest("Streaming a stored response is not supported by this gateway.", param="stream",
@@ -182,7 +183,7 @@ async def get_response(request: web.Request) -> web.Response:
 
 
 async def delete_response(request: web.Request) -> web.Response:
-    store, tenant = _store_and_tenant(request)
+    store, tenant = await _store_and_tenant(request)
     response_id = request.match_info["response_id"]
     if not await store.delete(tenant, response_id):
         raise _not_found(response_id)
@@ -192,7 +193,7 @@ async def delete_response(request: web.Request) -> web.Response:
 async def list_input_items(request: web.Request) -> web.Response:
     """A page of the response's own input items (not the replayed ones), as OpenAI lists them:
     newest first unless ``order=asc``, ``limit`` items (1-100, default 20) after ``after``."""
-    store, tenant = _store_and_tenant(request)
+    store, tenant = await _store_and_tenant(request)
     response_id = request.match_info["response_id"]
     query = request.query
     limit = _limit(query.get("limit"))
@@ -234,10 +235,10 @@ def _limit(given: str | None) -> int:
     return limit
 
 
-def _store_and_tenant(request: web.Request) -> tuple[ResponseStore, str | None]:
+async def _store_and_tenant(request: web.Request) -> tuple[ResponseStore, str | None]:
     assembly = request[ASSEMBLY]
-    tenant = authenticate(assembly.tenants, assembly.open_access, request.headers)
-    return assembly.responses, tenant
+    identity = await assembly.authenticate(request.headers)
+    return assembly.responses, identity.tenant if identity is not None else None
 
 
 def _not_found(response_id: str) -> ResponseNotFound:

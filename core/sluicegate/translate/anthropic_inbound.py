@@ -1,4 +1,8 @@
-"""Anthropic Messages API in front of an OpenAI chat provider: request, answer, stream and error."""
+"""Anthropic Messages API in front of an OpenAI chat provider: request, answer and stream.
+
+The vocabulary both directions share (stop reasons, tool choices, usage, the error body) is in
+``sluicegate.translate.anthropic_dialect``.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import orjson
 
 from sluicegate import nesting
 from sluicegate.errors import InvalidRequest
+from sluicegate.translate.anthropic_dialect import STOP_REASONS, TOOL_CHOICES_TO_OPENAI, anthropic_usage
 
 # Paths name the offending field the way Anthropic's own API and the gateway's Messages checks
 # do (``messages.3.content.1.source.type``), and are repeated in the message because the
@@ -35,16 +40,6 @@ USER_DIGEST_PREFIX = "sha256:"
 _EFFORTS = {"low": "low", "medium": "medium", "high": "high", "xhigh": "high", "max": "high"}
 # thinking.budget_tokens below these is low, then medium; from the second on, high.
 _BUDGET_LOW, _BUDGET_MEDIUM = 4096, 16384
-
-_TOOL_CHOICES = {"auto": "auto", "any": "required", "none": "none"}
-
-_STOP_REASONS = {
-    "stop": "end_turn",
-    "length": "max_tokens",
-    "tool_calls": "tool_use",
-    "function_call": "tool_use",
-    "content_filter": "refusal",
-}
 
 
 def _invalid(path: str, problem: str) -> InvalidRequest:
@@ -345,8 +340,8 @@ def _tools(body: dict[str, Any], chat: dict[str, Any]) -> None:
         if not isinstance(name, str):
             raise _invalid("tool_choice.name", "must be a string")
         chat["tool_choice"] = {"type": "function", "function": {"name": name}}
-    elif isinstance(kind, str) and kind in _TOOL_CHOICES:
-        chat["tool_choice"] = _TOOL_CHOICES[kind]
+    elif isinstance(kind, str) and kind in TOOL_CHOICES_TO_OPENAI:
+        chat["tool_choice"] = TOOL_CHOICES_TO_OPENAI[kind]
     else:
         raise _invalid("tool_choice.type", "must be one of 'auto', 'any', 'tool', 'none'")
     if choice.get("disable_parallel_tool_use") is True and kind != "none":
@@ -436,7 +431,7 @@ def chat_to_message(data: dict[str, Any], requested_model: str) -> dict[str, Any
         "content": content,
         "stop_reason": _stop_reason(choice.get("finish_reason"), has_tools),
         "stop_sequence": None,
-        "usage": _usage(data.get("usage")),
+        "usage": anthropic_usage(data.get("usage")),
     }
 
 
@@ -470,32 +465,12 @@ def _tool_input(arguments: Any) -> dict[str, Any]:
 
 
 def _stop_reason(finish_reason: Any, has_tools: bool) -> str:
-    reason = _STOP_REASONS.get(finish_reason, "end_turn") if isinstance(finish_reason, str) else "end_turn"
+    reason = STOP_REASONS.get(finish_reason, "end_turn") if isinstance(finish_reason, str) else "end_turn"
     # Some OpenAI-compatible servers say "stop" after emitting tool calls; the client must
     # still see tool_use or it will not run them.
     if reason == "end_turn" and has_tools:
         return "tool_use"
     return reason
-
-
-def _usage(usage: Any) -> dict[str, int]:
-    if not isinstance(usage, dict):
-        usage = {}
-    details = usage.get("prompt_tokens_details")
-    cached = details.get("cached_tokens") if isinstance(details, dict) else None
-    if not isinstance(cached, int):
-        cached = usage.get("prompt_cache_hit_tokens")  # DeepSeek's own field
-    cached = cached if isinstance(cached, int) else 0
-    prompt = usage.get("prompt_tokens")
-    prompt = prompt if isinstance(prompt, int) else 0
-    output = usage.get("completion_tokens")
-    # Anthropic counts cache reads apart from input tokens; OpenAI includes them in the prompt.
-    return {
-        "input_tokens": max(prompt - cached, 0),
-        "output_tokens": output if isinstance(output, int) else 0,
-        "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": cached,
-    }
 
 
 def _message_id(openai_id: Any) -> str:
@@ -571,7 +546,7 @@ class ChatToMessageStream:
         events = [] if self._started else [self._message_start({})]
         self._close(events)
         if self._usage is not None:
-            usage: dict[str, int] = _usage(self._usage)
+            usage: dict[str, int] = anthropic_usage(self._usage)
         else:
             usage = {"output_tokens": 0}
         delta = {"stop_reason": _stop_reason(self._finish_reason, self._saw_tool), "stop_sequence": None}
@@ -583,7 +558,7 @@ class ChatToMessageStream:
         self._started = True
         if self._id is None:
             self._id = _message_id(chunk.get("id"))
-        usage = _usage(self._usage)
+        usage = anthropic_usage(self._usage)
         usage["output_tokens"] = 0
         message = {
             "id": self._id,
@@ -655,49 +630,3 @@ class ChatToMessageStream:
         if self._open is not None:
             events.append(("content_block_stop", {"type": "content_block_stop", "index": self._blocks - 1}))
             self._open = None
-
-
-# --- errors ---------------------------------------------------------------------------------
-
-_ERROR_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    402: "billing_error",
-    403: "permission_error",
-    404: "not_found_error",
-    405: "invalid_request_error",
-    413: "request_too_large",
-    415: "invalid_request_error",
-    422: "invalid_request_error",
-    429: "rate_limit_error",
-    504: "timeout_error",
-    529: "overloaded_error",
-}
-
-
-_KNOWN_TYPES = frozenset(_ERROR_TYPES.values()) | {"api_error", "billing_error"}
-
-
-def anthropic_error_type(status: int, code: str | None) -> str:
-    """Anthropic's error ``type`` for a gateway error's HTTP status and code."""
-    if code in _KNOWN_TYPES:
-        # An Anthropic provider's own error type travels as the code: give it back unchanged.
-        return code
-    if status == 503 and code == "overloaded":
-        return "overloaded_error"
-    known = _ERROR_TYPES.get(status)
-    if known is not None:
-        return known
-    # Anthropic documents invalid_request_error for 4xx statuses it does not list.
-    return "invalid_request_error" if 400 <= status < 500 else "api_error"
-
-
-def anthropic_error_body(
-    message: str, status: int, code: str | None, request_id: str | None
-) -> dict[str, Any]:
-    """The Anthropic error shape: ``{"type": "error", "error": {"type", "message"}, "request_id"}``."""
-    error = {"type": anthropic_error_type(status, code), "message": message}
-    body: dict[str, Any] = {"type": "error", "error": error}
-    if request_id is not None:
-        body["request_id"] = request_id
-    return body

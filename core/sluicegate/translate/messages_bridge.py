@@ -9,28 +9,32 @@ the one the client speaks to.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
 
 import orjson
 
 from sluicegate.client_headers import translated_context
 from sluicegate.errors import UpstreamError
-from sluicegate.exchange import Endpoint, GatewayRequest, Reply, RequestContext, Result, SSEEvent, StreamReply
+from sluicegate.exchange import (
+    Adapter,
+    Endpoint,
+    GatewayRequest,
+    Reply,
+    RequestContext,
+    Result,
+    Sender,
+    SSEEvent,
+    StreamReply,
+    Target,
+)
 from sluicegate.translate.anthropic_inbound import ChatToMessageStream, chat_to_message, messages_to_chat
 
-if TYPE_CHECKING:
-    from sluicegate.provider import Provider, Sender
-    from sluicegate.routing import Target
 
-
-def messages_via_chat(provider: Provider) -> Sender:
+def messages_via_chat(provider: Adapter) -> Sender:
     """A sender for ``Endpoint.MESSAGES`` that translates to ``provider.send`` on chat and back."""
 
     async def send_messages(ctx: RequestContext, req: GatewayRequest, target: Target) -> Result:
         chat_body = messages_to_chat(req.body, target.model, reasoning_effort=provider.reasoning_effort)
-        chat = GatewayRequest(
-            Endpoint.CHAT, chat_body, orjson.dumps(chat_body), req.model, req.stream, req.targets, req.route
-        )
+        chat = req.replace(endpoint=Endpoint.CHAT, body=chat_body, stream_usage=False)
         result = await provider.send(translated_context(ctx), chat, target)
         if isinstance(result, StreamReply):
             return StreamReply(

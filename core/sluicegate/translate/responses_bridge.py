@@ -4,17 +4,17 @@ The request is translated once per attempt, before the provider is called (a req
 bridge cannot take is a 400 with nothing sent), sent with ``provider.send`` as a chat request
 without the client's own headers (``client_headers.TRANSLATED``: Codex's ``x-codex-*``,
 ``originator``, session ids, ...), and the answer translated back, stream included. What
-the entrance (``POST /v1/responses``) and this bridge share travels in ``ctx.extras``, under
-these keys:
+the entrance (``POST /v1/responses``) and this bridge share is a ``ResponsesTurn``, the
+request's state under ``TURN``:
 
-- ``STAMP``: the ``ResponseStamp`` (response id, creation time). The entrance sets it before
-  routing, to know the id it stores the response under; when it is absent the bridge makes
-  one (``resp_<uuid hex>``) at the first attempt and leaves it there, so retries and fallbacks
-  answer with the same id.
-- ``FINAL``: a stream's final Response, set just before its ``response.completed`` (or
+- ``stamp``: the ``ResponseStamp`` (response id, creation time). The entrance makes the turn
+  before routing, to know the id it stores the response under; when there is none the bridge
+  makes one (``resp_<uuid hex>``) at the first attempt and leaves it there, so retries and
+  fallbacks answer with the same id.
+- ``final``: a stream's final Response, set just before its ``response.completed`` (or
   ``.incomplete``) event is yielded, so the entrance can store it before that event's bytes
   reach the client. A complete answer is the Reply's data itself.
-- ``BROKEN``: the ``ChatToResponseStream`` of a stream that broke, set just before its
+- ``broken``: the ``ChatToResponseStream`` of a stream that broke, set just before its
   ``GatewayError`` is raised; the edge renders the failure in band with its ``fail(error)``,
   whose ``response.failed`` is numbered after the events already sent.
 
@@ -29,26 +29,31 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING
+from typing import Any
 
 import orjson
-from attrs import frozen
+from attrs import define, frozen
 
 from sluicegate.client_headers import translated_context
 from sluicegate.errors import GatewayError, UpstreamError
-from sluicegate.exchange import Endpoint, GatewayRequest, Reply, RequestContext, Result, SSEEvent, StreamReply
+from sluicegate.exchange import (
+    Adapter,
+    Endpoint,
+    GatewayRequest,
+    Reply,
+    RequestContext,
+    Result,
+    Sender,
+    SSEEvent,
+    StateKey,
+    StreamReply,
+    Target,
+)
 from sluicegate.translate.responses_answer import chat_to_response
 from sluicegate.translate.responses_chat import responses_to_chat
 from sluicegate.translate.responses_stream import ChatToResponseStream, Event
 from sluicegate.translate.responses_tools import Tools, dropped_builtin_tools
 
-if TYPE_CHECKING:
-    from sluicegate.provider import Provider, Sender
-    from sluicegate.routing import Target
-
-STAMP = "responses.stamp"
-FINAL = "responses.final"
-BROKEN = "responses.broken"
 DROPPED_TOOLS_HEADER = "x-sluicegate-dropped-tools"
 
 
@@ -64,15 +69,31 @@ class ResponseStamp:
         return cls(f"resp_{uuid.uuid4().hex}", int(clock()))
 
 
-def stamp_of(ctx: RequestContext, clock: Callable[[], float] = time.time) -> ResponseStamp:
-    """The request's stamp: the entrance's, or one made now and kept for the next attempts."""
-    stamp = ctx.extras.get(STAMP)
-    if not isinstance(stamp, ResponseStamp):
-        stamp = ctx.extras[STAMP] = ResponseStamp.new(clock)
-    return stamp
+@define
+class ResponsesTurn:
+    """What the entrance and the bridge share about one Responses request (``TURN``)."""
+
+    stamp: ResponseStamp
+    #: A stream's final Response, set just before its ``response.completed`` (or
+    #: ``.incomplete``) event is yielded.
+    final: dict[str, Any] | None = None
+    #: The translator of a stream that broke, set just before its ``GatewayError`` is raised.
+    broken: ChatToResponseStream | None = None
 
 
-def responses_via_chat(provider: Provider, *, clock: Callable[[], float] = time.time) -> Sender:
+TURN: StateKey[ResponsesTurn] = StateKey("sluicegate.responses.turn")
+
+
+def turn_of(ctx: RequestContext, clock: Callable[[], float] = time.time) -> ResponsesTurn:
+    """The request's turn: the entrance's, or one stamped now and kept for the next attempts."""
+    turn = ctx.state.get(TURN)
+    if turn is None:
+        turn = ResponsesTurn(ResponseStamp.new(clock))
+        ctx.state[TURN] = turn
+    return turn
+
+
+def responses_via_chat(provider: Adapter, *, clock: Callable[[], float] = time.time) -> Sender:
     """A sender for ``Endpoint.RESPONSES`` that translates to ``provider.send`` on chat and back."""
 
     async def send_responses(ctx: RequestContext, req: GatewayRequest, target: Target) -> Result:
@@ -80,10 +101,9 @@ def responses_via_chat(provider: Provider, *, clock: Callable[[], float] = time.
         chat_body = responses_to_chat(
             req.body, target.model, reasoning_effort=provider.reasoning_effort, tools=tools
         )
-        chat = GatewayRequest(
-            Endpoint.CHAT, chat_body, orjson.dumps(chat_body), req.model, req.stream, req.targets, req.route
-        )
-        stamp = stamp_of(ctx, clock)
+        chat = req.replace(endpoint=Endpoint.CHAT, body=chat_body, stream_usage=False)
+        turn = turn_of(ctx, clock)
+        stamp = turn.stamp
         result = await provider.send(translated_context(ctx), chat, target)
         headers = result.headers
         dropped = dropped_builtin_tools(req.body)
@@ -98,7 +118,7 @@ def responses_via_chat(provider: Provider, *, clock: Callable[[], float] = time.
                 clock=clock,
                 tools=tools,
             )
-            events = _response_events(result, translator, ctx, provider.name)
+            events = _response_events(result, translator, turn, provider.name)
             return StreamReply(events, headers=headers, on_close=result.aclose)
         try:
             response = chat_to_response(
@@ -118,7 +138,7 @@ def responses_via_chat(provider: Provider, *, clock: Callable[[], float] = time.
 
 
 async def _response_events(
-    reply: StreamReply, translator: ChatToResponseStream, ctx: RequestContext, provider: str
+    reply: StreamReply, translator: ChatToResponseStream, turn: ResponsesTurn, provider: str
 ) -> AsyncIterator[SSEEvent]:
     held = translator.start()
     try:
@@ -139,9 +159,9 @@ async def _response_events(
                     yield sse
         events = held + translator.finish()
     except GatewayError:
-        ctx.extras[BROKEN] = translator
+        turn.broken = translator
         raise
-    ctx.extras[FINAL] = translator.response
+    turn.final = translator.response
     for sse in _frames(events):
         yield sse
 

@@ -2,8 +2,9 @@
 
 OpenAI chat requests are translated to Messages requests and the answers back (see
 ``sluicegate_anthropic.translate``). Requests from the gateway's Anthropic entrance
-(``/v1/messages``) already speak Anthropic and pass through: the body is re-encoded only when
-the model name changes, answers and stream events are relayed as the vendor sent them.
+(``/v1/messages``) already speak Anthropic and pass through: the client's bytes are sent as
+they came unless something changed the request (a middleware, the target's model name or output
+cap), answers and stream events are relayed as the vendor sent them.
 """
 
 from __future__ import annotations
@@ -23,12 +24,11 @@ from sluicegate.config.checks import http_url, positive
 from sluicegate.errors import UpstreamError, UpstreamUnavailable
 from sluicegate.exchange import DONE, Endpoint, Reply, SSEEvent
 from sluicegate.provider import ProviderOptions
+from sluicegate.translate.anthropic_dialect import ERROR_STATUS, client_status
 from sluicegate.upstream import HttpProvider, error_message_from_body, forwardable_headers
 from sluicegate_anthropic.inband import is_error_object, is_vendor_error
 from sluicegate_anthropic.translate import (
-    STREAM_ERROR_STATUS,
     StreamTranslator,
-    client_status,
     error_class,
     openai_error_type,
     to_anthropic_request,
@@ -94,8 +94,8 @@ class AnthropicProvider(HttpProvider):
         return self.stream_reply(self._translate(response, translator), response)
 
     async def _pass_through(self, ctx, req, target, url: str):
-        body = req.body
-        payload = req.raw if body.get("model") == target.model else orjson.dumps({**body, "model": target.model})
+        # The client's own bytes when nothing changed; else its body with the target's changes.
+        payload = req.wire_for(target)
         # The client speaks Anthropic's API: its headers (Claude Code's included) are meant for
         # this vendor, and so is its query (the SDK's beta calls add ?beta=true).
         headers = self._headers(ctx, TO_ANTHROPIC)
@@ -206,7 +206,7 @@ class AnthropicProvider(HttpProvider):
 
     def _in_band_error(self, raw: bytes, where: str = "mid-stream") -> UpstreamError:
         message, _, kind = error_message_from_body(raw)
-        status = STREAM_ERROR_STATUS.get(kind or "", 500)
+        status = ERROR_STATUS.get(kind or "", 500)
         return self._error(
             status, kind, message, f"reported {self.clean(kind or 'an error')} {where}: {self.clean(message)}", None
         )

@@ -16,8 +16,10 @@
 - ``to_openai_completion`` and ``StreamTranslator``: a Message (or its stream events) becomes a
   ``chat.completion`` (or ``chat.completion.chunk`` dicts). Thinking, redacted thinking and
   server-tool blocks have no OpenAI counterpart and are dropped.
-- ``client_status``, ``openai_error_type``, ``is_retryable``, ``STREAM_ERROR_STATUS``: how an
-  Anthropic error appears to an OpenAI client; ``error_class``: what kind of failure it is.
+- ``openai_error_type``, ``is_retryable``: how an Anthropic error appears to an OpenAI client
+  (with ``client_status`` and ``ERROR_STATUS`` of ``sluicegate.translate.anthropic_dialect``, the
+  vocabulary this translation shares with the gateway's Anthropic entrance); ``error_class``:
+  what kind of failure it is.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import orjson
 from sluicegate import nesting
 from sluicegate.errors import InvalidRequest
 from sluicegate.resilience.classify import TRAITS, ErrorClass, for_status
+from sluicegate.translate.anthropic_dialect import TOOL_CHOICES_TO_ANTHROPIC, finish_reason, openai_usage
 
 #: OpenAI request fields with no Anthropic counterpart; left out of the translated request.
 DROPPED_FIELDS = frozenset(
@@ -79,19 +82,6 @@ _TRANSLATED = frozenset(
         "function_call",
     }
 )
-
-_TOOL_CHOICES = {"auto": "auto", "required": "any", "none": "none"}
-
-#: Anthropic stop reasons as OpenAI finish reasons (anything unknown reads as "stop").
-FINISH_REASONS = {
-    "end_turn": "stop",
-    "stop_sequence": "stop",
-    "pause_turn": "stop",
-    "max_tokens": "length",
-    "model_context_window_exceeded": "length",
-    "tool_use": "tool_calls",
-    "refusal": "content_filter",
-}
 
 
 # -- requests ---------------------------------------------------------------------------------
@@ -350,8 +340,8 @@ def _tools(tools: Any) -> list[dict[str, Any]]:
 def _tool_choice(choice: Any, parallel: Any) -> dict[str, Any] | None:
     if choice is None:
         result = None if parallel is not False else {"type": "auto"}
-    elif isinstance(choice, str) and choice in _TOOL_CHOICES:
-        result = {"type": _TOOL_CHOICES[choice]}
+    elif isinstance(choice, str) and choice in TOOL_CHOICES_TO_ANTHROPIC:
+        result = {"type": TOOL_CHOICES_TO_ANTHROPIC[choice]}
     elif (
         isinstance(choice, dict)
         and choice.get("type") == "function"
@@ -368,27 +358,6 @@ def _tool_choice(choice: Any, parallel: Any) -> dict[str, Any] | None:
 
 
 # -- answers ----------------------------------------------------------------------------------
-
-
-def finish_reason(stop_reason: str | None) -> str:
-    return FINISH_REASONS.get(stop_reason or "", "stop")
-
-
-def openai_usage(usage: dict[str, Any]) -> dict[str, Any]:
-    """OpenAI counts cached prompt tokens inside ``prompt_tokens``; Anthropic counts them apart."""
-    fresh = usage.get("input_tokens") or 0
-    written = usage.get("cache_creation_input_tokens") or 0
-    read = usage.get("cache_read_input_tokens") or 0
-    output = usage.get("output_tokens") or 0
-    prompt = fresh + written + read
-    return {
-        "prompt_tokens": prompt,
-        "completion_tokens": output,
-        "total_tokens": prompt + output,
-        "prompt_tokens_details": {"cached_tokens": read},
-        "cache_creation_input_tokens": written,
-        "cache_read_input_tokens": read,
-    }
 
 
 def _arguments_json(arguments: Any) -> str:
@@ -493,19 +462,6 @@ class StreamTranslator:
 
 # -- errors -----------------------------------------------------------------------------------
 
-#: Anthropic error types and the HTTP status Anthropic sends them with (for in-stream errors,
-#: which arrive after a 200); unknown types count as 500.
-STREAM_ERROR_STATUS = {
-    "invalid_request_error": 400,
-    "authentication_error": 401,
-    "permission_error": 403,
-    "not_found_error": 404,
-    "request_too_large": 413,
-    "rate_limit_error": 429,
-    "api_error": 500,
-    "overloaded_error": 529,
-}
-
 _OPENAI_ERROR_TYPES = {
     400: "invalid_request_error",
     404: "invalid_request_error",
@@ -546,11 +502,6 @@ def error_class(vendor_status: int, kind: str | None, message: str = "") -> Erro
         if _BILLING_MESSAGES.search(message):
             return ErrorClass.QUOTA
     return ERROR_CLASSES.get(kind or "") or for_status(vendor_status)
-
-
-def client_status(vendor_status: int) -> int:
-    """529 is Anthropic's own "overloaded"; HTTP clients and proxies know it as 503."""
-    return 503 if vendor_status == 529 else vendor_status
 
 
 def openai_error_type(status: int) -> str:

@@ -10,10 +10,9 @@ import orjson
 import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from sluicegate.config import load_config_text
+from sluicegate.config.loader import load_config_text
 from sluicegate.errors import ConfigError, ConfigProblem, UpstreamError
-from sluicegate.exchange import Endpoint, GatewayRequest, Reply, RequestContext, SSEEvent, StreamReply
-from sluicegate.routing import Target
+from sluicegate.exchange import Endpoint, GatewayRequest, Reply, RequestContext, SSEEvent, StreamReply, Target
 from sluicegate.services import Services
 from sluicegate_mock import MockOptions, MockProvider
 
@@ -371,7 +370,7 @@ tokens = ["tok"]
 type = "mock"
 {extra}
 
-# Adapter tests check one call at a time: no retries, no breaker (tests/test_resilience.py has those).
+# Adapter tests check one call at a time: no retries, no breaker (tests/test_resilience_*.py have those).
 [retry]
 attempts = 1
 

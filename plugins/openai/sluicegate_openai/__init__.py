@@ -1,7 +1,9 @@
 """sluicegate provider ``type = "openai"``: OpenAI and every OpenAI-compatible API.
 
-Same dialect in and out, so requests pass through: the body is re-encoded only when the model
-name changes, responses and stream events are relayed as the vendor sent them. The Responses
+Same dialect in and out, so requests pass through: the client's bytes are sent as they came
+unless something changed the request (a middleware, the target's model name or output cap, the
+stream usage the gateway asks for; ``GatewayRequest.for_target``), and then encoded once;
+responses and stream events are relayed as the vendor sent them. The Responses
 API (``/v1/responses``) is passed through too where the vendor speaks it (``responses``
 option: OpenAI's own URL by default); elsewhere the core bridges it onto chat.
 """
@@ -55,6 +57,8 @@ _RESPONSES_PREAMBLE = frozenset({"response.created", "response.in_progress", "re
 # The events that end a Responses stream; one of them must come, as [DONE] must end a chat stream.
 _RESPONSES_END = frozenset({"response.completed", "response.incomplete", "response.failed"})
 _OPENAI_HOST = "api.openai.com"
+# Responses request fields the entrance resolves itself, never sent to the vendor.
+_ENTRANCE_ONLY = ("previous_response_id",)
 
 
 @define(kw_only=True)
@@ -108,18 +112,12 @@ class OpenAIProvider(HttpProvider):
         return headers
 
     async def send(self, ctx, req, target):
-        body = req.body
         responses = req.endpoint is Endpoint.RESPONSES
-        if responses and "previous_response_id" in body:
-            # The entrance has already replayed the stored conversation into ``input`` (an id it
-            # does not hold is refused there): the vendor gets the whole history, not an id it
-            # may not know.
-            body = {name: value for name, value in body.items() if name != "previous_response_id"}
-            payload = orjson.dumps({**body, "model": target.model})
-        elif body["model"] == target.model:
-            payload = req.raw
-        else:
-            payload = orjson.dumps({**body, "model": target.model})
+        # The client's own bytes when nothing changed; else the body with the target's changes,
+        # encoded once. A Responses request's previous_response_id stays behind: the entrance
+        # has already replayed the stored conversation into ``input`` (an id it does not hold is
+        # refused there), so the vendor gets the whole history, not an id it may not know.
+        payload = req.wire_for(target, omit=_ENTRANCE_ONLY if responses else ())
         headers = CIMultiDict(forwardable_headers(ctx.client_headers))
         headers.update(self._fixed_headers)
         headers["X-Request-Id"] = ctx.request_id

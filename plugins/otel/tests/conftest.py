@@ -7,7 +7,7 @@ import pytest_asyncio
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from sluicegate.config import load_config_text
+from sluicegate.config.loader import load_config_text
 from sluicegate.services import Services
 from sluicegate_otel import TracingOptions, make_tracing
 

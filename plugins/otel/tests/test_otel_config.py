@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from sluicegate.config import load_config_text
+from sluicegate.config.loader import load_config_text
 from sluicegate.errors import ConfigError
 from sluicegate_otel.options import OTLP_MODULE
 

@@ -12,27 +12,28 @@ from __future__ import annotations
 
 from sluicegate import hookimpl
 from sluicegate_redis.breakers import RedisBreakerBoard, RedisBreakerOptions, SharedBreaker, make_board
-from sluicegate_redis.cache import RedisCache, make_cache
-from sluicegate_redis.limiter import RedisLimiter, make_limiter
+from sluicegate_redis.cache import RedisCache, RedisCacheOptions, make_cache
+from sluicegate_redis.limiter import RedisLimiter, RedisLimitOptions, make_limiter
 from sluicegate_redis.link import RedisLink, Unavailable
 from sluicegate_redis.local import LocalLimiter
-from sluicegate_redis.responses import RedisResponseStore, make_response_store
+from sluicegate_redis.responses import RedisResponseStore, RedisStoreOptions, make_response_store
 
 __all__ = [
-    "LocalLimiter", "RedisBreakerBoard", "RedisBreakerOptions", "RedisCache", "RedisLimiter",
-    "RedisLink", "RedisResponseStore", "SharedBreaker", "Unavailable",
+    "LocalLimiter", "RedisBreakerBoard", "RedisBreakerOptions", "RedisCache", "RedisCacheOptions", "RedisLimitOptions",
+    "RedisLimiter", "RedisLink", "RedisResponseStore", "RedisStoreOptions", "SharedBreaker", "Unavailable",
 ]
 
 
+# Each backend's options subclass its feature's table: with the backend chosen, its keys (url,
+# redis_timeout) sit in that table and are validated there.
 @hookimpl
 def register_cache_backends(register):
-    # Options are the [cache] feature's own (url, redis_timeout): no table of ours to declare.
-    register("redis", make_cache)
+    register("redis", make_cache, options=RedisCacheOptions)
 
 
 @hookimpl
 def register_rate_limiters(register):
-    register("redis", make_limiter)
+    register("redis", make_limiter, options=RedisLimitOptions)
 
 
 @hookimpl
@@ -42,5 +43,4 @@ def register_breaker_policies(register):
 
 @hookimpl
 def register_response_stores(register):
-    # Options are the [responses] table's own (url, ttl, max_chain, timeout).
-    register("redis", make_response_store)
+    register("redis", make_response_store, options=RedisStoreOptions)

@@ -9,12 +9,27 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from attrs import define, field
+
+from sluicegate.config.checks import positive
+from sluicegate.features.cache import CacheOptions
+from sluicegate.secrets import Secret
 from sluicegate_redis.keys import cache_key
-from sluicegate_redis.link import RedisLink, Unavailable, redis_timeout, redis_url
+from sluicegate_redis.link import DEFAULT_TIMEOUT, RedisLink, Unavailable, redis_url
+
+
+@define(kw_only=True)
+class RedisCacheOptions(CacheOptions):
+    """``[cache]`` with ``backend = "redis"``: the cache's keys plus where Redis is."""
+
+    # Default redis://127.0.0.1:6379/0; a Secret, so a password in it never prints.
+    url: Secret | None = None
+    # Seconds one Redis call may take before the cache goes on without Redis for a while.
+    redis_timeout: float = field(default=DEFAULT_TIMEOUT, validator=positive)
 
 
 class RedisCache:
-    """``sluicegate.features.backends.CacheBackend`` on Redis: ``GET`` / ``SET ... PX``."""
+    """``sluicegate.contracts.CacheBackend`` on Redis: ``GET`` / ``SET ... PX``."""
 
     def __init__(self, link: RedisLink) -> None:
         self._link = link
@@ -37,10 +52,10 @@ class RedisCache:
         await self._link.aclose()
 
 
-def make_cache(*, options: Any, services: Any) -> RedisCache:
-    """Factory for ``[cache] backend = "redis"`` (``url``, optional ``redis_timeout``)."""
+def make_cache(*, options: RedisCacheOptions, services: Any) -> RedisCache:
+    """Factory for ``[cache] backend = "redis"`` (``url``, ``redis_timeout``)."""
     link = RedisLink(
-        redis_url(options), timeout=redis_timeout(options), clock=services.clock,
+        redis_url(options), timeout=options.redis_timeout, clock=services.clock,
         log=services.log, what="the response cache", telemetry=services.telemetry, feature="cache",
     )
     return RedisCache(link)

@@ -22,9 +22,14 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from sluicegate.features.backends import Decision
+from attrs import define, field
+
+from sluicegate.config.checks import positive
+from sluicegate.contracts import Decision
+from sluicegate.features.ratelimit import RateLimitOptions
+from sluicegate.secrets import Secret
 from sluicegate_redis.keys import bucket_key, slots_key
-from sluicegate_redis.link import CoolingDown, RedisLink, Unavailable, redis_timeout, redis_url
+from sluicegate_redis.link import DEFAULT_TIMEOUT, CoolingDown, RedisLink, Unavailable, redis_url
 from sluicegate_redis.local import LocalLimiter
 from sluicegate_redis.scripts import ENTER, GCRA, LEAVE, RENEW
 from sluicegate_redis.slots import SlotBook
@@ -39,7 +44,7 @@ RETRY = 0.5
 
 
 class RedisLimiter:
-    """``sluicegate.features.backends.RateLimiter`` on Redis, falling back to a ``LocalLimiter``."""
+    """``sluicegate.contracts.RateLimiter`` on Redis, falling back to a ``LocalLimiter``."""
 
     def __init__(self, link: RedisLink, local: LocalLimiter, *, clock: Callable[[], float], log: logging.Logger,
                  lease: float = LEASE, retry: float = RETRY) -> None:
@@ -189,10 +194,20 @@ class RedisLimiter:
                 complete = False
 
 
-def make_limiter(*, options: Any, services: Any) -> RedisLimiter:
-    """Factory for ``[ratelimit] backend = "redis"`` (``url``, optional ``redis_timeout``)."""
+@define(kw_only=True)
+class RedisLimitOptions(RateLimitOptions):
+    """``[ratelimit]`` with ``backend = "redis"``: the limits plus where Redis is."""
+
+    # Default redis://127.0.0.1:6379/0; a Secret, so a password in it never prints.
+    url: Secret | None = None
+    # Seconds one Redis call may take before the limits are kept locally for a while.
+    redis_timeout: float = field(default=DEFAULT_TIMEOUT, validator=positive)
+
+
+def make_limiter(*, options: RedisLimitOptions, services: Any) -> RedisLimiter:
+    """Factory for ``[ratelimit] backend = "redis"`` (``url``, ``redis_timeout``)."""
     link = RedisLink(
-        redis_url(options), timeout=redis_timeout(options), clock=services.clock,
+        redis_url(options), timeout=options.redis_timeout, clock=services.clock,
         log=services.log, what="the rate limiter", telemetry=services.telemetry, feature="ratelimit",
     )
     return RedisLimiter(link, LocalLimiter(services.clock), clock=services.clock, log=services.log)

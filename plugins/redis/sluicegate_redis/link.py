@@ -64,7 +64,7 @@ class CoolingDown(Unavailable):
 
 def redis_url(options: Any, path: str = "url") -> str:
     """The URL from ``options.url`` (a Secret, a string or None), checked; a ConfigError at ``path`` if unusable."""
-    value = getattr(options, "url", None)
+    value = options.url
     if value is None:
         return DEFAULT_URL
     missing = getattr(value, "missing", ())
@@ -78,12 +78,6 @@ def redis_url(options: Any, path: str = "url") -> str:
             path, "must be a redis://, rediss://, unix:// URL, or redis+cluster:// (rediss+cluster://) "
                   "for a Redis Cluster")])
     return url
-
-
-def redis_timeout(options: Any) -> float:
-    """``options.redis_timeout`` when the feature has that key and it is set, else the default."""
-    value = getattr(options, "redis_timeout", None)
-    return float(value) if value else DEFAULT_TIMEOUT
 
 
 def make_client(url: str, timeout: float) -> Redis | RedisCluster:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sluicegate.features.backends import Decision
+from sluicegate.contracts import Decision
 
 # Buckets kept before full ones (which carry no information) are dropped.
 MAX_KEYS = 10_000

@@ -28,7 +28,10 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
+from attrs import define, field
 
+from sluicegate.config.checks import positive
+from sluicegate.config.responses import ResponsesConfig
 from sluicegate.features.response_store import (
     BrokenChain,
     ChainTooLong,
@@ -39,6 +42,7 @@ from sluicegate.features.response_store import (
     decode_stored,
     usable_id,
 )
+from sluicegate.secrets import Secret
 from sluicegate_redis.keys import response_key
 from sluicegate_redis.link import RedisLink, Unavailable, redis_url
 
@@ -193,7 +197,17 @@ def _parse(ancestry: Any) -> list[str] | None:
     return earlier
 
 
-def make_response_store(*, options: Any, services: Any) -> RedisResponseStore:
+@define(kw_only=True)
+class RedisStoreOptions(ResponsesConfig):
+    """``[responses]`` with ``store = "redis"``: the table's keys plus where Redis is."""
+
+    # Default redis://127.0.0.1:6379/0; a Secret, so a password in it never prints.
+    url: Secret | None = None
+    # Seconds one Redis call may take before it counts as failed (a read then answers 503).
+    timeout: float = field(default=1.0, validator=positive)
+
+
+def make_response_store(*, options: RedisStoreOptions, services: Any) -> RedisResponseStore:
     """Factory for ``[responses] store = "redis"`` (``url``, ``ttl``, ``max_chain``, ``timeout``)."""
     link = RedisLink(
         redis_url(options), timeout=options.timeout, clock=services.clock, log=services.log,

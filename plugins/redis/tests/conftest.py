@@ -11,6 +11,7 @@ from attrs import define
 
 from sluicegate.secrets import Secret
 from sluicegate.services import Services
+from sluicegate_redis.link import DEFAULT_TIMEOUT
 
 
 class FakeClock:
@@ -28,10 +29,11 @@ class FakeClock:
 
 @define
 class FeatureOptions:
-    """The keys a feature's table hands a Redis backend (the real ones add more)."""
+    """The keys a Redis backend reads from its options (the real classes, ``RedisCacheOptions``
+    and ``RedisLimitOptions``, add their feature's)."""
 
     url: Secret | None = None
-    redis_timeout: float | None = None
+    redis_timeout: float = DEFAULT_TIMEOUT
 
 
 @pytest.fixture

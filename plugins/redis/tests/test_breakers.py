@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from sluicegate.config import load_config_text
+from sluicegate.config.loader import load_config_text
 from sluicegate.errors import ConfigError
 from sluicegate.resilience.breaker import BreakerState
 from sluicegate.secrets import Secret

@@ -90,3 +90,43 @@ def test_unusable_urls_are_config_errors_that_do_not_echo_the_url(url, services,
 def test_an_unset_variable_is_named(services, feature_options):
     with pytest.raises(ConfigError, match="REDIS_URL is not set"):
         make_cache(options=feature_options(url=Secret("", ("REDIS_URL",))), services=services)
+
+
+# -- the backends' own keys in their feature's table ----------------------------------------------
+
+
+async def test_redis_timeout_is_a_key_of_the_redis_backends_and_reaches_their_link(services):
+    # It used to be read with getattr from tables that never had it: it could not be set.
+    from sluicegate.config.loader import load_config_text
+    from sluicegate_redis.cache import RedisCacheOptions
+    from sluicegate_redis.limiter import RedisLimitOptions, make_limiter
+    from sluicegate_redis.responses import RedisStoreOptions, make_response_store
+
+    text = ('[providers.mock]\ntype = "mock"\n'
+            '[cache]\nbackend = "redis"\nurl = "redis://127.0.0.1:1/0"\nredis_timeout = 0.5\n'
+            '[ratelimit]\nbackend = "redis"\nredis_timeout = 0.75\nrequests_per_minute = 5\n'
+            '[responses]\nstore = "redis"\ntimeout = 2.5\n')
+    config = load_config_text(text, env={}).config
+    cache, limits = config.features["cache"], config.features["ratelimit"]
+    assert isinstance(cache, RedisCacheOptions) and cache.redis_timeout == 0.5
+    assert isinstance(limits, RedisLimitOptions) and limits.redis_timeout == 0.75
+    assert isinstance(config.responses, RedisStoreOptions) and config.responses.timeout == 2.5
+    made = [make_cache(options=cache, services=services), make_limiter(options=limits, services=services),
+            make_response_store(options=config.responses, services=services)]
+    try:
+        assert [backend._link.timeout for backend in made] == [0.5, 0.75, 2.5]
+    finally:
+        for backend in made:
+            await backend.aclose()
+
+
+def test_a_redis_key_beside_another_backend_is_refused_with_its_path():
+    from sluicegate.config.loader import load_config_text
+
+    with pytest.raises(ConfigError) as caught:
+        load_config_text('[providers.mock]\ntype = "mock"\n[cache]\nredis_timeout = 0.5\n', env={})
+    assert [(p.path, p.message) for p in caught.value.problems] == [("cache.redis_timeout", "unknown key")]
+    with pytest.raises(ConfigError) as caught:
+        load_config_text('[providers.mock]\ntype = "mock"\n[cache]\nbackend = "redis"\nredis_timeout = "1s"\n',
+                         env={})
+    assert [(p.path, p.message) for p in caught.value.problems] == [("cache.redis_timeout", "expected a number, got a string")]

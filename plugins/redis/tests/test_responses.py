@@ -11,14 +11,13 @@ import logging
 import aiohttp
 import pytest
 
-from sluicegate.config.responses import ResponsesConfig
 from sluicegate.errors import ConfigError
 from sluicegate.features.response_store import BrokenChain, ChainTooLong, StoredResponse, StoreUnavailable
 from sluicegate.secrets import Secret
 from sluicegate.services import Services
 from sluicegate_redis.keys import response_key
 from sluicegate_redis.link import COOLDOWN
-from sluicegate_redis.responses import RedisResponseStore, make_response_store
+from sluicegate_redis.responses import RedisResponseStore, RedisStoreOptions, make_response_store
 
 A, B = "t-aaaaaaaaaaaa", "t-bbbbbbbbbbbb"  # two clients' tenant labels
 
@@ -75,7 +74,7 @@ async def make(redis_server, clock, failures):
 
     def build(**keys) -> RedisResponseStore:
         keys.setdefault("url", Secret(redis_server.url))
-        store = make_response_store(options=ResponsesConfig(store="redis", **keys), services=services)
+        store = make_response_store(options=RedisStoreOptions(store="redis", **keys), services=services)
         made.append(store)
         return store
 
@@ -284,7 +283,7 @@ async def test_a_frozen_redis_is_a_503_not_a_hang(make, redis_server):
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:6379", ""])
 def test_an_unusable_url_is_a_config_error_at_responses_url(url):
-    from sluicegate.config import load_config_text
+    from sluicegate.config.loader import load_config_text
     from sluicegate.gateway import assemble
 
     loaded = load_config_text(f'[providers.m]\ntype = "mock"\n[responses]\nstore = "redis"\nurl = "{url}"\n', env={})
@@ -310,7 +309,7 @@ url = "{redis_server.url}"
 """
     one = await gateway(text)
     two = await gateway(text)
-    tenant = one.gateway.current.tenants["tok-one-0000000000"]
+    tenant = one.gateway.current.authenticators["auth"].identities["tok-one-0000000000"].tenant
     first = one.gateway.current.responses
     assert isinstance(first, RedisResponseStore)
     await chain_of(first, tenant, ["r1", "r2"])
@@ -326,7 +325,7 @@ url = "{redis_server.url}"
 
 async def test_a_chain_spread_over_a_clusters_nodes_is_replayed(redis_cluster, services):
     store = make_response_store(
-        options=ResponsesConfig(store="redis", url=Secret(redis_cluster.url)), services=services)
+        options=RedisStoreOptions(store="redis", url=Secret(redis_cluster.url)), services=services)
     try:
         names = [f"c{n}" for n in range(40)]
         await chain_of(store, A, names)
