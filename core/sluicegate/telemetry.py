@@ -88,9 +88,10 @@ class RequestRecord:
         self.tokens_in, self.tokens_out = usage_counts(usage)
         self.tokens_cached, self.tokens_cache_written = cache_counts(usage)
 
-    def watch_stream(self, ctx: Any, reply: Any, hide_usage: bool) -> None:
-        """Have the request's stream observer (``RequestContext.observe``) read ``reply``'s usage."""
-        ctx.observe(reply, hide_usage=hide_usage)
+    def stream_observer(self, ctx: Any, hide_usage: bool) -> StreamObserver | None:
+        """The observer the stream writer feeds, to read the stream's usage for this record
+        (``RequestContext.writer_observer``: None when one in the chain reads it already)."""
+        return ctx.writer_observer(hide_usage=hide_usage)
 
     def note_stream(self, observer: StreamObserver | None) -> None:
         """Put what a stream reported (read by its observer) on the record."""
@@ -145,8 +146,8 @@ class NullRecord:
     def note_usage(self, usage: Any) -> None:
         pass
 
-    def watch_stream(self, ctx: Any, reply: Any, hide_usage: bool) -> None:
-        pass
+    def stream_observer(self, ctx: Any, hide_usage: bool) -> StreamObserver | None:
+        return None
 
     def note_stream(self, observer: StreamObserver | None) -> None:
         pass

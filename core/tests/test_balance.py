@@ -16,7 +16,7 @@ N = 10_000
 
 @frozen
 class Fake:
-    """Stands in for routing.Target: the balancer only reads ``label``."""
+    """Stands in for exchange.Target: the balancer only reads ``label``."""
 
     label: str
 

@@ -96,8 +96,8 @@ async def test_one_observer_per_request_sees_each_event_once_and_marks_the_hidde
     reply = chunks(b'{"choices":[{"delta":{"content":"hello there"}}]}',
                    b'{"choices":[],"usage":{"prompt_tokens":9,"completion_tokens":4}}', b"[DONE]")
     inner = ctx.observe(reply, count_content=True)  # a token limit asks first (inner in the chain)
-    outer = ctx.observe(reply, hide_usage=True)  # the edge, for the record
-    assert outer is inner and ctx.facts.stream is inner
+    assert ctx.writer_observer(hide_usage=True) is None  # the writer, for the record: already watched
+    assert ctx.facts.stream is inner and inner.hide_usage
     seen = [(event.data, event.hidden) async for event in reply]
     assert [hidden for _, hidden in seen] == [False, True, False]  # the writer skips the hidden one
     assert (inner.usage.prompt, inner.usage.completion, inner.ended) == (9, 4, True)
@@ -105,6 +105,14 @@ async def test_one_observer_per_request_sees_each_event_once_and_marks_the_hidde
     record = RequestRecord("r", "POST", "/", 0.0, 0.0)
     record.note_stream(ctx.facts.stream)
     assert (record.tokens_in, record.tokens_out) == (9, 4)
+
+
+def test_without_an_observer_in_the_chain_the_writer_feeds_one_itself():
+    ctx = RequestContext("r", None, None, 0.0)  # type: ignore[arg-type]
+    observer = ctx.writer_observer(hide_usage=True)
+    assert observer is not None and ctx.facts.stream is observer
+    assert observer.see(SSEEvent(b'{"choices":[],"usage":{"prompt_tokens":2,"completion_tokens":1}}')) is True
+    assert NO_RECORD.stream_observer(ctx, True) is None  # nobody watches: nothing is read
 
 
 def test_the_stream_usage_the_edge_asks_for_is_applied_in_the_targets_one_copy():

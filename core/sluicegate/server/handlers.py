@@ -75,9 +75,8 @@ def api_handler(endpoint: Endpoint):
         if turn is not None:
             result = await turn.finish(result)
         if type(result) is not Reply:
-            record.watch_stream(ctx, result, stream_usage)
             inband = turn.inband_error if turn is not None else None
-            return await write_stream(request, ctx, result, assembly, api, record, inband)
+            return await write_stream(request, ctx, result, assembly, api, record, inband, stream_usage)
         record.note_reply(result)
         headers = {"Content-Type": "application/json", "x-request-id": request_id}
         headers.update(response_headers(ctx))
@@ -135,14 +134,17 @@ async def write_stream(
     api: str = "openai",
     record: RequestRecord | NullRecord = NO_RECORD,
     inband: Callable[[GatewayError, Any], bytes] | None = None,
+    hide_usage: bool = False,
 ) -> web.StreamResponse:
     """Send events as they come; an upstream failure after the first byte ends the stream with an
     in-band error event rather than a clean end the client would mistake for success.
 
-    What the stream reports (usage) is read by the request's one stream observer
-    (``RequestContext.observe``) as the events go by, not here; ``record`` gets the time to the
-    first event and, at the end, the observer's findings. ``inband`` renders the in-band error
-    itself (the Responses API's events), from the error and its body.
+    What the stream reports (usage) is read by the request's one stream observer: the chain's
+    (``RequestContext.observe``, which has marked the events the client is not to see), or, when
+    the record wants it and nobody in the chain watched, one fed here (``hide_usage``: drop the
+    usage-only chunk the gateway asked for). ``record`` gets the time to the first event and, at
+    the end, the observer's findings. ``inband`` renders the in-band error itself (the
+    Responses API's events), from the error and its body.
     """
     # A shutdown that cuts this stream ends it with an in-band error (see server/drain.py).
     events = EndAtCut(reply.events, request.app[DRAIN])
@@ -158,6 +160,8 @@ async def write_stream(
     if reply.headers:
         headers.update(reply.headers)
     response = web.StreamResponse(status=200, headers=headers)
+    observer = record.stream_observer(ctx, hide_usage)
+    see = observer.see if observer is not None else None
     held: list[bytes] = []
     try:
         await response.prepare(request)
@@ -165,7 +169,7 @@ async def write_stream(
         record.ttft = time.monotonic() - record.started
         event = first
         while event is not None:
-            if not event.hidden:
+            if not (event.hidden or (see is not None and see(event))):
                 held.append(event.frame())
             # Events that arrived in one network read go out in one write (SSEEvent.more).
             if held and not event.more:
