@@ -77,6 +77,7 @@ def tenant_of(token: str) -> str:
 class AuthOptions(FeatureOptions):
     """``[auth]``: client bearer tokens; none at all leaves the gateway open (warned at start)."""
 
+    # Client bearer tokens (usually "${VAR}"), named client-1, client-2... in logs; none set: the gateway is open.
     tokens: list[Secret] = Factory(list)
     # Named client tokens (name -> token): the name appears in logs and metrics, the token never.
     clients: dict[str, Secret] = Factory(dict)

@@ -73,7 +73,7 @@ class Assembly:
         self.alias_names = frozenset(config.models)
         # The clock the router's stats run on, for reading their windows.
         self.router_clock = clock or time.monotonic
-        # Ask vendors for a stream's usage when someone reads it (README, "Usage and cost").
+        # Ask vendors for a stream's usage when someone reads it (docs/guides/operations.md, "Usage and cost").
         self.stream_usage = config.server.stream_usage
         self.extensions = extensions or {}
         self.telemetry = telemetry if telemetry is not None else Telemetry()
@@ -81,7 +81,7 @@ class Assembly:
         # with the assembly (its entries outlive it: in Redis, or on the memory store's shelf).
         self.responses: ResponseStore = responses if responses is not None else NullResponseStore()
         # Name -> authenticator, in chain order; ``authenticate(headers)`` asks them in turn
-        # (README, "Authentication"). None of them on: an open gateway.
+        # (docs/guides/security.md, "Authenticators"). None of them on: an open gateway.
         self.authenticators = authenticators or {}
         self.authenticate: Authenticate = auth_chain(list(self.authenticators.values()))
         self.open_access = not self.authenticators

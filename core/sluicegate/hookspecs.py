@@ -136,7 +136,7 @@ def register_rate_limiters(register):
     returns a ``sluicegate.contracts.RateLimiter``: ``async acquire(key, cost, rate, burst) ->
     Decision`` (GCRA; a negative cost gives back), ``async enter(key, limit, ttl) -> bool`` and
     ``async leave(key)`` for in-flight limits, and ``async aclose()``. Errors raised by the
-    limiter are caught by the feature, which then fails open (README, "Rate limits").
+    limiter are caught by the feature, which then fails open (docs/guides/cache-and-limits.md, "Rate limits").
     Returning ``None`` leaves the rate limits out; raising refuses the config.
     """
 

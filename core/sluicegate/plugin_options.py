@@ -9,4 +9,5 @@ from attrs import define
 class FeatureOptions:
     """Base for a middleware's table: ``enabled = false`` turns a present table off."""
 
+    # false turns a present table off (and an always-on component off).
     enabled: bool = True

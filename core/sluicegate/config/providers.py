@@ -19,8 +19,11 @@ from sluicegate.secrets import Secret
 class ProviderOptions:
     """Keys every ``[providers.<id>]`` table accepts; provider plugins subclass it."""
 
+    # The provider plugin: openai, anthropic, dashscope, mock, or one a plugin adds.
     type: str
+    # The vendor's API root; each type completes a missing version segment its own way (docs/guides/vendors.md).
     base_url: str | None = field(default=None, validator=http_url)
+    # The vendor key, usually "${VAR}"; an unset variable leaves the provider unconfigured (503 if used).
     api_key: Secret | None = None
     # Seconds: the whole answer for non-streaming calls; for streams the default of the first
     # byte and idle timeouts below (a long generation is not cut off).

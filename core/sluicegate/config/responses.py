@@ -17,6 +17,7 @@ from sluicegate.config.checks import at_least_one, positive
 class ResponsesConfig:
     """``[responses]``; ``enabled = false`` stores nothing (every stored id is then unknown)."""
 
+    # false stores nothing: every previous_response_id is then a 404.
     enabled: bool = True
     # The store component by name: "memory" (built in) or "redis" (sluicegate-redis).
     store: str = "memory"
@@ -28,4 +29,5 @@ class ResponsesConfig:
     max_chain: int = field(default=1000, validator=at_least_one)
     # The memory store: least recently used responses are dropped beyond either bound.
     max_entries: int = field(default=10_000, validator=at_least_one)
+    # The memory store: MiB of stored JSON kept at most.
     max_mb: float = field(default=128.0, validator=positive)

@@ -23,19 +23,29 @@ DEFAULT_CORS_HEADERS = [
 
 @define(kw_only=True)
 class CorsConfig:
+    # Origins allowed to call the gateway from a browser; ["*"] for any.
     allow_origins: list[str] = Factory(lambda: ["*"])
+    # Methods answered to a preflight.
     allow_methods: list[str] = Factory(lambda: ["GET", "POST", "OPTIONS"])
+    # Request headers a browser may send.
     allow_headers: list[str] = Factory(lambda: list(DEFAULT_CORS_HEADERS))
+    # Response headers a browser script may read.
     expose_headers: list[str] = Factory(lambda: ["x-request-id"])
+    # Send Access-Control-Allow-Credentials: true.
     allow_credentials: bool = False
+    # Seconds a browser may cache a preflight answer.
     max_age: int = 600
 
 
 @define(kw_only=True)
 class ServerConfig:
+    # Address to listen on (--host overrides it); 0.0.0.0 for every interface.
     host: str = "127.0.0.1"
+    # Port to listen on (--port overrides it).
     port: int = field(default=8899, validator=port_number)
+    # Request bodies larger than this (after gzip/deflate inflation) get a 413.
     max_body_mb: float = field(default=32, validator=positive)
+    # Processes sharing the port (--workers overrides it); a change needs a restart.
     workers: int = field(default=1, validator=at_least_one)
     # Seconds from SIGTERM to exit: in-flight requests finish within it, streams still open at
     # its end get an in-band error event.
@@ -58,6 +68,7 @@ class ServerConfig:
     max_connections_per_client: int | None = field(default=None, validator=optional(non_negative))
     # Connections kept open to all upstreams together.
     upstream_connections: int = field(default=1000, validator=at_least_one)
+    # CORS headers for browsers ([server.cors]); absent: none, and OPTIONS is a 405.
     cors: CorsConfig | None = None
     # Add stream_options.include_usage to OpenAI-dialect streams so usage and cost are known;
     # the usage chunk is not passed on to a client that did not ask for it.
@@ -78,7 +89,9 @@ def _strategy(_: Any, attribute: Any, value: str) -> None:
 
 @define(kw_only=True)
 class ModelConfig:
+    # "provider/model" targets, tried in the order strategy gives; "provider/*" forwards the name asked for.
     targets: list[str]
+    # A note for people reading the config.
     description: str = ""
     # How the targets are ordered per request; fallback walks that order under every strategy.
     strategy: str = field(default="ordered", validator=_strategy)
@@ -92,6 +105,7 @@ class ModelConfig:
 
 @define(kw_only=True)
 class PluginsConfig:
+    # Plugin names (entry points, or default plugins such as sluicegate.metrics) not to load.
     disabled: list[str] = Factory(list)
 
 

@@ -56,6 +56,7 @@ def _paths(_: Any, attribute: Any, value: list[str]) -> None:
 class AccessLogOptions(FeatureOptions):
     """The ``[access_log]`` table (on without one; ``enabled = false`` turns it off)."""
 
+    # "json" (one object a line) or "text" (a readable line for terminals).
     format: str = field(default="json", validator=_one_of_formats)
     # "stderr", "stdout", or a file (relative paths are taken from the config file's directory).
     destination: str = field(default="stderr", validator=_destination)

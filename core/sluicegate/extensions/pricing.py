@@ -44,11 +44,14 @@ def _per_million(_: Any, attribute: Any, value: float) -> None:
 class Price:
     """``[pricing.prices."provider/model"]``: what one target charges per million tokens."""
 
+    # Per million prompt tokens.
     input: float = field(validator=_per_million)
+    # Per million completion tokens.
     output: float = field(validator=_per_million)
     # Prompt tokens read from the vendor's prompt cache (OpenAI: half of input, Anthropic: a
     # tenth) and written to it (Anthropic: 1.25 x input); unset means the input price.
     cached_input: float | None = field(default=None, validator=optional(_per_million))
+    # Per million prompt tokens written to the vendor's cache; unset: the input price.
     cache_write: float | None = field(default=None, validator=optional(_per_million))
 
 
@@ -56,7 +59,9 @@ class Price:
 class PricingOptions(FeatureOptions):
     """The ``[pricing]`` table."""
 
+    # A three-letter code, shown beside every cost.
     currency: str = field(default="USD", validator=_currency)
+    # Per target, "provider/model" or "provider/*": [pricing.prices.<target>].
     prices: dict[str, Price] = Factory(dict)
 
 

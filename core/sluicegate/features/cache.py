@@ -68,7 +68,9 @@ _STREAM = b"S"
 class ModelCacheOptions:
     """``[cache.models."<requested model>"]``: turn the cache off or change its TTL per model."""
 
+    # false: this model's answers are never cached.
     enabled: bool = True
+    # Seconds, instead of [cache] ttl.
     ttl: float | None = field(default=None, validator=optional_positive)
 
 
@@ -77,12 +79,17 @@ class CacheOptions(FeatureOptions):
     """The ``[cache]`` table; backends receive it whole. A backend with keys of its own (the
     Redis backend's ``url``) registers a subclass, which then structures the table."""
 
+    # The cache backend plugin: "memory" (built in) or "redis" (sluicegate-redis).
     backend: str = "memory"
+    # Seconds an answer stays cached.
     ttl: float = field(default=300.0, validator=positive)
     max_entries: int = field(default=10_000, validator=at_least_one)  # memory backend
     shared: bool = False  # entries cross client tokens only when true
+    # Per requested model: [cache.models.<model>].
     models: dict[str, ModelCacheOptions] = Factory(dict)
+    # Identical requests in flight at once share one upstream call.
     coalesce: bool = True
+    # Answers larger than this are not stored.
     max_entry_bytes: int = field(default=1_048_576, validator=at_least_one)
     # Memory backend: all entries together, in MiB (the worst case is otherwise
     # max_entries x max_entry_bytes).

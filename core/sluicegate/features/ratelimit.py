@@ -59,7 +59,9 @@ def _optional_at_least_one(instance: Any, attribute: Any, value: int | None) -> 
 class ModelLimits:
     """``[ratelimit.models.<requested model>]``: shared by every client asking for that model."""
 
+    # Requests a minute (a full minute's worth may come in one burst).
     requests_per_minute: int | None = field(default=None, validator=_optional_at_least_one)
+    # Estimated tokens a minute, reconciled with the vendor's usage.
     tokens_per_minute: int | None = field(default=None, validator=_optional_at_least_one)
 
 
@@ -67,6 +69,7 @@ class ModelLimits:
 class ProviderLimits(ModelLimits):
     """``[ratelimit.providers.<provider id>]``: outbound, counted per upstream call."""
 
+    # Upstream calls to this provider in flight at once.
     concurrency: int | None = field(default=None, validator=_optional_at_least_one)
 
 
@@ -74,15 +77,21 @@ class ProviderLimits(ModelLimits):
 class RateLimitOptions(FeatureOptions):
     """The ``[ratelimit]`` table; the top-level limits apply to each client token separately."""
 
+    # The limiter plugin: "memory" (built in, per process) or "redis" (sluicegate-redis, shared).
     backend: str = "memory"
+    # Per client token: requests a minute (a full minute's worth may come in one burst).
     requests_per_minute: int | None = field(default=None, validator=_optional_at_least_one)
+    # Per client token: estimated tokens a minute, reconciled with the vendor's usage.
     tokens_per_minute: int | None = field(default=None, validator=_optional_at_least_one)
+    # Per client token: requests in flight at once (a 429 beyond, no queue).
     concurrency: int | None = field(default=None, validator=_optional_at_least_one)
     # An in-flight slot whose release never came (a crashed process) expires after this long.
     concurrency_ttl: float = field(default=600.0, validator=positive)
     # The completion allowance reserved when a request names no max_tokens.
     default_max_tokens: int = field(default=1024, validator=at_least_one)
+    # Per requested model, all clients together: [ratelimit.models.<model>].
     models: dict[str, ModelLimits] = Factory(dict)
+    # Outbound, per provider, checked before every upstream call: [ratelimit.providers.<id>].
     providers: dict[str, ProviderLimits] = Factory(dict)
 
 

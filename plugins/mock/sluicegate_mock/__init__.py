@@ -41,13 +41,17 @@ class MockOptions(ProviderOptions):
     chunk_delay: float = field(default=0.0, validator=non_negative)
     # Share of requests (0..1) that fail with fail_status after fail_delay seconds.
     fail_rate: float = field(default=0.0, validator=probability)
+    # HTTP status of an injected failure (400-599).
     fail_status: int = field(default=500, validator=_status)
+    # Seconds before an injected failure is answered.
     fail_delay: float = field(default=0.0, validator=non_negative)
+    # Error message of an injected failure.
     fail_message: str = "mock provider injected failure"
     # Break every stream after this many content chunks (an in-band error reaches the client).
     fail_after_chunks: int | None = None
     # Seed for failure injection; unset uses the gateway's random source.
     seed: int | None = None
+    # Length of the vectors /v1/embeddings returns.
     embedding_dims: int = field(default=8, validator=at_least_one)
 
 

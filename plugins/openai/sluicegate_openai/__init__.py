@@ -64,7 +64,9 @@ _ENTRANCE_ONLY = ("previous_response_id",)
 @define(kw_only=True)
 class OpenAIOptions(ProviderOptions):
     base_url: str | None = field(default="https://api.openai.com/v1", validator=http_url)
+    # Sent as OpenAI-Organization.
     organization: str | None = None
+    # Sent as OpenAI-Project.
     project: str | None = None
     # The vendor's chat API takes reasoning_effort: the /v1/messages bridge maps thinking and
     # output_config.effort onto it (off by default: some compatible vendors refuse the field).

@@ -54,6 +54,7 @@ class TracingOptions(FeatureOptions):
     headers: dict[str, Secret] = Factory(dict)
     # Seconds one export may take, retries included; it bounds how long shutdown waits too.
     timeout: float = field(default=10.0, validator=positive)
+    # service.name of the resource every span carries.
     service_name: str = field(default="sluicegate", validator=_not_blank)
     # Share of traces kept, decided on the trace id; a client's traceparent decides for its own.
     sample_ratio: float = field(default=1.0, validator=probability)
