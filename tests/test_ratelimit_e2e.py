@@ -337,3 +337,20 @@ async def test_a_failing_limiter_fails_open(h, caplog):
         assert limit_headers(reply.headers) == {}
     warnings = [r for r in caplog.records if "fail open" in r.getMessage()]
     assert len(warnings) == 1
+
+
+@pytest.mark.parametrize("path, body", [
+    ("/v1/chat/completions", {"model": "chat", "messages": MSG, "max_tokens": 200, "stream": True}),
+    ("/v1/responses", {"model": "chat", "input": "hi", "max_output_tokens": 200, "stream": True}),
+])
+async def test_a_stream_reserves_its_answer_allowance_on_every_generating_route(h, path, body):
+    """A Responses request reserves its max_output_tokens as chat reserves max_tokens."""
+    await h.start("tokens_per_minute = 6000")
+    h.up.sse(A, openai_chunks(["o", "k"], usage=True))
+    async with aiohttp.ClientSession() as http, http.post(
+        h.server.base_url + path, data=sized(body), headers={"Authorization": f"Bearer {ALICE}"},
+    ) as response:
+        assert response.status == 200, await response.text()
+        # Admission reserved the prompt estimate (100) and the 200-token allowance.
+        assert response.headers["x-ratelimit-remaining-tokens"] == "5700"
+        await response.read()

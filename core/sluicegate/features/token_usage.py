@@ -14,7 +14,7 @@ from sluicegate.usage import usage_counts
 #: Estimated tokens for one base64 payload (an image, a file) instead of its size.
 BINARY_TOKENS = 1000
 #: Operations whose answer is generated text (and so reserve a completion allowance).
-GENERATING = frozenset({Endpoint.CHAT, Endpoint.COMPLETIONS, Endpoint.MESSAGES})
+GENERATING = frozenset({Endpoint.CHAT, Endpoint.COMPLETIONS, Endpoint.MESSAGES, Endpoint.RESPONSES})
 
 # A run this long of base64 characters is a binary payload, not prose (prose has spaces).
 _BASE64_RUN = re.compile(rb"[A-Za-z0-9+/=]{1024,}")
@@ -31,13 +31,14 @@ def estimate_prompt_tokens(raw: bytes) -> int:
 
 
 def completion_allowance(req: GatewayRequest, default: int) -> int:
-    """The most tokens the answer may hold: ``max_completion_tokens``/``max_tokens`` times ``n``."""
+    """The most tokens the answer may hold: ``max_completion_tokens``/``max_tokens`` (the Responses
+    API's ``max_output_tokens``) times ``n``."""
     if req.endpoint not in GENERATING:
         return 0
     body = req.body
     limit = body.get("max_completion_tokens")
     if not _count(limit):
-        limit = body.get("max_tokens")
+        limit = body.get("max_output_tokens" if req.endpoint is Endpoint.RESPONSES else "max_tokens")
     if not _count(limit):
         limit = default
     n = body.get("n")
