@@ -289,6 +289,13 @@ async def test_per_model_disable_and_ttl_on_the_injected_clock(h):
     assert h.calls() == 6
 
 
+async def test_a_glob_alias_setting_covers_every_name_it_matches(h):
+    h.up.json(CHAT, openai_chat_completion("x"))
+    await h.start('\n[models."gpt-*"]\ntargets = ["up/*"]\n\n[cache.models."gpt-*"]\nenabled = false')
+    assert [(await h.chat(model=m))[0] for m in ("gpt-5", "gpt-5", "gpt-4.1")] == ["bypass"] * 3
+    assert h.calls() == 3
+
+
 async def test_an_entry_under_one_name_is_not_served_for_another(h):
     h.up.json(CHAT, openai_chat_completion("x"))
     await h.start()

@@ -188,6 +188,15 @@ async def test_model_limit_is_shared_by_every_client(h):
     assert (await h.chat(model="chat", token=BOB)).parse().choices[0].message.content == "from a"
 
 
+async def test_a_glob_alias_limit_covers_every_name_it_matches(h):
+    await h.start('[ratelimit.models."claude-*"]\nrequests_per_minute = 1\n\n'
+                  '[models."claude-*"]\ntargets = ["mock/echo-1"]')
+    await h.chat(model="claude-opus-4-8", token=ALICE)
+    with pytest.raises(openai.RateLimitError) as refused:
+        await h.chat(model="claude-sonnet-4-6", token=BOB)
+    assert "model 'claude-*'" in refused.value.body["message"]
+
+
 # -- tokens: estimate, then the real usage ------------------------------------------------------------
 
 

@@ -188,8 +188,20 @@ class ResponseCache:
         # Whatever secret the chosen backend's keys hold (a Redis URL's password).
         self._secrets = config_secrets(options)
 
+    def _ttl_for(self, req: GatewayRequest) -> float | None:
+        """The TTL for the requested name, else for its route (a glob alias's
+        ``[cache.models."claude-*"]`` covers every name it matched); None: not cached."""
+        ttls = self._model_ttl
+        if not ttls:
+            return self._ttl
+        if req.model in ttls:
+            return ttls[req.model]
+        if req.route is not None and req.route.name in ttls:
+            return ttls[req.route.name]
+        return self._ttl
+
     async def __call__(self, ctx: RequestContext, req: GatewayRequest, call_next: Handler) -> Result:
-        ttl = self._model_ttl.get(req.model, self._ttl) if req.endpoint in CACHEABLE else None
+        ttl = self._ttl_for(req) if req.endpoint in CACHEABLE else None
         read, write = client_directives(ctx.client_headers) if ttl is not None else (False, False)
         if not write:
             ctx.facts.cache = "bypass"

@@ -231,6 +231,9 @@ class RateLimit:
             # Counting generates nothing, and Anthropic limits it apart from messages.
             return await call_next(ctx, req)
         model = self.models.get(req.model)
+        if model is None and req.route is not None:
+            # A glob alias's limit ([ratelimit.models."claude-*"]) covers every name it matched.
+            model = self.models.get(req.route.name)
         if model is None and not self.every_request:
             return await call_next(ctx, req)
         if self.client.tokens is not None or self.provider_tokens or (model is not None and model.tokens is not None):
