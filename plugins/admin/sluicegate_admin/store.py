@@ -128,6 +128,11 @@ class ConfigStore:
             raise GatewayError(
                 "This gateway runs from an in-memory config, not a file: there is nothing to edit.",
                 status=409, type="invalid_request_error", code="config_not_editable")
+        # Shielded: an operator who closes the tab mid-change must not leave a written file
+        # the gateway never loaded (or a refused one never put back). The work is bounded.
+        await asyncio.shield(self._change(edit))
+
+    async def _change(self, edit: Callable[[str], str]) -> None:
         loop = asyncio.get_running_loop()
         async with self.lock:
             try:
@@ -152,6 +157,10 @@ class ConfigStore:
                 notify_supervisor()  # other workers would not see the file change otherwise
 
     async def reload(self) -> bool:
+        # Shielded like a change: a reload asked for completes even if the asker leaves.
+        return await asyncio.shield(self._reload())
+
+    async def _reload(self) -> bool:
         ok = await self.gateway.reload()
         if ok:
             notify_supervisor()

@@ -11,6 +11,8 @@ import asyncio
 import logging
 import subprocess
 import sys
+import threading
+import time
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -400,6 +402,30 @@ async def test_reload_refuses_a_broken_file_and_the_old_config_serves(admin):
     admin.path.write_text(CONFIG.replace("[models.lit]", "[models.lit2]"))
     status, data, _ = await admin.call("POST", "/admin/reload")
     assert (status, data["ok"], data["problems"]) == (200, True, [])
+    assert "lit2" in await admin.model_ids()
+
+
+async def test_a_reload_whose_asker_leaves_still_completes(admin, monkeypatch):
+    """Closing the tab mid-reload must not cancel the reload half way (the UI test saw it)."""
+    admin.path.write_text(CONFIG.replace("[models.lit]", "[models.lit2]"))
+    load = GatewaySource.load
+    started = threading.Event()
+
+    def slow_load(self):
+        started.set()
+        time.sleep(0.3)  # in the executor: the client gives up meanwhile
+        return load(self)
+
+    monkeypatch.setattr(GatewaySource, "load", slow_load)
+    with pytest.raises(asyncio.TimeoutError):
+        async with asyncio.timeout(0.1):
+            await admin.call("POST", "/admin/reload")
+    assert started.is_set()
+    for _ in range(100):
+        if admin.gateway.last_reload.at:
+            break
+        await asyncio.sleep(0.02)
+    assert admin.gateway.last_reload.ok is True
     assert "lit2" in await admin.model_ids()
 
 

@@ -192,6 +192,7 @@ async def test_an_unparsable_file_shows_its_problem_not_undefined_keys(page, sit
     await sign_in(page, server.base_url)
     await page.get_by_role("button", name="Reload config").click()
     await expect(row(page, "providers", "keyed")).to_contain_text("${VENDOR_KEY} (set)")
+    await expect(page.locator("#reload-state")).not_to_contain_text("at start")  # the reload is done
 
     # A hand edit breaks the file; the gateway keeps serving the config it had.
     path.write_text(keyed.replace('type = "mock"', 'type = "mock"\nbroken line here', 1))
