@@ -8,7 +8,9 @@ import importlib
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import orjson
+import pydantic
 import pytest
 
 from sluicegate.errors import InvalidRequest
@@ -569,8 +571,6 @@ def assert_well_formed(events: list[tuple[str, dict[str, Any]]]) -> None:
 
 
 def validate_with_sdk_types(events: list[tuple[str, dict[str, Any]]]) -> None:
-    anthropic = pytest.importorskip("anthropic")
-    pydantic = pytest.importorskip("pydantic")
     adapter = pydantic.TypeAdapter(anthropic.types.RawMessageStreamEvent)
     for _, data in events:
         adapter.validate_python(data)
@@ -748,7 +748,6 @@ def test_length_finish_and_usage_on_the_first_chunk():
 
 def sdk_client(answer):
     """An ``anthropic.Anthropic`` whose transport is ``answer(request_body) -> (status, headers, bytes)``."""
-    anthropic = pytest.importorskip("anthropic")
     # The SDK has moved between HTTP libraries (httpx, httpx2); use the one it is built on.
     mro = anthropic.DefaultHttpxClient.__mro__
     base = next(cls for cls in mro if not cls.__module__.startswith("anthropic"))
@@ -821,7 +820,6 @@ def test_sdk_stream_accumulates_thinking():
 
 
 def test_sdk_parses_the_translated_message_and_strict_types_accept_it():
-    anthropic = pytest.importorskip("anthropic")
     translated = chat_to_message(load("openai_completion_tool_calls.json"), "claude-requested")
     anthropic.types.Message.model_validate(translated)
     anthropic.types.Message.model_validate(chat_to_message(load("openai_completion_text.json"), "m"))
@@ -836,7 +834,6 @@ def test_sdk_parses_the_translated_message_and_strict_types_accept_it():
 
 
 def test_sdk_surfaces_the_translated_error():
-    anthropic = pytest.importorskip("anthropic")
     body = anthropic_error_body("Too many requests for this token.", 429, "rate_limited", "req_123")
     client, _ = sdk_client(lambda _: (429, {"content-type": "application/json"}, orjson.dumps(body)))
     with pytest.raises(anthropic.RateLimitError) as caught:
