@@ -77,8 +77,8 @@ class ServerConfig:
     watch_config: bool = True
 
 
-#: How an alias orders its targets; kept equal to ``sluicegate.resilience.balance.STRATEGIES``
-#: (a test checks it) so the config layer does not import the balancer.
+#: How an alias orders its targets. Defined here, below the balancer that implements them, so
+#: the config layer validates names without importing the resilience layer.
 STRATEGIES = ("ordered", "weighted", "least-busy", "latency")
 
 

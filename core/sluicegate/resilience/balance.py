@@ -11,6 +11,7 @@ from typing import Any, Generic, TypeVar
 
 from attrs import define, field
 
+from sluicegate.config.schema import STRATEGIES
 from sluicegate.resilience.breaker import OutcomeWindow
 
 T = TypeVar("T")
@@ -18,8 +19,6 @@ T = TypeVar("T")
 #: Seconds of call outcomes kept per target for /health's recent error rate.
 HEALTH_WINDOW = 60.0
 
-# Kept equal to sluicegate.config.schema.STRATEGIES (a test checks it).
-STRATEGIES = ("ordered", "weighted", "least-busy", "latency")
 
 _NO_SAMPLE = -math.inf  # sorts unmeasured targets first so they get measured
 
