@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
 
 import aiohttp
@@ -19,6 +19,9 @@ from sluicegate.resilience.retry_after import retry_after_seconds
 from sluicegate.secrets import scrub
 from sluicegate.sse import iter_sse
 from sluicegate.transport import SessionTransport, Transport, UpstreamResponse
+
+#: Cuts a stream body, as its chunks arrive, into events (``sluicegate.sse.iter_sse`` for SSE).
+EventDecoder = Callable[[AsyncIterable[bytes]], AsyncIterator[SSEEvent]]
 
 # Never forwarded upstream: hop-by-hop headers (RFC 9110 §7.6.1), the client's credentials,
 # and what the HTTP client computes itself.
@@ -80,6 +83,11 @@ def error_message_from_body(body: bytes) -> tuple[str, str | None, str | None]:
     except orjson.JSONDecodeError:
         text = body.decode("utf-8", "replace").strip()
         return (text[:500] or "no error message"), None, None
+    return error_fields(data)
+
+
+def error_fields(data: Any) -> tuple[str, str | None, str | None]:
+    """``error_message_from_body`` for a body already parsed: (message, code, type)."""
     if isinstance(data, dict):
         error = data.get("error", data)
         if isinstance(error, dict):
@@ -181,10 +189,7 @@ class HttpProvider(Provider):
                 "POST", url, headers=headers, body=body, timeouts=self.stream_timeout if stream else self.timeout
             )
         if response.status >= 400:
-            try:
-                body = await self.read(response)
-            finally:
-                response.release()
+            body = await self.read_all(response)
             error = self.map_error(response.status, body, response.headers)
             if error.retry_after is None:
                 # Here rather than in each adapter, so every HTTP vendor's wait is known.
@@ -198,6 +203,13 @@ class HttpProvider(Provider):
         with self._failures("did not finish answering", "broke off its answer"):
             return await response.read()
 
+    async def read_all(self, response: UpstreamResponse) -> bytes:
+        """``read``, then hand the connection back to the pool whatever happened."""
+        try:
+            return await self.read(response)
+        finally:
+            response.release()
+
     def stream_reply(self, events: AsyncIterator[SSEEvent], response: UpstreamResponse) -> StreamReply:
         """Wrap an adapter's event iterator so closing the reply closes the upstream connection
         at once, however deeply the adapter nests its generators."""
@@ -207,11 +219,12 @@ class HttpProvider(Provider):
 
         return StreamReply(events, on_close=close)
 
-    async def events(self, response: UpstreamResponse) -> AsyncIterator[SSEEvent]:
-        """The response body as SSE events; closing the iterator closes the connection."""
+    async def events(self, response: UpstreamResponse, decode: EventDecoder = iter_sse) -> AsyncIterator[SSEEvent]:
+        """The response body as events, cut by ``decode`` (SSE unless a vendor frames its
+        stream otherwise); closing the iterator closes the connection."""
         try:
             with self._failures("went silent mid-stream, nothing", "broke off the stream"):
-                async for event in iter_sse(response.content.iter_any()):
+                async for event in decode(response.content.iter_any()):
                     yield event
         finally:
             response.close()

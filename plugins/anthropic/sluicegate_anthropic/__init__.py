@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import orjson
@@ -19,13 +18,14 @@ from attrs import Factory, define, field
 from multidict import CIMultiDict
 
 from sluicegate import hookimpl
-from sluicegate.client_headers import TO_ANTHROPIC, TRANSLATED, HeaderRule
+from sluicegate.client_headers import TO_ANTHROPIC
 from sluicegate.config.checks import http_url, positive
-from sluicegate.errors import UpstreamError, UpstreamUnavailable
-from sluicegate.exchange import DONE, Endpoint, Reply, SSEEvent
+from sluicegate.errors import UpstreamError
+from sluicegate.exchange import Endpoint, Reply, SSEEvent
 from sluicegate.provider import ProviderOptions
 from sluicegate.translate.anthropic_dialect import ERROR_STATUS, client_status
-from sluicegate.upstream import HttpProvider, error_message_from_body, forwardable_headers
+from sluicegate.translating import TranslatingProvider, VendorCall
+from sluicegate.upstream import error_fields, error_message_from_body, forwardable_headers
 from sluicegate_anthropic.inband import is_error_object, is_vendor_error
 from sluicegate_anthropic.translate import (
     StreamTranslator,
@@ -48,9 +48,12 @@ class AnthropicOptions(ProviderOptions):
     beta: list[str] = Factory(list)
 
 
-class AnthropicProvider(HttpProvider):
+class AnthropicProvider(TranslatingProvider):
     endpoints = frozenset({Endpoint.CHAT, Endpoint.MESSAGES, Endpoint.COUNT_TOKENS})
     requires_key = True
+    answer_name = "an Anthropic message"
+    bad_answer_code = "upstream_invalid_response"
+    cut_off_message = "ended the stream without message_stop"
 
     def __init__(self, name, options: AnthropicOptions, services) -> None:
         super().__init__(name, options, services)
@@ -59,46 +62,53 @@ class AnthropicProvider(HttpProvider):
         self._count_url = f"{self.base_url}/messages/count_tokens"
         self._beta = tuple(options.beta)
         self._default_max_tokens = options.default_max_tokens
-        headers = self.base_headers()
-        headers["anthropic-version"] = options.version
+        self.fixed_headers["anthropic-version"] = options.version
         if self._beta:
-            headers["anthropic-beta"] = ",".join(self._beta)
-        headers["Content-Type"] = "application/json"
-        self._fixed_headers = headers
+            self.fixed_headers["anthropic-beta"] = ",".join(self._beta)
 
     def auth_headers(self) -> dict[str, str]:
         return {"x-api-key": self.options.api_key.reveal()} if self.options.api_key else {}
-
-    def _headers(self, ctx, private: HeaderRule) -> CIMultiDict[str]:
-        headers = CIMultiDict(forwardable_headers(ctx.client_headers, private))
-        headers.update(self._fixed_headers)
-        headers["X-Request-Id"] = ctx.request_id
-        return headers
 
     async def send(self, ctx, req, target):
         if req.endpoint is Endpoint.MESSAGES:
             return await self._pass_through(ctx, req, target, self._url)
         if req.endpoint is Endpoint.COUNT_TOKENS:
             return await self._pass_through(ctx, req, target, self._count_url)
-        created = int(self.services.wall_clock())
-        # Translated before anything is sent: untranslatable input is a 400 with no upstream call.
-        payload = orjson.dumps(to_anthropic_request(req.body, target.model, self._default_max_tokens))
-        # The client speaks OpenAI: its own headers (SDK, program, session) are not Anthropic's.
-        response = await self.post(self._url, payload, self._headers(ctx, TRANSLATED), req.stream)
-        if not req.stream:
-            return Reply.from_data(to_openai_completion(self._message(await self._read_all(response)), created))
+        return await super().send(ctx, req, target)
+
+    # -- OpenAI chat, translated ------------------------------------------------------------------
+
+    def to_vendor(self, req, target) -> VendorCall:
+        body = to_anthropic_request(req.body, target.model, self._default_max_tokens)
+        return VendorCall(self._url, orjson.dumps(body))
+
+    def from_vendor(self, data, req, target, created):
+        if not isinstance(data.get("content"), list):
+            raise ValueError("not a message")
+        return to_openai_completion(data, created)
+
+    def stream_translator(self, req, target, created) -> StreamTranslator:
         options = req.body.get("stream_options")
-        translator = StreamTranslator(
-            created, include_usage=isinstance(options, dict) and options.get("include_usage") is True
-        )
-        return self.stream_reply(self._translate(response, translator), response)
+        return StreamTranslator(created, include_usage=isinstance(options, dict) and options.get("include_usage") is True)
+
+    def reported_error(self, data, *, mid_stream):
+        if not is_error_object(data):
+            return None
+        return self._in_band_error(*error_fields(data), "mid-stream" if mid_stream else "in a 200 answer")
+
+    def stream_error(self, raw):
+        return self._in_band_error(*error_message_from_body(raw), "mid-stream")
+
+    # -- Anthropic's own API, passed through ------------------------------------------------------
 
     async def _pass_through(self, ctx, req, target, url: str):
         # The client's own bytes when nothing changed; else its body with the target's changes.
         payload = req.wire_for(target)
         # The client speaks Anthropic's API: its headers (Claude Code's included) are meant for
         # this vendor, and so is its query (the SDK's beta calls add ?beta=true).
-        headers = self._headers(ctx, TO_ANTHROPIC)
+        headers = CIMultiDict(forwardable_headers(ctx.client_headers, TO_ANTHROPIC))
+        headers.update(self.fixed_headers)
+        headers["X-Request-Id"] = ctx.request_id
         # anthropic-beta is blocked for every other route; here the client chose its features.
         client_beta = ctx.client_headers.getall("anthropic-beta", ())
         if client_beta:
@@ -107,9 +117,9 @@ class AnthropicProvider(HttpProvider):
             url = f"{url}?{ctx.query_string}"
         response = await self.post(url, payload, headers, req.stream)
         if not req.stream:
-            data = await self._read_all(response)
+            data = await self.read_all(response)
             if is_vendor_error(data):
-                raise self._in_band_error(data, "in a 200 answer")
+                raise self._in_band_error(*error_message_from_body(data), "in a 200 answer")
             return Reply(data)
         return self.stream_reply(self._relay(response), response)
 
@@ -122,66 +132,18 @@ class AnthropicProvider(HttpProvider):
                     names.append(name)
         return ",".join(names)
 
-    async def _read_all(self, response) -> bytes:
-        try:
-            return await self.read(response)
-        finally:
-            response.release()
-
     async def _relay(self, response) -> AsyncIterator[SSEEvent]:
         stopped = False
         async for event in self.events(response):
             if event.event == "error" or is_vendor_error(event.data):
-                raise self._in_band_error(event.data)
+                raise self.stream_error(event.data)
             if event.event == "message_stop":
                 stopped = True
             yield event
         if not stopped:
-            raise self._cut_off()
+            raise self.cut_off()
 
-    async def _translate(self, response, translator: StreamTranslator) -> AsyncIterator[SSEEvent]:
-        async for event in self.events(response):
-            if translator.finished:
-                continue  # read to the end so the connection goes back to the pool
-            if event.event == "error":
-                raise self._in_band_error(event.data)
-            data = self._parse(event.data)
-            if is_error_object(data):
-                raise self._in_band_error(event.data)
-            for chunk in translator.feed(data):
-                yield SSEEvent.from_data(chunk)
-            if translator.finished:
-                yield DONE
-        if not translator.finished:
-            raise self._cut_off()
-
-    def _message(self, body: bytes) -> dict[str, Any]:
-        data = self._parse(body)
-        if is_error_object(data):
-            raise self._in_band_error(body, "in a 200 answer")
-        if not isinstance(data.get("content"), list):
-            raise self._unreadable()
-        return data
-
-    def _parse(self, raw: bytes) -> dict[str, Any]:
-        try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            raise self._unreadable() from None
-        if not isinstance(data, dict):
-            raise self._unreadable()
-        return data
-
-    def _unreadable(self) -> UpstreamError:
-        return UpstreamError(
-            f"provider {self.name!r} sent an answer that is not an Anthropic message",
-            provider=self.name, status=502, code="upstream_invalid_response", retryable=True,
-        )
-
-    def _cut_off(self) -> UpstreamUnavailable:
-        return UpstreamUnavailable(
-            f"provider {self.name!r} ended the stream without message_stop", provider=self.name, retryable=True
-        )
+    # -- errors -----------------------------------------------------------------------------------
 
     def _error(
         self, vendor_status: int, kind: str | None, message: str, what: str, retry_after: str | None
@@ -204,8 +166,8 @@ class AnthropicProvider(HttpProvider):
             status, kind, message, f"returned HTTP {status}: {self.clean(message)}", headers.get("retry-after")
         )
 
-    def _in_band_error(self, raw: bytes, where: str = "mid-stream") -> UpstreamError:
-        message, _, kind = error_message_from_body(raw)
+    def _in_band_error(self, message: str, code: str | None, kind: str | None, where: str) -> UpstreamError:
+        # An error under a 200 carries no status: its type's stands in.
         status = ERROR_STATUS.get(kind or "", 500)
         return self._error(
             status, kind, message, f"reported {self.clean(kind or 'an error')} {where}: {self.clean(message)}", None

@@ -397,7 +397,9 @@ class StreamTranslator:
     """One Anthropic stream: feed each event's data in order, get OpenAI chunk dicts back.
 
     ``finished`` turns true at ``message_stop``; after it the stream has nothing more to say.
-    ``error`` events are not handled here (the caller maps them to a gateway error).
+    ``error`` events are not handled here (the caller maps them to a gateway error). A
+    ``sluicegate.translating.StreamTranslator``: ``done`` and ``ended`` are ``finished``, and
+    ``finish()`` adds nothing (the usage chunk goes out with ``message_stop``).
     """
 
     __slots__ = ("finished", "include_usage", "_base", "_tools", "_usage")
@@ -408,6 +410,15 @@ class StreamTranslator:
         self._base: dict[str, Any] = {"id": "", "object": "chat.completion.chunk", "created": created, "model": ""}
         self._tools: dict[Any, int] = {}  # Anthropic content block index -> OpenAI tool_calls index
         self._usage: dict[str, int] = {}
+
+    @property
+    def done(self) -> bool:
+        return self.finished
+
+    ended = done
+
+    def finish(self) -> list[dict[str, Any]]:
+        return []
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
         return {**self._base, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}

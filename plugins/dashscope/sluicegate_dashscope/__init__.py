@@ -8,21 +8,19 @@ no translation: use ``type = "openai"`` with ``base_url = ".../compatible-mode/v
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from collections.abc import Mapping
+from types import MappingProxyType
 from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 from attrs import define, field
-from multidict import CIMultiDict
 
 from sluicegate import hookimpl
-from sluicegate.client_headers import TRANSLATED
 from sluicegate.config.checks import http_url
-from sluicegate.errors import UpstreamError, UpstreamUnavailable
-from sluicegate.exchange import DONE, Endpoint, Reply, SSEEvent
+from sluicegate.errors import UpstreamError
+from sluicegate.exchange import Endpoint
 from sluicegate.provider import ProviderOptions
-from sluicegate.upstream import HttpProvider, forwardable_headers
+from sluicegate.translating import TranslatingProvider, VendorCall
 from sluicegate_dashscope import translate
 
 
@@ -42,9 +40,13 @@ class DashScopeOptions(ProviderOptions):
     workspace: str | None = None
 
 
-class DashScopeProvider(HttpProvider):
+class DashScopeProvider(TranslatingProvider):
     endpoints = frozenset({Endpoint.CHAT})
     requires_key = True
+    answer_name = "a DashScope result"
+    # The client's own X-DashScope-* headers would steer the vendor (SSE on a JSON call, another
+    # workspace): only this provider's are sent.
+    vendor_header_prefixes = ("x-dashscope-",)
 
     def __init__(self, name, options: DashScopeOptions, services) -> None:
         super().__init__(name, options, services)
@@ -52,79 +54,39 @@ class DashScopeProvider(HttpProvider):
         self._text_url = self.base_url + translate.TEXT_PATH
         self._multimodal_url = self.base_url + translate.MULTIMODAL_PATH
         self._defaults = translate.request_defaults(options.enable_search)
-        headers = self.base_headers()
-        headers["Content-Type"] = "application/json"
         if options.workspace:
-            headers["X-DashScope-WorkSpace"] = options.workspace
-        self._headers = headers
-        self._stream_headers = CIMultiDict(headers)
-        self._stream_headers["Accept"] = "text/event-stream"
-        self._stream_headers["X-DashScope-SSE"] = "enable"
+            self.fixed_headers["X-DashScope-WorkSpace"] = options.workspace
 
     def auth_headers(self) -> dict[str, str]:
         if not self.options.api_key:
             return {}
         return {"Authorization": f"Bearer {self.options.api_key.reveal()}"}
 
-    async def send(self, ctx, req, target):
+    def to_vendor(self, req, target) -> VendorCall:
         body, multimodal = translate.chat_request(req.body, target.model, stream=req.stream, defaults=self._defaults)
-        # The client's own X-DashScope-* headers would steer the vendor (SSE on a JSON call,
-        # another workspace); only this provider's are sent. The client speaks OpenAI, not
-        # DashScope: its SDK's and program's own headers stay here too.
-        headers = CIMultiDict(
-            (name, value)
-            for name, value in forwardable_headers(ctx.client_headers, TRANSLATED)
-            if not name.lower().startswith("x-dashscope-")
-        )
-        headers.update(self._stream_headers if req.stream else self._headers)
-        headers["X-Request-Id"] = ctx.request_id
         url = self._multimodal_url if multimodal else self._text_url
-        response = await self.post(url, orjson.dumps(body), headers, req.stream)
-        created = int(self.services.wall_clock())
         if req.stream:
-            options = req.body.get("stream_options")
-            include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
-            translator = translate.StreamTranslator(target.model, created, include_usage)
-            return self.stream_reply(self._chunks(response, translator), response)
-        try:
-            raw = await self.read(response)
-        finally:
-            response.release()
-        data = self._parse(raw)
-        reported = translate.reported_error(data)
-        if reported is not None:
-            # An error with a 200 status; DashScope's status for the code stands in.
-            raise self._error(*reported, None, None)
-        try:
-            completion = translate.chat_completion(data, model=target.model, created=created)
-        except (ValueError, TypeError, AttributeError):
-            raise self._bad_answer() from None
-        return Reply.from_data(completion)
+            return VendorCall(url, orjson.dumps(body), _STREAM_HEADERS)
+        return VendorCall(url, orjson.dumps(body))
 
-    async def _chunks(self, response, translator: translate.StreamTranslator) -> AsyncIterator[SSEEvent]:
-        async for event in self.events(response):
-            if event.event == "error":
-                code, message = translate.error_details(event.data)
-                raise self._error(code, message, None, None, mid_stream=True)
-            data = self._parse(event.data)
-            reported = translate.reported_error(data)
-            if reported is not None:
-                raise self._error(*reported, None, None, mid_stream=True)
-            try:
-                chunks = translator.feed(data)
-            except (TypeError, AttributeError):
-                raise self._bad_answer() from None
-            for chunk in chunks:
-                yield SSEEvent.from_data(chunk)
-        if not translator.complete:
-            raise UpstreamUnavailable(
-                f"provider {self.name!r} ended the stream before the answer finished",
-                provider=self.name,
-                retryable=True,
-            )
-        for chunk in translator.finish():
-            yield SSEEvent.from_data(chunk)
-        yield DONE
+    def from_vendor(self, data, req, target, created):
+        return translate.chat_completion(data, model=target.model, created=created)
+
+    def stream_translator(self, req, target, created) -> translate.StreamTranslator:
+        options = req.body.get("stream_options")
+        include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
+        return translate.StreamTranslator(target.model, created, include_usage)
+
+    def reported_error(self, data, *, mid_stream):
+        reported = translate.reported_error(data)
+        if reported is None:
+            return None
+        # An error with a 200 status; DashScope's status for the code stands in.
+        return self._error(*reported, None, None, mid_stream=mid_stream)
+
+    def stream_error(self, raw):
+        code, message = translate.error_details(raw)
+        return self._error(code, message, None, None, mid_stream=True)
 
     def map_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> UpstreamError:
         code, message = translate.error_details(body)
@@ -145,23 +107,9 @@ class DashScopeProvider(HttpProvider):
         )
         return self.classified(error, kind.error_class)
 
-    def _parse(self, raw: bytes) -> dict[str, Any]:
-        try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            raise self._bad_answer() from None
-        if not isinstance(data, dict):
-            raise self._bad_answer()
-        return data
 
-    def _bad_answer(self) -> UpstreamError:
-        error = UpstreamError(
-            f"provider {self.name!r} answered with something that is not a DashScope result",
-            provider=self.name,
-            code="upstream_bad_response",
-        )
-        # A 502: the vendor failed, not the request (as a garbled answer from any vendor).
-        return self.classified(error)
+# A stream is asked for in a header, not in the body.
+_STREAM_HEADERS = MappingProxyType({"Accept": "text/event-stream", "X-DashScope-SSE": "enable"})
 
 
 def api_root(base_url: str) -> str:

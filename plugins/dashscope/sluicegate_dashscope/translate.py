@@ -300,8 +300,12 @@ class StreamTranslator:
     """DashScope incremental stream results in, OpenAI ``chat.completion.chunk`` dicts out.
 
     Feed each event's parsed ``data``; ``complete`` tells whether every choice finished, and
-    ``finish()`` gives what follows the last event (the usage chunk, when asked for).
+    ``finish()`` gives what follows the last event (the usage chunk, when asked for). A
+    ``sluicegate.translating.StreamTranslator``: ``done`` is ``complete``, and it never ``ended``
+    (the counts are cumulative, so events after the last finish are still read).
     """
+
+    ended = False
 
     def __init__(self, model: str, created: int, include_usage: bool) -> None:
         self.model = model
@@ -317,6 +321,8 @@ class StreamTranslator:
     @property
     def complete(self) -> bool:
         return bool(self._finished) and self._finished >= self._started
+
+    done = complete
 
     def feed(self, data: dict[str, Any]) -> list[dict[str, Any]]:
         if self.id is None:
