@@ -72,8 +72,8 @@ def registrations() -> list[Registration]:
     distribution = {info.name: info.distribution for info in host.plugins}
     found: list[Registration] = []
     for hook in hook_names():
-        if not hook.startswith("register_"):
-            continue
+        if "register" not in inspect.signature(getattr(hookspecs, hook)).parameters:
+            continue  # not a component registration (register_commands adds CLI commands)
         for impl in getattr(host.pm.hook, hook).get_hookimpls():
             def register(name: str, factory: Callable[..., Any], *, options: type | None = None,
                          _hook: str = hook, _plugin: str = impl.plugin_name, **extra: Any) -> None:

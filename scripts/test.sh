@@ -12,12 +12,14 @@ echo "== python: $PYTHON ($("$PYTHON" -c 'import sys; print(sys.prefix)'))"
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
 
 # System tools the process-level tests use (ps, ss), the real Redis the shared-backend tests
-# run (plugins/redis) and the Chromium the admin UI tests drive through Playwright (always the
+# run (plugins/redis), PostgreSQL (plugins/governance) and the Chromium the admin UI tests drive through Playwright (always the
 # Debian package at /usr/bin/chromium, never `playwright install`); installed if missing.
 missing=()
 command -v ps >/dev/null 2>&1 || missing+=(procps)
 command -v ss >/dev/null 2>&1 || missing+=(iproute2)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+# The real PostgreSQL the governance store tests start on a free port (plugins/governance).
+ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing+=(postgresql)
 command -v npm >/dev/null 2>&1 || missing+=(npm)  # installs the agent CLIs (tests/agents)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then

@@ -231,9 +231,9 @@ def options_classes() -> dict[type, str]:
             if isinstance(inner, type) and attrs.has(inner):
                 walk(inner, f"[{field.name}]")
     host = load_plugins()
-    for name in hook_specs():
-        if not name.startswith("register_"):
-            continue
+    for name, spec in hook_specs().items():
+        if "register" not in inspect.signature(spec).parameters:
+            continue  # not a component registration (register_commands adds CLI commands)
         for impl in getattr(host.pm.hook, name).get_hookimpls():
             seen: list[type] = []
 

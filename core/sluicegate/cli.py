@@ -1,4 +1,4 @@
-"""The ``sluicegate`` command: serve, check, plugins."""
+"""The ``sluicegate`` command: serve, check, plugins, and the commands plugins add (``register_commands``)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,15 @@ import shutil
 import signal
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from sluicegate import __version__
 from sluicegate.builder import AssemblyFailed
 from sluicegate.errors import ConfigError, PluginError
 from sluicegate.gateway import Gateway, GatewaySource, assemble
 from sluicegate.plugins import load_plugins
+from sluicegate.registry import KINDS
 from sluicegate.secrets import mask_url
 from sluicegate.services import Services
 from sluicegate.supervisor import STARTUP_FAILED, Supervisor
@@ -25,8 +27,14 @@ from sluicegate.supervisor import STARTUP_FAILED, Supervisor
 DEFAULT_CONFIG = "gateway.toml"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
+def main(argv: Sequence[str] | None = None, *, extra_plugins: Iterable[tuple[str, Any]] = ()) -> int:
+    """``extra_plugins``: ``(name, plugin)`` pairs whose commands are added beside the installed
+    plugins' (tests, embedding)."""
+    try:
+        parser = _parser(extra_plugins)
+    except PluginError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help()
@@ -45,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(extra_plugins: Iterable[tuple[str, Any]] = ()) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sluicegate", description="A plugin-based LLM API gateway.")
     parser.add_argument("--version", action="version", version=f"sluicegate {__version__}")
     commands = parser.add_subparsers(dest="command")
@@ -64,7 +72,26 @@ def _parser() -> argparse.ArgumentParser:
 
     plugins = commands.add_parser("plugins", help="list discovered plugins and what they register")
     plugins.set_defaults(run=_plugins)
+    _plugin_commands(commands, extra_plugins)
     return parser
+
+
+def _plugin_commands(commands: argparse._SubParsersAction, extra_plugins: Iterable[tuple[str, Any]]) -> None:
+    """The commands plugins add (``register_commands``), loaded as ``sluicegate plugins`` loads them."""
+    try:
+        host = load_plugins(extra=extra_plugins)
+    except PluginError as exc:
+        # The core's commands still work: a config may disable the broken plugin, and serve,
+        # check and plugins report the same error where it matters.
+        print(f"warning: plugin commands are unavailable: {exc}", file=sys.stderr)
+        return
+    for impl in host.pm.hook.register_commands.get_hookimpls():
+        info = host.info(impl.plugin_name)
+        where = f"{impl.plugin_name!r} ({info.distribution})" if info is not None else repr(impl.plugin_name)
+        try:
+            impl.function(commands=commands)
+        except Exception as exc:  # argparse.ArgumentError for a name taken, or the plugin's own
+            raise PluginError(f"plugin {where} failed in register_commands: {exc.__class__.__name__}: {exc}") from exc
 
 
 def _setup_logging(level: str) -> None:
@@ -234,7 +261,7 @@ def _plugins(args: argparse.Namespace) -> int:
             impl.function.__name__
             for caller in host.pm.get_hookcallers(host.pm.get_plugin(plugin.name)) or ()
             for impl in caller.get_hookimpls()
-            if impl.plugin_name == plugin.name and not impl.function.__name__.startswith("register_")
+            if impl.plugin_name == plugin.name and impl.function.__name__ not in KINDS.values()
         )
         if hooks:
             registers = ", ".join(filter(None, [registers, *(f"hook:{h}" for h in hooks)]))

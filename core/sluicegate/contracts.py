@@ -38,6 +38,10 @@ import orjson
 from attrs import define
 
 from sluicegate.exchange import GatewayRequest, Handler, RequestContext, Result
+
+# Who is calling: defined with the request context that carries it, offered here with the
+# Authenticator contract that makes it.
+from sluicegate.exchange import Identity as Identity
 from sluicegate.telemetry import EVENTS, RequestRecord
 
 #: What ``TargetGate.gate_target`` may return: run once when that upstream call ends.
@@ -112,19 +116,6 @@ EXTENSION_EVENTS: tuple[str, ...] = EVENTS
 
 
 # -- authentication ------------------------------------------------------------------------
-
-
-@define(frozen=True, slots=True)
-class Identity:
-    """Who is calling, as an authenticator found out.
-
-    ``tenant`` keeps clients apart (cache entries, rate limits, stored responses); it must be a
-    stable label that is not itself a credential (the token authenticator uses a digest prefix).
-    ``client`` is a readable name for logs and metrics (never a credential), or None.
-    """
-
-    tenant: str
-    client: str | None = None
 
 
 @runtime_checkable

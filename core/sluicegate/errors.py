@@ -65,6 +65,14 @@ class AuthenticationFailed(GatewayError):
     code = "invalid_api_key"
 
 
+class PermissionDenied(GatewayError):
+    """The caller is known but may not do this (a key calling a model it is not allowed)."""
+
+    status = 403
+    type = "permission_error"
+    code = "permission_denied"
+
+
 class ModelNotFound(GatewayError):
     status = 404
     type = "invalid_request_error"

@@ -254,6 +254,26 @@ class RequestFacts:
     stream: StreamObserver | None = None
 
 
+@define(frozen=True, slots=True)
+class Identity:
+    """Who is calling, as an authenticator found out.
+
+    ``tenant`` keeps clients apart (cache entries, rate limits, stored responses); it must be a
+    stable label that is not itself a credential (the token authenticator uses a digest prefix).
+    ``client`` is a readable name for logs and metrics (never a credential), or None.
+    """
+
+    tenant: str
+    client: str | None = None
+    #: A key the gateway issued and its team (``sluicegate-governance``), for the ledger and
+    #: logs: stable ids, never a credential.
+    key_id: str | None = None
+    team_id: str | None = None
+    #: What the authenticator knows that its own middleware needs later (a key's budget and
+    #: limits), opaque to the core; reached as ``ctx.identity.grant``.
+    grant: Any = None
+
+
 @define(slots=True)
 class RequestContext:
     """Per-request facts shared along the chain.
@@ -272,6 +292,8 @@ class RequestContext:
     # Headers for the client's response (a rate limit's budget); the edge adds the facts'.
     response_headers: dict[str, str] = field(factory=dict)
     target: Target | None = None
+    #: Who is calling, as the authenticators found out (None on an open gateway).
+    identity: Identity | None = None
     facts: RequestFacts = field(factory=RequestFacts)
     state: RequestState = field(factory=RequestState)
 

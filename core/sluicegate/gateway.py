@@ -355,9 +355,11 @@ class Gateway:
                 log.exception("config reload failed unexpectedly")
                 message = scrub(f"unexpected {type(exc).__name__}: {exc}", config_secrets(self.config))
                 return self._refused([message], message)
+            # Started before it serves: what its extensions load at start (keys from a
+            # database) is there for its first request.
+            await assembly.start()
             old, self.current, self.loaded = self.current, assembly, loaded
             self.last_reload = ReloadResult(True, self.wall_clock(), loaded.config.source)
-            await assembly.start()
         log.info("config reloaded from %s", loaded.config.source)
         self._report_reload(True)
         self._watch_if_asked()

@@ -251,6 +251,27 @@ def register_authenticators(register):
 
 
 @hookspec
+def register_commands(commands):
+    """Add commands to the ``sluicegate`` command line (``sluicegate keys create ...``).
+
+    Runs once each time ``sluicegate`` starts, before its arguments are parsed, with every
+    installed plugin loaded through its entry point (as ``sluicegate plugins`` lists them); it
+    is not part of an assembly and no config is loaded yet (when the plugins cannot be loaded,
+    a warning says so and only the core's commands are offered). ``commands`` is the ``argparse``
+    subparsers action of the ``sluicegate`` parser: call ``commands.add_parser(name,
+    help=...)``, add the command's arguments (a command that reads the config takes
+    ``--config``, default ``gateway.toml``) and ``set_defaults(run=callable)``. A command may
+    have subcommands (``add_subparsers``); every leaf sets its own ``run``.
+
+    ``run(args)`` gets the parsed ``argparse.Namespace`` and returns the exit status (0 for
+    success). Raising ``sluicegate.errors.ConfigError`` from it prints the config's problems and
+    exits 1; print any other failure to stderr yourself (one line, no traceback, never a secret)
+    and return 1. Raising from this hook, or a command name the core or another plugin has
+    taken, stops ``sluicegate`` with an error naming the plugin (exit 1). Return value ignored.
+    """
+
+
+@hookspec
 def gateway_app_created(app, gateway):
     """Extend the aiohttp application: add routes, signals or cleanup contexts.
 

@@ -37,6 +37,11 @@ class Services:
     # State that outlives a config reload, one entry per owner (a metrics registry, counters):
     # ``lasting.setdefault("metrics", ...)``. Shared by every assembly of one gateway.
     lasting: dict[str, Any] = field(factory=dict)
+    # One assembly's meeting place for the components one plugin builds for it (an extension
+    # owning a database, the authenticator and middleware using it): ``shared.get("name")``.
+    # Built in this order: providers, extensions, authenticators, middlewares. A reload makes
+    # a new one, so nothing here outlives the assembly that owns it (``lasting`` does).
+    shared: dict[str, Any] = field(factory=dict)
     # Builds a component a factory picked (a feature's backend, ``registry.get(kind, name)``) by
     # the core's one rule (sluicegate.builder): ``services.build(component, options)`` returns
     # it, or None when its factory left it out, and raises ConfigError for a refusal. The

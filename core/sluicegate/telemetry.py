@@ -49,6 +49,8 @@ class RequestRecord:
     api: str = ""
     client: str | None = None  # the client token's configured name, never the token
     tenant: str | None = None
+    key_id: str | None = None  # an issued key's id and its team's (Identity), never the key
+    team_id: str | None = None
     model: str | None = None
     model_label: str | None = None  # the alias, or a target label
     stream: bool = False

@@ -51,6 +51,7 @@ def api_handler(endpoint: Endpoint):
         tenant = identity.tenant if identity is not None else None
         if identity is not None:
             record.tenant, record.client = identity.tenant, identity.client
+            record.key_id, record.team_id = identity.key_id, identity.team_id
         raw = await read_body(request, assembly.max_body, assembly.body_idle_timeout)
         body = parse_object(raw)
         model, stream = check(body)
@@ -58,7 +59,8 @@ def api_handler(endpoint: Endpoint):
         route = assembly.router.resolve(model)
         name = route.name
         record.model_label = name if name in assembly.alias_names else assembly.telemetry.target_label(name)
-        ctx = RequestContext(request_id, tenant, request.headers, time.monotonic(), request.rel_url.raw_query_string)
+        ctx = RequestContext(request_id, tenant, request.headers, time.monotonic(), request.rel_url.raw_query_string,
+                             identity=identity)
         # Decided here, applied where the adapter encodes (after limits and cache keys are
         # decided on the client's own body): ask the vendor for a stream's usage when someone
         # reads it; the usage chunk the client did not ask for is not sent on.

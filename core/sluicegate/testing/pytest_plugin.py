@@ -1,5 +1,5 @@
 """pytest fixtures: ``fake_upstream`` (a started FakeUpstream), ``gateway`` (a server factory),
-``redis_server`` and ``redis_cluster`` (real Redis), ``no_sockets`` (the test may open no
+``redis_server`` and ``redis_cluster`` (real Redis), ``postgres_server`` (real PostgreSQL), ``no_sockets`` (the test may open no
 network socket)."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import pytest
 import pytest_asyncio
 
 from sluicegate.testing.gateway import running_gateway
+from sluicegate.testing.postgres import postgres_server  # noqa: F401  (fixture: real PostgreSQL)
 from sluicegate.testing.redis import redis_cluster, redis_server  # noqa: F401  (fixtures: real Redis)
 from sluicegate.testing.transport import no_sockets as _no_sockets
 from sluicegate.testing.upstream import FakeUpstream

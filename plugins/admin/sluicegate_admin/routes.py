@@ -72,6 +72,46 @@ SECTIONS = (
 )
 
 
+def serving_admin(gateway: Gateway, request: web.Request) -> Admin:
+    """The serving assembly's ``admin`` extension; off, a 404 as if the route did not exist.
+    Other plugins' admin routes (``/admin/api/...``) call it so they switch off with admin."""
+    assembly = gateway.current
+    admin = assembly.extensions.get(NAME) if assembly is not None else None
+    if admin is None:
+        raise RouteNotFound(f"Unknown route: {request.method} {request.path}")
+    return admin
+
+
+def authorize(gateway: Gateway, request: web.Request) -> None:
+    """Check the ``[admin] token`` bearer, throttling addresses that guess it; raises the 404
+    (admin off), 429 (throttled) or 401 the client gets. Shared by every plugin's admin routes."""
+    admin = serving_admin(gateway, request)
+    client = client_key(request.remote)
+    wait = admin.guesses.wait(client)
+    if wait > 0:
+        # The token is not even looked at: a shut-out guesser learns nothing from its guesses.
+        raise GatewayError(
+            f"Too many wrong admin tokens from this address. Try again in {retry_after(wait)} s.",
+            status=429, type="requests", code="admin_token_throttled", error_class="rate_limit",
+            retry_after=wait,
+            headers={"Retry-After": retry_after(wait)})
+    challenge = {"WWW-Authenticate": 'Bearer realm="sluicegate-admin"'}
+    authorization = request.headers.get("authorization")
+    if not authorization:
+        raise AuthenticationFailed(
+            "Missing admin token. Send 'Authorization: Bearer <token>' with the [admin] token.",
+            code="missing_admin_token", headers=challenge)
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not admin.accepts(token.strip()):
+        wait = admin.guesses.failed(client)
+        if wait > 0:
+            log.warning("admin: too many wrong admin tokens from %s; refusing it for %s s",
+                        client, retry_after(wait))
+        # Never echo the token, not even partly.
+        raise AuthenticationFailed("Invalid admin token.", code="invalid_admin_token", headers=challenge)
+    admin.guesses.succeeded(client)
+
+
 class AdminRoutes:
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
@@ -108,38 +148,10 @@ class AdminRoutes:
     # -- access ------------------------------------------------------------------------------
 
     def _admin(self, request: web.Request) -> Admin:
-        assembly = self.gateway.current
-        admin = assembly.extensions.get(NAME) if assembly is not None else None
-        if admin is None:
-            raise RouteNotFound(f"Unknown route: {request.method} {request.path}")
-        return admin
+        return serving_admin(self.gateway, request)
 
     def _authorize(self, request: web.Request) -> None:
-        admin = self._admin(request)
-        client = client_key(request.remote)
-        wait = admin.guesses.wait(client)
-        if wait > 0:
-            # The token is not even looked at: a shut-out guesser learns nothing from its guesses.
-            raise GatewayError(
-                f"Too many wrong admin tokens from this address. Try again in {retry_after(wait)} s.",
-                status=429, type="requests", code="admin_token_throttled", error_class="rate_limit",
-                retry_after=wait,
-                headers={"Retry-After": retry_after(wait)})
-        challenge = {"WWW-Authenticate": 'Bearer realm="sluicegate-admin"'}
-        authorization = request.headers.get("authorization")
-        if not authorization:
-            raise AuthenticationFailed(
-                "Missing admin token. Send 'Authorization: Bearer <token>' with the [admin] token.",
-                code="missing_admin_token", headers=challenge)
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not admin.accepts(token.strip()):
-            wait = admin.guesses.failed(client)
-            if wait > 0:
-                log.warning("admin: too many wrong admin tokens from %s; refusing it for %s s",
-                            client, retry_after(wait))
-            # Never echo the token, not even partly.
-            raise AuthenticationFailed("Invalid admin token.", code="invalid_admin_token", headers=challenge)
-        admin.guesses.succeeded(client)
+        authorize(self.gateway, request)
 
     # -- responses ---------------------------------------------------------------------------
 

@@ -1,0 +1,37 @@
+"""The ``virtual_keys`` authenticator: keys the gateway issued (``sk-sg-…``), looked up in memory."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+
+from sluicegate.auth import client_token
+from sluicegate.contracts import Identity
+from sluicegate.errors import AuthenticationFailed
+from sluicegate_governance.issued import digest, is_issued
+from sluicegate_governance.keycache import KeyIndex
+
+
+class KeyAuthenticator:
+    """Recognises issued keys; any other credential is left to the next authenticator (the
+    ``[auth]`` tokens of gateway.toml keep working beside issued keys)."""
+
+    def __init__(self, index: Callable[[], KeyIndex], wall_clock: Callable[[], float]) -> None:
+        self._index = index
+        self._wall_clock = wall_clock
+
+    async def authenticate(self, headers: Mapping[str, str]) -> Identity | None:
+        token = client_token(headers)
+        if token is None or not is_issued(token):
+            return None
+        grant = self._index().by_digest.get(digest(token))
+        if grant is None:
+            # Never echo the credential, not even partly.
+            raise AuthenticationFailed("Invalid API key provided.")
+        key = grant.key
+        if not key.enabled or key.revoked_at is not None:
+            raise AuthenticationFailed("This API key has been revoked.", code="revoked_api_key")
+        if key.expires_at is not None and key.expires_at <= self._wall_clock():
+            when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(key.expires_at))
+            raise AuthenticationFailed(f"This API key expired at {when}.", code="expired_api_key")
+        return grant.identity

@@ -1,0 +1,140 @@
+"""The ``governance`` middleware: what an issued key may call, its limits, and its budget.
+
+Admission reserves the most the request can cost (its prompt estimate and completion allowance
+at the highest price among its targets) on the key's and the team's budgets at once; the
+``store`` extension settles the reservation with the real cost when the request finishes.
+Requests authenticated another way (``[auth]`` tokens) pass untouched.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+from attrs import define
+
+from sluicegate.errors import GatewayError, PermissionDenied
+from sluicegate.exchange import Endpoint, GatewayRequest, RequestContext, StreamReply
+from sluicegate.extensions.pricing import Pricing
+from sluicegate.features.token_usage import completion_allowance, estimate_prompt_tokens
+from sluicegate.pipeline import Order
+from sluicegate.usage import StreamObserver
+from sluicegate_governance.keycache import Grant
+from sluicegate_governance.limits import KeyLimits, LimitHold
+from sluicegate_governance.periods import claims_for
+from sluicegate_governance.protocols import Admission, Claim, SpendCounters
+
+#: Before the gateway's own rate limits and the cache: a key's refusal costs nothing else.
+ORDER = Order.EDGE + 50
+#: Seconds an unsettled reservation holds budget (its instance died before the answer ended).
+RESERVATION_TTL = 900.0
+#: Keys whose claims are remembered at most; past it the memory starts over.
+MAX_REMEMBERED = 100_000
+
+
+@define(slots=True)
+class Reservation:
+    """What one request holds until it finishes: budget reserved and limit slots taken."""
+
+    claims: list[Claim]
+    ticket: str | None
+    estimate: float
+    prompt_tokens: int
+    hold: LimitHold | None
+    meter: StreamObserver | None = None
+
+
+class Guard:
+    def __init__(self, counters: SpendCounters, limits: KeyLimits, pricing: Pricing | None,
+                 pending: dict[str, Reservation], *, default_max_tokens: int,
+                 wall_clock: Callable[[], float]) -> None:
+        self.counters = counters
+        self.limits = limits
+        self.pricing = pricing
+        self.pending = pending
+        self.default_max_tokens = default_max_tokens
+        self.wall_clock = wall_clock
+        # key id -> (the grant, its claims, when the first of their periods ends): calendar
+        # arithmetic once per key and period, not per request.
+        self._claims: dict[str, tuple[Grant, list[Claim], float]] = {}
+
+    def claims(self, grant: Grant, now: float) -> list[Claim]:
+        entry = self._claims.get(grant.key.id)
+        if entry is not None and entry[0] is grant and now < entry[2]:
+            return entry[1]
+        claims = claims_for(grant.key, grant.team, now)
+        until = min((claim.period_end for claim in claims if claim.period_end is not None), default=math.inf)
+        if len(self._claims) >= MAX_REMEMBERED:
+            self._claims.clear()
+        self._claims[grant.key.id] = (grant, claims, until)
+        return claims
+
+    async def __call__(self, ctx: RequestContext, req: GatewayRequest, call_next) -> Any:
+        identity = ctx.identity
+        grant = identity.grant if identity is not None else None
+        if not isinstance(grant, Grant):
+            return await call_next(ctx, req)
+        if not grant.allows(req.model):
+            raise PermissionDenied(
+                f"This API key may not call model {req.model!r}.", code="model_not_allowed",
+                headers={"x-should-retry": "false"})
+        generating = req.endpoint is not Endpoint.COUNT_TOKENS
+        claims = self.claims(grant, self.wall_clock()) if generating else []
+        prompt = estimate_prompt_tokens(req.wire) if generating else 0
+        tokens = prompt + completion_allowance(req, self.default_max_tokens)
+        hold = await self.limits.admit(grant, tokens if generating else 0)
+        reservation = None
+        try:
+            if claims:
+                estimate = self.estimate(req, prompt, tokens - prompt)
+                admission = await self.counters.reserve(claims, estimate, ttl=RESERVATION_TTL)
+                if not admission.admitted:
+                    raise budget_exceeded(admission)
+                reservation = Reservation(claims, admission.ticket, estimate, prompt, hold)
+            elif hold is not None:
+                reservation = Reservation([], None, 0.0, prompt, hold)
+            result = await call_next(ctx, req)
+        except BaseException:
+            # The extension settles what was reserved; nothing more to do here unless nothing
+            # reached it (a refusal before the reservation was filed).
+            if reservation is not None:
+                self.pending[ctx.request_id] = reservation
+            elif hold is not None:
+                await self.limits.release(hold, 0)
+            raise
+        if reservation is not None:
+            if isinstance(result, StreamReply):
+                # A stream cut short settles what it sent: the request's one observer counts it.
+                reservation.meter = ctx.observe(result, hide_usage=req.stream_usage, count_content=True)
+            self.pending[ctx.request_id] = reservation
+        return result
+
+    def estimate(self, req: GatewayRequest, prompt: int, completion: int) -> float:
+        """The most this request can cost: the dearest of its targets' prices."""
+        pricing = self.pricing
+        if pricing is None:
+            return 0.0
+        dearest = 0.0
+        for target in req.targets:
+            price = pricing.price_of(target.provider.name, target.model)
+            if price is not None:
+                dearest = max(dearest, (prompt * price.input + completion * price.output) / 1e6)
+        return dearest
+
+
+def budget_exceeded(admission: Admission) -> GatewayError:
+    claim = admission.refused_by
+    assert claim is not None
+    whose = "team" if claim.name.startswith("team:") else "key"
+    if claim.period_end is None:
+        when = "It does not renew."
+    else:
+        when = "It renews at " + time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(claim.period_end)) + "."
+    return GatewayError(
+        f"This {whose}'s budget of {claim.limit:g} is spent ({admission.spent:.6g} spent, "
+        f"{admission.reserved:.6g} in flight). {when}",
+        status=429, type="insufficient_quota", code="budget_exceeded",
+        headers={"x-should-retry": "false"},
+    )

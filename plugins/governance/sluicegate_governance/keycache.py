@@ -1,0 +1,65 @@
+"""The keys and teams the request path reads: a snapshot of the store held in memory, replaced
+whole when the store's version moves (a key created, changed or revoked on any instance)."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Callable
+
+from attrs import define, field
+
+from sluicegate.contracts import Identity
+from sluicegate_governance.model import Snapshot, Team, VirtualKey
+
+
+def _matcher(patterns: tuple[str, ...]) -> Callable[[str], object] | None:
+    """One compiled regular expression for a list of globs; None for an empty list."""
+    if not patterns:
+        return None
+    return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns)).match
+
+
+@define(frozen=True, slots=True)
+class Grant:
+    """What a key may do, resolved once per snapshot: the key, its team, compiled model rules,
+    and the ``Identity`` every request with this key carries."""
+
+    key: VirtualKey
+    team: Team | None
+    allow: Callable[[str], object] | None
+    block: Callable[[str], object] | None
+    identity: Identity = field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        identity = Identity(self.key.id, self.key.name, key_id=self.key.id,
+                            team_id=self.key.team_id, grant=self)
+        object.__setattr__(self, "identity", identity)
+
+    def allows(self, model: str) -> bool:
+        if self.block is not None and self.block(model):
+            return False
+        return self.allow is None or bool(self.allow(model))
+
+
+@define(frozen=True, slots=True)
+class KeyIndex:
+    """A snapshot by digest: one dictionary lookup per request."""
+
+    version: int
+    by_digest: dict[str, Grant]
+    by_id: dict[str, Grant]
+    teams: dict[str, Team]
+
+    @classmethod
+    def of(cls, snapshot: Snapshot) -> KeyIndex:
+        teams = {team.id: team for team in snapshot.teams}
+        grants = [
+            Grant(key, teams.get(key.team_id) if key.team_id else None,
+                  _matcher(key.models), _matcher(key.blocked_models))
+            for key in snapshot.keys
+        ]
+        return cls(snapshot.version, {g.key.digest: g for g in grants}, {g.key.id: g for g in grants}, teams)
+
+
+EMPTY = KeyIndex(-1, {}, {}, {})

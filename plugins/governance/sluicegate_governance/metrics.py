@@ -1,0 +1,62 @@
+"""Spend, tokens and budget headroom per issued key and team, on the gateway's ``/metrics``.
+
+Labels are key and team ids the operator created, so the set is bounded by the store; past
+``MAX_OWNERS`` distinct ones the rest are folded into ``other`` so a store with a very large
+number of keys cannot grow the scrape without bound.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import Counter, Gauge
+
+from sluicegate_governance.model import LedgerRow
+
+MAX_OWNERS = 1000
+OTHER = "other"
+
+
+class GovernanceMetrics:
+    """Made once per gateway (kept in ``services.lasting``) on the metrics extension's registry."""
+
+    def __init__(self, families: Any) -> None:
+        registry = None if families.multiprocess else families.registry
+        self.spend = Counter("sluicegate_key_spend", "Spend (from [pricing]) per issued key and its team.",
+                             ("key", "team"), registry=registry)
+        self.tokens = Counter("sluicegate_key_tokens", "Tokens per issued key and its team, in and out.",
+                              ("key", "team", "direction"), registry=registry)
+        self.remaining = Gauge("sluicegate_budget_remaining",
+                               "Budget left this period (limit - spent - in flight) per key or team.",
+                               ("owner",), registry=registry, multiprocess_mode="livemin")
+        self._owners: set[str] = set()
+        self._children: dict[tuple[str, str], tuple[Any, Any, Any]] = {}
+
+    def _label(self, owner: str | None) -> str:
+        if owner is None:
+            return ""
+        if owner in self._owners:
+            return owner
+        if len(self._owners) >= MAX_OWNERS:
+            return OTHER
+        self._owners.add(owner)
+        return owner
+
+    def finished(self, row: LedgerRow) -> None:
+        if row.key_id is None:
+            return
+        labels = (self._label(row.key_id), self._label(row.team_id))
+        children = self._children.get(labels)
+        if children is None:
+            children = self._children[labels] = (
+                self.spend.labels(*labels), self.tokens.labels(*labels, "in"), self.tokens.labels(*labels, "out"))
+        spend, tokens_in, tokens_out = children
+        if row.cost:
+            spend.inc(row.cost)
+        if row.tokens_in:
+            tokens_in.inc(row.tokens_in)
+        if row.tokens_out:
+            tokens_out.inc(row.tokens_out)
+
+    def headroom(self, owner: str, remaining: float) -> None:
+        self.remaining.labels(self._label(owner)).set(remaining)
