@@ -77,7 +77,9 @@ from sluicegate_redis.link import SCHEMES, make_client
 #: Every counter under one Redis Cluster hash tag, so a script may touch a key's and its team's.
 DEFAULT_PREFIX = "sg:gov:{budget}:"
 # Seconds one Redis call may take (connection included) before the answer comes from memory.
-DEFAULT_TIMEOUT = 0.25
+# Generous: budgets are money, and a local answer lets each instance spend what it alone last
+# saw; a loaded event loop (not a slow Redis) can take a quarter second to read a reply.
+DEFAULT_TIMEOUT = 2.0
 # Seconds Redis is left alone after a failure: a dead Redis costs one bounded wait per cooldown.
 COOLDOWN = 1.0
 # Real seconds between the background task's attempts to send what is owed.

@@ -103,6 +103,9 @@ class SqlStore:
         self._limits = limits or EngineLimits()
         self._engine: AsyncEngine | None = None
         self._prepared = self._migrated = False
+        # The ledger's INSERT compiled once for the driver: its SQL and its parameters' order
+        # (None: a dialect with named parameters, which goes through SQLAlchemy's execute).
+        self._ledger_sql: tuple[str, tuple[str, ...] | None] | None = None
 
     @property
     def dialect(self) -> str:
@@ -200,7 +203,13 @@ class SqlStore:
         entries = [_ledger_values(row) for row in rows]
         increments = _increments(entries)
         async with self._writing(conflicts=False) as conn:
-            await conn.execute(insert(ledger), entries)
+            sql, order = self._ledger_sql or self._compile_ledger_insert(conn, entries[0])
+            if order is None:
+                await conn.execute(insert(ledger), entries)
+            else:
+                # Straight to the driver's executemany: SQLAlchemy's per-row parameter handling
+                # was most of the gateway-side cost of a row, and the values are plain already.
+                await conn.exec_driver_sql(sql, [tuple(entry[name] for name in order) for entry in entries])
             for table, values in increments:  # always in this order: see the module docstring
                 await conn.execute(self._accumulate(table), values)
 
@@ -366,6 +375,12 @@ class SqlStore:
         return self._engine
 
     # -- statements -------------------------------------------------------------------------------
+
+    def _compile_ledger_insert(self, conn: AsyncConnection, entry: dict[str, Any]) -> tuple[str, tuple[str, ...] | None]:
+        compiled = insert(ledger).compile(dialect=conn.dialect, column_keys=list(entry))
+        order = compiled.positiontup
+        self._ledger_sql = (str(compiled), tuple(order) if order else None)
+        return self._ledger_sql
 
     def _insert(self, table: Table) -> Any:
         dialect = postgresql if self.dialect == "postgresql" else sqlite
