@@ -24,6 +24,7 @@ from sluicegate.contracts import (
     Extension,
     RateLimiter,
     ResponseStore,
+    Store,
     TargetGate,
 )
 from sluicegate.provider import Provider
@@ -36,6 +37,7 @@ from sluicegate.registry import (
     PROVIDER,
     RATE_LIMITER,
     RESPONSE_STORE,
+    STORE,
 )
 
 
@@ -93,6 +95,9 @@ CONTRACTS: dict[str, Contract] = {
     CACHE_BACKEND: Contract(_methods(CacheBackend, ("get", "set", "aclose"))),
     RATE_LIMITER: Contract(_methods(RateLimiter, ("acquire", "enter", "leave", "aclose"))),
     RESPONSE_STORE: Contract(_methods(ResponseStore, ("put", "get", "delete", "history", "aclose"))),
+    STORE: Contract(_methods(Store, (
+        "open", "version", "snapshot", "put_team", "delete_team", "put_key", "delete_key", "record",
+        "spend", "usage", "logs", "purge", "aclose"))),
 }
 
 

@@ -19,6 +19,7 @@ breaker policy     ``register_breaker_policies``  ``BreakerBoard`` handing out `
 cache backend      ``register_cache_backends``    ``CacheBackend``
 rate limiter       ``register_rate_limiters``     ``RateLimiter``
 response store     ``register_response_stores``   ``ResponseStore``
+store              ``register_stores``            ``Store``
 =================  =============================  ===========================================
 
 Every component may also offer ``async aclose()``: the core calls it once when the assembly
@@ -268,3 +269,52 @@ class ResponseStore(Protocol):
 
     async def aclose(self) -> None:
         """Release connections; called when the assembly is retired (entries stay stored)."""
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Issued keys, teams and the spend ledger in a database (``[store]``, governance).
+
+    The values it takes and gives (``Team``, ``VirtualKey``, ``Snapshot``, ``LedgerRow``,
+    ``UsagePoint``, ``LogPage``) are those of ``sluicegate_governance.model``, which defines
+    the full contract (``sluicegate_governance.protocols.GovernanceStore``); the core checks the
+    methods when it builds one. Nothing here runs on the request path.
+    """
+
+    async def open(self) -> None:
+        """Connect, and bring the schema to the newest revision when it migrates on start."""
+
+    async def version(self) -> int:
+        """A number that grows with every change to a key or team (a cheap poll)."""
+
+    async def snapshot(self) -> Any:
+        """Every key and team with the version they are at."""
+
+    async def put_team(self, team: Any) -> None: ...
+
+    async def delete_team(self, team_id: str) -> bool: ...
+
+    async def put_key(self, key: Any) -> None: ...
+
+    async def delete_key(self, key_id: str) -> bool: ...
+
+    async def record(self, rows: Any) -> None:
+        """Append ledger rows (and add them to the rollups) in one transaction."""
+
+    async def spend(self, *, since: Mapping[str, float]) -> dict[str, float]:
+        """Cost per owner since a time each, from the rollups (never a ledger scan)."""
+
+    async def usage(self, *, start: float, end: float, granularity: Any, group_by: Any = None,
+                    key_id: str | None = None, team_id: str | None = None, alias: str | None = None,
+                    provider: str | None = None) -> Any:
+        """Usage buckets in ``[start, end)`` from the rollups, oldest first."""
+
+    async def logs(self, *, start: float | None = None, end: float | None = None, key_id: str | None = None,
+                   team_id: str | None = None, alias: str | None = None, provider: str | None = None,
+                   status: int | None = None, cursor: str | None = None, limit: int = 50) -> Any:
+        """Ledger rows newest first, a page at a time."""
+
+    async def purge(self, *, ledger_before: float, rollups_before: float) -> int: ...
+
+    async def aclose(self) -> None:
+        """Close every connection."""

@@ -188,6 +188,31 @@ def register_response_stores(register):
 
 
 @hookspec
+def register_stores(register):
+    """Register databases for issued keys, teams and the spend ledger (governance).
+
+    Runs once per assembly. Call ``register(name, factory, options=OptionsClass)``; the
+    ``[store]`` table (owned by the governance extension of ``sluicegate-governance``) picks one
+    by ``backend = name`` (default ``"sql"``: SQLite or PostgreSQL through SQLAlchemy, from the
+    same distribution). ``OptionsClass`` (optional) subclasses the owner's options class
+    (``sluicegate_governance.options.StoreOptions``) with the store's own keys (``url``). The
+    governance extension calls ``factory(options=<the [store] options>, services=...)`` once per
+    assembly, through ``services.build``, and owns what it returns (it calls ``aclose()`` when the
+    assembly is retired); ``None`` turns governance off for that assembly.
+
+    The factory returns a ``sluicegate.contracts.Store``: ``open()``, ``version()``,
+    ``snapshot()``, ``put_team``/``delete_team``/``put_key``/``delete_key``, ``record(rows)``,
+    ``spend(since=...)``, ``usage(...)``, ``logs(...)``, ``purge(...)`` and ``aclose()``, all
+    coroutines. None of them runs on the request path: keys are served from a snapshot held in
+    memory, ledger rows are written in batches by a background task. They raise
+    ``sluicegate_governance.protocols.StoreUnavailable`` when the database cannot answer (the
+    gateway then serves from memory and keeps ledger rows for later). Raising
+    ``sluicegate.errors.ConfigError`` from the factory refuses the config; a ``backend`` no
+    plugin registered is a config error at ``store.backend``.
+    """
+
+
+@hookspec
 def register_extensions(register):
     """Register extensions: components that watch the gateway work or add to what it serves.
 

@@ -22,6 +22,7 @@ BREAKER_POLICY = "breaker_policy"
 EXTENSION = "extension"
 RESPONSE_STORE = "response_store"
 AUTHENTICATOR = "authenticator"
+STORE = "store"
 
 KINDS = {
     PROVIDER: "register_providers",
@@ -32,6 +33,7 @@ KINDS = {
     EXTENSION: "register_extensions",
     RESPONSE_STORE: "register_response_stores",
     AUTHENTICATOR: "register_authenticators",
+    STORE: "register_stores",
 }
 
 #: How problems name a component of each kind.
@@ -44,6 +46,7 @@ NOUNS = {
     EXTENSION: "extension",
     RESPONSE_STORE: "response store",
     AUTHENTICATOR: "authenticator",
+    STORE: "store",
 }
 
 #: Kinds whose components own a top-level config table named after them; they run in ascending
@@ -73,6 +76,8 @@ CHOSEN_BY = {
     RATE_LIMITER: Choice("ratelimit", "backend"),
     RESPONSE_STORE: Choice("responses", "store"),
     BREAKER_POLICY: Choice("breaker", "policy"),
+    # The table is the governance extension's (sluicegate-governance), which builds the store.
+    STORE: Choice("store", "backend"),
 }
 
 

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from sluicegate.config.converter import suggest
+from sluicegate.errors import ConfigError, ConfigProblem
 from sluicegate.extensions.pricing import make_pricing
 from sluicegate.hookspecs import hookimpl
-from sluicegate.registry import RATE_LIMITER
+from sluicegate.registry import RATE_LIMITER, STORE
 from sluicegate_governance.api import gateway_app_created  # noqa: F401  (hookimpl: admin API, /v1/key/info)
 from sluicegate_governance.authenticator import KeyAuthenticator
 from sluicegate_governance.cli import register_commands  # noqa: F401  (hookimpl: sluicegate keys|teams|usage|db)
@@ -26,7 +28,7 @@ from sluicegate_governance.guard import RESERVATION_TTL, Guard
 from sluicegate_governance.hub import Governance, IndexBox
 from sluicegate_governance.ledger import LedgerWriter
 from sluicegate_governance.limits import KeyLimits
-from sluicegate_governance.options import StoreOptions, store_url
+from sluicegate_governance.options import SqlStoreOptions, StoreOptions, store_url
 from sluicegate_governance.redis_counters import RedisCounters
 from sluicegate_governance.sql.store import SqlStore
 
@@ -48,9 +50,26 @@ def _limiter(services: Any) -> Any:
     return services.build(component, ratelimit) if component is not None else None
 
 
-def make_governance(*, options: StoreOptions, services: Any) -> Governance:
+def make_sql_store(*, options: SqlStoreOptions, services: Any) -> SqlStore:
+    """Factory of the store ``sql``: a bad URL is a config problem at ``store.url``."""
+    try:
+        return SqlStore(store_url(options, getattr(services.config, "source", "")), migrate=options.migrate)
+    except ValueError as exc:  # its message never repeats the URL
+        raise ConfigError([ConfigProblem("url", str(exc))]) from None
+
+
+def make_governance(*, options: StoreOptions, services: Any) -> Governance | None:
     config = services.config
-    store = SqlStore(store_url(options, getattr(config, "source", "")), migrate=options.migrate)
+    registry = services.registry
+    component = registry.get(STORE, options.backend) if registry is not None else None
+    if component is None:
+        installed = sorted(registry.of_kind(STORE)) if registry is not None else []
+        raise ConfigError([ConfigProblem(
+            "backend", f"unknown store {options.backend!r}{suggest(options.backend, installed)}; "
+                       f"installed stores: {', '.join(installed) or 'none'}")])
+    store = services.build(component, options)
+    if store is None:
+        return None  # the store left itself out: so does governance
     if options.redis_url:
         counters: Any = RedisCounters.from_url(options.redis_url.reveal(), clock=services.clock,
                                                wall_clock=services.wall_clock, log=services.log)
@@ -84,6 +103,11 @@ def make_guard(*, options: Any, services: Any) -> Guard | None:
         return None
     return Guard(governance.counters, governance.limits, governance.pricing, governance.pending,
                  default_max_tokens=governance.default_max_tokens, wall_clock=services.wall_clock)
+
+
+@hookimpl
+def register_stores(register):
+    register("sql", make_sql_store, options=SqlStoreOptions)
 
 
 @hookimpl

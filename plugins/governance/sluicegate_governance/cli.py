@@ -27,7 +27,7 @@ from sluicegate.hookspecs import hookimpl
 from sluicegate_governance.bodies import key_values, parse_time, team_values
 from sluicegate_governance.issued import digest, new_id, new_secret, shown_prefix
 from sluicegate_governance.model import Granularity, GroupBy, Period, Snapshot, Team, UsagePoint, VirtualKey
-from sluicegate_governance.options import StoreOptions, store_url
+from sluicegate_governance.options import SqlStoreOptions, StoreOptions, store_url
 from sluicegate_governance.protocols import Conflict, StoreUnavailable
 from sluicegate_governance.spending import from_ledger, key_owner, team_owner
 from sluicegate_governance.sql import migrate
@@ -179,7 +179,7 @@ class Settings:
     """Where a config's store is: its database URL (a secret: never printed) and ``[store]``."""
 
     url: str = field(repr=False)
-    options: StoreOptions
+    options: SqlStoreOptions
 
 
 def _settings(config_path: str) -> Settings:
@@ -189,6 +189,9 @@ def _settings(config_path: str) -> Settings:
     if not isinstance(options, StoreOptions):
         raise CommandFailed(f"{config_path} has no [store] table (or it is disabled): add one to keep keys, "
                             "teams and the ledger in a database")
+    if not isinstance(options, SqlStoreOptions):
+        raise CommandFailed(f"{config_path}: [store] backend is {options.backend!r}; these commands manage the "
+                            "SQL store (backend = \"sql\")")
     return Settings(store_url(options, config.source), options)
 
 
@@ -303,7 +306,7 @@ async def _keys_list(args: argparse.Namespace, settings: Settings) -> int:
         print(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
         return 0
     names = {team.id: team.name for team in snapshot.teams}
-    rows = [(key.id, key.name, key.prefix + "…", names.get(key.team_id or "", "-"), key_status(key, now),
+    rows = [(key.id, key.name, key.prefix, names.get(key.team_id or "", "-"), key_status(key, now),
              _budget_text(key.budget), _spent_text(spends.get("key:" + key.id)), iso(key.expires_at) or "-")
             for key in keys]
     _table(("ID", "NAME", "PREFIX", "TEAM", "STATUS", "BUDGET", "SPENT", "EXPIRES"), rows,

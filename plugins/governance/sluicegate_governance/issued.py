@@ -7,8 +7,10 @@ import secrets
 
 #: Every issued key starts so: recognisable in a leak scan and routed to this authenticator.
 PREFIX = "sk-sg-"
-#: Characters of a key kept in the store beside its digest, to tell keys apart in lists.
-SHOWN = 12
+#: Hex digits of a key's digest shown in lists to tell keys apart: never a part of the key
+#: itself (no secret is shown, not even in part), and the digest of 256 random bits gives
+#: nothing away.
+SHOWN = 6
 
 
 def new_secret() -> str:
@@ -28,7 +30,8 @@ def digest(secret: str) -> str:
 
 
 def shown_prefix(secret: str) -> str:
-    return secret[:SHOWN]
+    """What lists show of a key: ``sk-sg-…`` and the end of its digest (``sk-sg-…3fa9c1``)."""
+    return f"{PREFIX}…{digest(secret)[-SHOWN:]}"
 
 
 def is_issued(token: str) -> bool:

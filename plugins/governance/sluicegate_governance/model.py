@@ -55,7 +55,8 @@ class Team:
 class VirtualKey:
     """A client key the gateway issued. Its secret (``sk-sg-`` + 43 URL-safe characters) is shown
     once, when created or rotated; only ``digest`` (SHA-256 hex of the whole secret) is stored,
-    with ``prefix`` (its first 12 characters) so operators can tell keys apart."""
+    with ``prefix``, what lists show (``sk-sg-…`` and the last 6 hex digits of the digest, never
+    a part of the key) so operators can tell keys apart."""
 
     id: str  # "key_" + 16 hex characters; stable across rotations
     name: str

@@ -23,13 +23,9 @@ def _days(_: object, attribute: object, value: int) -> None:
 class StoreOptions(FeatureOptions):
     """The ``[store]`` table: present, the gateway issues keys and keeps a spend ledger."""
 
-    # Which store keeps keys, teams and the ledger: "sql" (SQLAlchemy: SQLite or PostgreSQL).
+    # Which store keeps keys, teams and the ledger (register_stores): "sql" is SQLite or
+    # PostgreSQL through SQLAlchemy; a plugin may add another. Its own keys sit in this table.
     backend: str = "sql"
-    # Where the database is (a secret: shown masked): "sqlite+aiosqlite:///path/to.db" or
-    # "postgresql+asyncpg://user:password@host/db"; unset: sluicegate.db beside gateway.toml.
-    url: Secret | None = None
-    # Bring the schema to the newest revision at start ("sluicegate db upgrade" does it by hand).
-    migrate: bool = True
     # Days the ledger keeps one row per request; the hourly and daily totals are kept 400 days.
     retention_days: int = field(default=90, validator=_days)
     # Redis shared by every instance: budget counters and key revocations (else per instance).
@@ -43,7 +39,18 @@ class StoreOptions(FeatureOptions):
     default_max_tokens: int = field(default=4096, validator=positive)
 
 
-def store_url(options: StoreOptions, config_source: str) -> str:
+@define(kw_only=True)
+class SqlStoreOptions(StoreOptions):
+    """``[store]`` with ``backend = "sql"`` (the default): the keys of the SQL store."""
+
+    # Where the database is (a secret: shown masked): "sqlite+aiosqlite:///path/to.db" or
+    # "postgresql+asyncpg://user:password@host/db"; unset: sluicegate.db beside gateway.toml.
+    url: Secret | None = None
+    # Bring the schema to the newest revision at start ("sluicegate db upgrade" does it by hand).
+    migrate: bool = True
+
+
+def store_url(options: SqlStoreOptions, config_source: str) -> str:
     """The database URL: the configured one, else ``sluicegate.db`` beside the config file."""
     if options.url:
         return options.url.reveal()

@@ -15,7 +15,7 @@ import pytest
 
 from sluicegate.cli import main
 from sluicegate.testing.gateway import running_gateway
-from sluicegate_governance.issued import digest
+from sluicegate_governance.issued import digest, shown_prefix
 from sluicegate_governance.sql import migrate
 
 CONFIG = """
@@ -74,7 +74,7 @@ def test_keys_and_teams_are_created_listed_revoked_and_rotated(capsys, config):
     code, out, _ = run(capsys, "keys", "list", "--config", config)
     rows = table(out)
     assert rows[0] == ["ID", "NAME", "PREFIX", "TEAM", "STATUS", "BUDGET", "SPENT", "EXPIRES"]
-    assert rows[1][:7] == [key_id, "ci-bot", secret[:12] + "…", "ops", "active", "1.5/day", "0.000000"]
+    assert rows[1][:7] == [key_id, "ci-bot", shown_prefix(secret), "ops", "active", "1.5/day", "0.000000"]
     expires = time.strptime(rows[1][7][:19], "%Y-%m-%dT%H:%M:%S")
     assert abs(time.mktime(expires) - time.mktime(time.gmtime()) - 30 * 86400) < 3600
     assert secret not in out and secret[12:] not in out and digest(secret) not in out
@@ -102,7 +102,7 @@ def test_keys_and_teams_are_created_listed_revoked_and_rotated(capsys, config):
 
     code, out, _ = run(capsys, "keys", "create", "--config", config, "--name", "json-bot", "--json")
     made = json.loads(out)
-    assert SECRET.fullmatch(made["key"]) and made["prefix"] == made["key"][:12] and made["team_id"] is None
+    assert SECRET.fullmatch(made["key"]) and made["prefix"] == shown_prefix(made["key"]) and made["team_id"] is None
 
 
 def test_bad_input_exits_1_with_one_line_and_no_secret(capsys, tmp_path, config):

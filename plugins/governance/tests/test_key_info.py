@@ -122,7 +122,7 @@ async def test_a_key_reads_its_own_standing(served):
     status, body, text = await info(server, http, bearer(keys.secrets["bot"]))
     assert status == 200, text
     assert (body["id"], body["name"], body["prefix"], body["status"]) == (
-        "key_bot", "bot", keys.secrets["bot"][:12], "active")
+        "key_bot", "bot", shown_prefix(keys.secrets["bot"]), "active")
     assert body["models"] == ["echo", "slow/*"] and body["blocked_models"] == ["echo-secret"]
     assert body["limits"] == {"rpm": 60, "tpm": 10_000, "concurrency": 4}
     assert body["budget"] == {"amount": 2.0, "period": "day"}
