@@ -348,6 +348,7 @@ CHOSEN_IN = {
     "register_rate_limiters": ("ratelimit", "backend"),
     "register_response_stores": ("responses", "store"),
     "register_breaker_policies": ("breaker", "policy"),
+    "register_stores": ("store", "backend"),
 }
 
 

@@ -69,6 +69,9 @@ class Governance:
         self._tasks: list[asyncio.Task[None]] = []
         self._settling: set[asyncio.Task[None]] = set()
         self._quiet_until = -math.inf
+        # Counters whose settlement never waits (in memory) offer it as a plain call: no task
+        # per request. Found once, here.
+        self._settle_now = getattr(counters, "settle_now", None)
 
     @property
     def index(self) -> KeyIndex:
@@ -221,16 +224,21 @@ class Governance:
         self.writer.add(row)
         if self.metrics is not None:
             self.metrics.finished(row)
-        if reservation is not None:
-            used = None if tokens_in is None and tokens_out is None else (tokens_in or 0) + (tokens_out or 0)
-            work = self._settle(reservation, cost, used)
-            if len(self._settling) >= MAX_SETTLING:
-                work.close()
-                self._warn("governance: too many settlements in flight; one was dropped")
-                return
-            task = asyncio.get_running_loop().create_task(work)
-            self._settling.add(task)
-            task.add_done_callback(self._settling.discard)
+        if reservation is None:
+            return
+        if reservation.hold is None and self._settle_now is not None:
+            if reservation.ticket is not None:
+                self._settle_now(reservation.claims, reservation.ticket, cost)
+            return
+        used = None if tokens_in is None and tokens_out is None else (tokens_in or 0) + (tokens_out or 0)
+        work = self._settle(reservation, cost, used)
+        if len(self._settling) >= MAX_SETTLING:
+            work.close()
+            self._warn("governance: too many settlements in flight; one was dropped")
+            return
+        task = asyncio.get_running_loop().create_task(work)
+        self._settling.add(task)
+        task.add_done_callback(self._settling.discard)
 
     def _cost(self, record: RequestRecord, tokens_in: int, tokens_out: int) -> float | None:
         price = self.pricing.price_of(record.provider, record.upstream_model) if self.pricing else None

@@ -29,17 +29,21 @@ class GovernanceMetrics:
         self.remaining = Gauge("sluicegate_budget_remaining",
                                "Budget left this period (limit - spent - in flight) per key or team.",
                                ("owner",), registry=registry, multiprocess_mode="livemin")
+        # Each label set has its own bound: many keys folded into "other" leave the budgets'
+        # gauges (a different family) their own room.
         self._owners: set[str] = set()
+        self._budgets: set[str] = set()
         self._children: dict[tuple[str, str], tuple[Any, Any, Any]] = {}
 
-    def _label(self, owner: str | None) -> str:
+    def _label(self, owner: str | None, seen: set[str] | None = None) -> str:
         if owner is None:
             return ""
-        if owner in self._owners:
+        seen = self._owners if seen is None else seen
+        if owner in seen:
             return owner
-        if len(self._owners) >= MAX_OWNERS:
+        if len(seen) >= MAX_OWNERS:
             return OTHER
-        self._owners.add(owner)
+        seen.add(owner)
         return owner
 
     def finished(self, row: LedgerRow) -> None:
@@ -59,4 +63,4 @@ class GovernanceMetrics:
             tokens_out.inc(row.tokens_out)
 
     def headroom(self, owner: str, remaining: float) -> None:
-        self.remaining.labels(self._label(owner)).set(remaining)
+        self.remaining.labels(self._label(owner, self._budgets)).set(remaining)

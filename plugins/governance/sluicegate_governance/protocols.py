@@ -140,6 +140,10 @@ class SpendCounters(Protocol):
 
     A reservation that is never settled (its instance died) expires after ``ttl`` seconds, so
     a crash cannot hold budget for ever.
+
+    Counters whose settlement never waits may also offer ``settle_now(claims, ticket, actual)``,
+    a plain method doing what ``settle`` does: the gateway then settles in the request's finish
+    instead of scheduling a task for it (``MemoryCounters`` does).
     """
 
     async def reserve(self, claims: Sequence[Claim], amount: float, *, ttl: float) -> Admission:
