@@ -196,11 +196,11 @@ def wait_quiet(limit: float, max_wait: float) -> float:
             announced = True
 
 
-def gateway_config(gateway_port: int, upstream_port: int, store: Path | None = None) -> str:
-    # With a store: governance on, the client's key is an issued one with a team and budgets
-    # (governance_seed.py), priced so every request reserves and settles.
+def gateway_config(gateway_port: int, upstream_port: int, store: str | None = None) -> str:
+    # With a store (a database URL): governance on, the client's key is an issued one with a team
+    # and budgets (governance_seed.py), priced so every request reserves and settles.
     auth = f"""[store]
-url = "sqlite+aiosqlite:///{store}"
+url = "{store}"
 
 [pricing.prices."upstream/{UPSTREAM_MODEL}"]
 input = 0.15
@@ -517,9 +517,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     add("--governance", action="store_true",
         help="also measure the gateway with governance on (an issued key with team and budgets, SQLite store)")
+    add("--governance-url", help="the --governance target's database URL (default: SQLite in the work dir)")
+    add("--governance-postgres", action="store_true",
+        help="the --governance target's ledger in a PostgreSQL server started for the run")
     add("--keep", action="store_true", help="keep the work dir (generated config, logs)")
     add("--strict", action="store_true", help="exit 1 when a bar is missed")
     args = parser.parse_args(argv)  # fmt: skip
+    if (args.governance_url or args.governance_postgres) and not args.governance:
+        parser.error("--governance-url and --governance-postgres go with --governance")
     if args.duration <= 0 or args.rounds < 1 or min(args.warmup, args.retries, args.quiet_wait) < 0:
         parser.error("--duration must be > 0, --rounds >= 1; --warmup, --retries, --quiet-wait >= 0")
     return args
@@ -549,6 +554,7 @@ def main(argv=None) -> int:
 
     workdir = Path(tempfile.mkdtemp(prefix="sluicegate-bench-"))
     procs: list[subprocess.Popen] = []
+    stoppers: list = []  # other things the run started (a PostgreSQL server)
     try:
         pin(os.getpid(), other_cpus)
         up_port = free_port()
@@ -577,14 +583,22 @@ def main(argv=None) -> int:
         targets = [Target("bare proxy", port, proc)]
 
         governed = [("governance", sluicegate_command())] if args.governance else []
+        governance_url = args.governance_url
+        if args.governance and args.governance_postgres:
+            # A real PostgreSQL for the ledger (the test suite's helper), on the load's CPUs.
+            from sluicegate.testing.postgres import PostgresServer
+
+            postgres = PostgresServer().start()
+            stoppers.append(postgres.close)
+            governance_url = postgres.create_database("bench")
         for name, command in [("gateway", sluicegate_command()), *governed, *args.variant]:
             port = free_port()
             config = workdir / f"{name}.toml"
             store = None
             if name == "governance":
-                store = workdir / "governance.db"
-                subprocess.run([sys.executable, str(HERE / "governance_seed.py"),
-                                f"sqlite+aiosqlite:///{store}", CLIENT_TOKEN], check=True, timeout=60)
+                store = governance_url or f"sqlite+aiosqlite:///{workdir / 'governance.db'}"
+                subprocess.run([sys.executable, str(HERE / "governance_seed.py"), store, CLIENT_TOKEN],
+                               check=True, timeout=60)
             config.write_text(gateway_config(port, up_port, store))
             log = workdir / f"{name}.log"
             proc = spawn([*command, "serve", "--config", str(config), "--port", str(port)], log, cwd=workdir)
@@ -649,6 +663,8 @@ def main(argv=None) -> int:
     finally:
         for proc in reversed(procs):
             stop(proc)
+        for stopper in stoppers:
+            stopper()
         if args.keep:
             print(f"work dir kept: {workdir}")
         else:
