@@ -7,9 +7,9 @@ from collections.abc import Callable, Mapping
 
 from sluicegate.auth import client_token
 from sluicegate.contracts import Identity
-from sluicegate.errors import AuthenticationFailed
+from sluicegate.errors import AuthenticationFailed, GatewayError
 from sluicegate_governance.issued import digest, is_issued
-from sluicegate_governance.keycache import KeyIndex
+from sluicegate_governance.keycache import EMPTY, KeyIndex
 
 
 class KeyAuthenticator:
@@ -24,7 +24,15 @@ class KeyAuthenticator:
         token = client_token(headers)
         if token is None or not is_issued(token):
             return None
-        grant = self._index().by_digest.get(digest(token))
+        index = self._index()
+        grant = index.by_digest.get(digest(token))
+        if grant is None and index is EMPTY:
+            # Never loaded (the database was down at start, and still is): the key may well be
+            # valid, so say so rather than call it invalid.
+            raise GatewayError(
+                "The key store is unreachable; issued keys cannot be checked yet. Try again shortly.",
+                status=503, type="server_error", code="key_store_unavailable", retryable=True,
+                headers={"Retry-After": "5"})
         if grant is None:
             # Never echo the credential, not even partly.
             raise AuthenticationFailed("Invalid API key provided.")

@@ -232,3 +232,35 @@ async def test_a_database_outage_fails_no_request(gateway, fake_upstream, postgr
     rows = await _ledger(hub, 5, within=60)
     assert len(rows) == 5
     postgres_server.drop_database("outage")
+
+
+async def test_issued_keys_wait_for_a_store_that_was_down_at_start(gateway, fake_upstream, postgres_server):
+    """The database is down when the gateway starts: an issued key gets a retryable 503 (it may
+    be valid), not a 401; once the database answers, the key works."""
+    url = postgres_server.create_database("late")
+    fake_upstream.on("/v1/chat/completions", _answer())
+    secret, key = _key("early")
+    from sluicegate_governance.sql.store import SqlStore
+
+    store = SqlStore(url)
+    await store.open()
+    await store.put_key(key)
+    await store.aclose()
+    postgres_server.stop()
+    try:
+        server = await gateway(_config(fake_upstream, url))
+        async with aiohttp.ClientSession() as session:
+            status, body, headers = await _chat(session, server, secret)
+        assert status == 503, body
+        assert orjson.loads(body)["error"]["code"] == "key_store_unavailable"
+        assert headers.get("Retry-After") == "5"
+        assert fake_upstream.requests == []
+    finally:
+        postgres_server.start()
+    async with aiohttp.ClientSession() as session:
+        for _ in range(200):  # the refresh loop reconnects (every 0.05 s here)
+            status, _, _ = await _chat(session, server, secret)
+            if status == 200:
+                break
+            await asyncio.sleep(0.1)
+    assert status == 200
