@@ -91,6 +91,17 @@ def provider_values(body: dict[str, Any], *, partial: bool = False, name: str | 
     """The ``[providers.<id>]`` keys for a body; ``api_key_env`` becomes ``api_key = "${NAME}"``."""
     _check_path_name(body, "id", name)
     values = _options(body, {"id", "api_key", "api_key_env"}, partial=partial)
+    key = api_key_value(body)
+    if key is not None:
+        values["api_key"] = key
+    elif partial and ("api_key" in body or "api_key_env" in body):
+        values["api_key"] = None  # an explicit null removes the key line
+    return values
+
+
+def api_key_value(body: dict[str, Any]) -> str | None:
+    """The ``api_key`` TOML value a body asks for: ``"${NAME}"`` for ``api_key_env``, the literal
+    (``$`` doubled) for ``api_key``, None for neither. Errors never show the literal."""
     env, literal = body.get("api_key_env"), body.get("api_key")
     if env is not None and literal is not None:
         raise InvalidRequest("Send either api_key_env (a variable name) or api_key (a literal key), not both.",
@@ -99,18 +110,16 @@ def provider_values(body: dict[str, Any], *, partial: bool = False, name: str | 
         if not isinstance(env, str) or not ENV_NAME.match(env):
             raise InvalidRequest("api_key_env must be an environment variable name such as OPENAI_API_KEY.",
                                  param="api_key_env", code="invalid_value")
-        values["api_key"] = "${" + env + "}"
-    elif literal is not None:
-        if not isinstance(literal, str) or not literal:
-            raise InvalidRequest("api_key must be a non-empty string.", param="api_key", code="invalid_value")
-        if "${" in literal:
-            raise InvalidRequest("api_key looks like a variable reference; send its name as api_key_env.",
-                                 param="api_key", code="invalid_value")
-        # The loader reads "$$" as one literal "$"; a key is written exactly as given.
-        values["api_key"] = literal.replace("$", "$$")
-    elif partial and ("api_key" in body or "api_key_env" in body):
-        values["api_key"] = None  # an explicit null removes the key line
-    return values
+        return "${" + env + "}"
+    if literal is None:
+        return None
+    if not isinstance(literal, str) or not literal:
+        raise InvalidRequest("api_key must be a non-empty string.", param="api_key", code="invalid_value")
+    if "${" in literal:
+        raise InvalidRequest("api_key looks like a variable reference; send its name as api_key_env.",
+                             param="api_key", code="invalid_value")
+    # The loader reads "$$" as one literal "$"; a key is written exactly as given.
+    return literal.replace("$", "$$")
 
 
 def model_values(body: dict[str, Any], *, partial: bool = False, name: str | None = None) -> dict[str, Any]:

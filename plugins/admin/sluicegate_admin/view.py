@@ -88,7 +88,7 @@ def _live_provider(gateway: Gateway, provider_id: str, targets: dict[str, dict[s
     }
 
 
-def _targets(gateway: Gateway) -> dict[str, dict[str, Any]]:
+def live_targets(gateway: Gateway) -> dict[str, dict[str, Any]]:
     assembly = gateway.current
     if assembly is None:
         return {}
@@ -136,7 +136,7 @@ def config_view(gateway: Gateway, raw: dict[str, Any] | None, file_problem: str 
                                              "models": list(options.models)}
         for alias, model in config.models.items():
             raw["models"][alias] = {"targets": list(model.targets), "strategy": model.strategy}
-    targets = _targets(gateway)
+    targets = live_targets(gateway)
     providers = []
     for provider_id, table in (raw.get("providers") or {}).items():
         if not isinstance(table, dict):

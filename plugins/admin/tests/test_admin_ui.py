@@ -1,4 +1,6 @@
-"""The admin web UI in a real headless Chromium (Playwright, /usr/bin/chromium) against a real server.
+"""The console's config editing (providers and aliases by hand, reload, a broken file) in a real
+headless Chromium (Playwright, /usr/bin/chromium) against a real server. The "Add model" dialog
+and the pages' layout and accessibility are in test_console_ui*.py.
 
 One browser for the module; each test gets a fresh page and a fresh gateway on its own file.
 The server and the browser share the test's event loop, so every browser wait lets the server run.
@@ -77,11 +79,16 @@ async def page(browser):
         await context.close()
 
 
-async def sign_in(page: Page, base_url: str) -> None:
-    await page.goto(base_url + "/admin")
+async def sign_in(page: Page, base_url: str, route: str = "providers") -> None:
+    await page.goto(f"{base_url}/admin#/{route}")
     await page.get_by_label("Admin token").fill(ADMIN_TOKEN)
     await page.get_by_role("button", name="Sign in").click()
-    await expect(page.get_by_role("heading", name="Providers")).to_be_visible()
+    await expect(page.locator(f"#page-{route} h1")).to_be_visible()
+
+
+async def visit(page: Page, name: str) -> None:
+    await page.get_by_role("navigation").get_by_role("link", name=name).click()
+    await expect(page.get_by_role("heading", name=name, exact=True)).to_be_focused()
 
 
 def row(page: Page, table: str, name: str):
@@ -95,9 +102,10 @@ async def test_sign_in_asks_again_for_a_wrong_token_and_keeps_the_right_one_in_t
     await page.get_by_role("button", name="Sign in").click()
     await expect(page.locator("#signin-message")).to_contain_text("was not accepted")
     await expect(page.get_by_role("heading", name="Providers")).to_be_hidden()
+    await expect(page.get_by_role("navigation")).to_be_hidden()
 
     await sign_in(page, server.base_url)
-    await expect(row(page, "providers", "mock")).to_contain_text("configured")
+    await expect(row(page, "providers", "mock")).to_contain_text("healthy")
     await page.reload()  # sessionStorage keeps the token for this tab; no cookie is set
     await expect(row(page, "providers", "mock")).to_be_visible()
     assert await page.evaluate("document.cookie") == ""
@@ -109,74 +117,96 @@ async def test_add_edit_refuse_and_delete_through_the_page(page, site):
     await sign_in(page, server.base_url)
 
     # Add a provider whose key comes from the environment.
-    await page.get_by_label("Provider id").fill("vendor")
-    await page.get_by_label("Provider type").fill("mock")
-    await page.get_by_label("Models", exact=True).fill("m1, m2")
-    await page.get_by_label("Key variable").fill("VENDOR_KEY")
-    await page.get_by_role("button", name="Add provider").click()
-    await expect(page.locator("#notice")).to_contain_text("saved")
+    form = page.locator("#provider-form")
+    await form.get_by_label("Provider id").fill("vendor")
+    await form.get_by_label("Provider type").fill("mock")
+    await form.get_by_label("Models", exact=True).fill("m1, m2")
+    await form.get_by_label("Key variable").fill("VENDOR_KEY")
+    await expect(form.get_by_label("Literal key", exact=True)).to_be_disabled()  # only with its checkbox
+    await form.get_by_role("button", name="Add provider").click()
+    await expect(page.locator("#providers-notice")).to_contain_text("saved")
     vendor = row(page, "providers", "vendor")
+    await expect(page.get_by_role("button", name="Edit provider vendor")).to_be_focused()  # focus follows
     await expect(vendor).to_contain_text("${VENDOR_KEY} (set)")
     text = path.read_text()
     assert text.startswith("# UI test config; this comment must survive")
     assert tomllib.loads(text)["providers"]["vendor"] == {
         "type": "mock", "models": ["m1", "m2"], "api_key": "${VENDOR_KEY}"}
 
-    # Add an alias to it; the gateway serves it at once.
-    await page.get_by_label("Alias name").fill("fast")
-    await page.get_by_label("Targets").fill("vendor/m1")
-    await page.get_by_role("button", name="Add alias").click()
+    # Add an alias to it on the Models page; the gateway serves it at once.
+    await visit(page, "Models")
+    aliases = page.locator("#model-form")
+    await aliases.get_by_label("Alias name").fill("fast")
+    await aliases.get_by_label("Targets").fill("vendor/m1")
+    await aliases.get_by_role("button", name="Add alias").click()
     await expect(row(page, "models", "fast")).to_contain_text("vendor/m1")
+    await expect(page.get_by_role("button", name="Edit alias fast")).to_be_focused()
     assert tomllib.loads(path.read_text())["models"]["fast"] == {"targets": ["vendor/m1"]}
     async with openai.AsyncOpenAI(base_url=server.base_url + "/v1", api_key=CLIENT_TOKEN, max_retries=0) as client:
         answer = await client.chat.completions.create(model="fast", messages=[{"role": "user", "content": "ping"}])
     assert answer.choices[0].message.content == "ping"
     # After a refresh the provider's row shows that call under "Last minute".
     await page.reload()
+    await visit(page, "Providers")
     await expect(row(page, "providers", "vendor")).to_contain_text("1 call, 0% errors")
 
-    # A bad alias: the error panel shows the config's own message; the file is untouched.
+    # A bad alias: the error panel beside the form shows the config's own message and takes
+    # focus; Dismiss gives focus back to the button. The file is untouched.
+    await visit(page, "Models")
     before = path.read_bytes()
-    await page.get_by_label("Alias name").fill("broken")
-    await page.get_by_label("Targets").fill("nowhere/x")
-    await page.get_by_role("button", name="Add alias").click()
-    errors = page.get_by_role("alert")
+    await aliases.get_by_label("Alias name").fill("broken")
+    await aliases.get_by_label("Targets").fill("nowhere/x")
+    await aliases.get_by_role("button", name="Add alias").click()
+    errors = page.locator("#model-form-errors")
     await expect(errors).to_be_visible()
+    await expect(errors).to_have_attribute("role", "alert")
     await expect(errors).to_contain_text("models.broken.targets[0]")
     await expect(errors).to_contain_text("unknown provider 'nowhere'")
+    await expect(errors).to_be_focused()
+    await expect(errors).to_be_in_viewport()
     assert path.read_bytes() == before
     await expect(row(page, "models", "broken")).to_have_count(0)
+    await errors.get_by_role("button", name="Dismiss").click()
+    await expect(errors).to_be_hidden()
+    await expect(aliases.get_by_role("button", name="Add alias")).to_be_focused()
 
     # Edit the alias.
     await page.get_by_role("button", name="Edit alias fast").click()
-    await page.get_by_label("Targets").fill("vendor/m2, mock/echo-1")
-    await page.get_by_role("button", name="Save alias").click()
+    await aliases.get_by_label("Targets").fill("vendor/m2, mock/echo-1")
+    await aliases.get_by_role("button", name="Save alias").click()
     await expect(row(page, "models", "fast")).to_contain_text("vendor/m2, mock/echo-1")
     await expect(errors).to_be_hidden()
     assert tomllib.loads(path.read_text())["models"]["fast"]["targets"] == ["vendor/m2", "mock/echo-1"]
 
     # Deleting a provider an alias still uses is refused, naming the alias target.
+    await visit(page, "Providers")
     await page.get_by_role("button", name="Delete provider vendor").click()
-    await expect(errors).to_contain_text("models.fast.targets[0]")
+    refused = page.locator("#providers-errors")
+    await expect(refused).to_contain_text("models.fast.targets[0]")
     await expect(vendor).to_be_visible()
 
     # Delete the alias, then the provider: the file is back to what it was.
+    await visit(page, "Models")
     await page.get_by_role("button", name="Delete alias fast").click()
     await expect(row(page, "models", "fast")).to_have_count(0)
+    await expect(page.get_by_role("heading", name="Models", exact=True)).to_be_focused()
+    await visit(page, "Providers")
     await page.get_by_role("button", name="Delete provider vendor").click()
     await expect(row(page, "providers", "vendor")).to_have_count(0)
+    await expect(refused).to_be_hidden()
     assert path.read_text() == CONFIG
 
 
 async def test_reload_button_shows_a_refused_reload(page, site):
     server, path = site
-    await sign_in(page, server.base_url)
+    await sign_in(page, server.base_url, "config")
     await page.get_by_role("button", name="Reload config").click()
-    await expect(page.locator("#notice")).to_have_text("Config reloaded.")
+    await expect(page.locator("#config-notice")).to_have_text("Config reloaded.")
+    await expect(page.get_by_role("button", name="Reload config")).to_be_focused()
 
     path.write_text(CONFIG + "\n[bogus]\n")
     await page.get_by_role("button", name="Reload config").click()
-    errors = page.get_by_role("alert")
+    errors = page.locator("#config-errors")
     await expect(errors).to_contain_text("bogus")
     await expect(errors).to_contain_text("unknown table")
     await expect(page.locator("#reload-state")).to_have_text(re.compile("^Refused"))
@@ -189,10 +219,11 @@ async def test_an_unparsable_file_shows_its_problem_not_undefined_keys(page, sit
     server, path = site
     keyed = CONFIG + '\n[providers.keyed]\ntype = "mock"\napi_key = "${VENDOR_KEY}"\n'
     path.write_text(keyed)
-    await sign_in(page, server.base_url)
+    await sign_in(page, server.base_url, "config")
     await page.get_by_role("button", name="Reload config").click()
-    await expect(row(page, "providers", "keyed")).to_contain_text("${VENDOR_KEY} (set)")
     await expect(page.locator("#reload-state")).not_to_contain_text("at start")  # the reload is done
+    await visit(page, "Providers")
+    await expect(row(page, "providers", "keyed")).to_contain_text("${VENDOR_KEY} (set)")
 
     # A hand edit breaks the file; the gateway keeps serving the config it had.
     path.write_text(keyed.replace('type = "mock"', 'type = "mock"\nbroken line here', 1))

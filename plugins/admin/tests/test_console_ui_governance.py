@@ -1,0 +1,207 @@
+"""The console's Keys, Usage and Logs pages (the governance plugin's admin API) and the read-only
+viewer token, in a real headless Chromium (Playwright, /usr/bin/chromium) against a real gateway
+with a real SQLite store beside its gateway.toml.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tomllib
+
+import aiohttp
+import pytest
+import pytest_asyncio
+from playwright.async_api import Page, async_playwright, expect
+
+from sluicegate.gateway import Gateway, GatewaySource
+from sluicegate.server.runner import start_server
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+CHROMIUM = "/usr/bin/chromium"
+ADMIN_TOKEN = "console-gov-token-0123456789abcdef"
+VIEWER_TOKEN = "console-viewer-token-0123456789abcdef"
+CLIENT_TOKEN = "client-gov-token-0123456789"
+ENV = {"ADMIN_TOKEN": ADMIN_TOKEN, "VIEWER_TOKEN": VIEWER_TOKEN, "GATEWAY_TOKEN": CLIENT_TOKEN}
+LEDGER_WAIT = 10.0  # seconds the store may take to write a finished request's ledger row
+
+CONFIG = """\
+[auth]
+tokens = ["${GATEWAY_TOKEN}"]
+
+[admin]
+token = "${ADMIN_TOKEN}"
+viewer_token = "${VIEWER_TOKEN}"
+
+[store]
+
+[providers.mock]
+type = "mock"
+
+[models.echo]
+targets = ["mock/echo-1"]
+"""
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def browser():
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def site(tmp_path):
+    path = tmp_path / "gateway.toml"
+    path.write_text(CONFIG)
+    gateway = Gateway(GatewaySource(path=str(path), env=dict(ENV)))
+    server = await start_server(gateway, "127.0.0.1", 0, shutdown_grace=0)
+    try:
+        yield server, path
+    finally:
+        await server.stop()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def page(browser, site):
+    server, _ = site
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    await context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.base_url)
+    page = await context.new_page()
+    page.set_default_timeout(10_000)
+    page.on("dialog", lambda dialog: dialog.accept())  # revoke asks for confirmation
+    try:
+        yield page
+    finally:
+        await context.close()
+
+
+async def sign_in(page: Page, base_url: str, route: str, token: str = ADMIN_TOKEN) -> None:
+    await page.goto(f"{base_url}/admin#/{route}")
+    await page.get_by_label("Admin token").fill(token)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.locator(f"#page-{route} h1")).to_be_visible()
+
+
+async def visit(page: Page, name: str) -> None:
+    await page.get_by_role("navigation").get_by_role("link", name=name).click()
+    await expect(page.locator(f"#page-{name.lower()} h1")).to_be_focused()
+
+
+async def chat(server, key: str) -> aiohttp.ClientResponse:
+    async with aiohttp.ClientSession() as http, http.post(
+            server.base_url + "/v1/chat/completions", headers={"Authorization": f"Bearer {key}"},
+            json={"model": "echo", "messages": [{"role": "user", "content": "ping"}]}) as response:
+        await response.read()
+        return response
+
+
+async def logged(server, request_id: str) -> None:
+    """Waits (bounded) until the store has written the request's ledger row."""
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    async with aiohttp.ClientSession() as http:
+        for _ in range(int(LEDGER_WAIT / 0.1)):
+            async with http.get(server.base_url + "/admin/api/logs", headers=headers) as response:
+                rows = (await response.json())["data"]
+            if any(row["request_id"] == request_id for row in rows):
+                return
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"request {request_id} never reached the ledger")
+
+
+async def test_a_key_created_in_the_console_works_until_it_is_revoked(page, site):
+    server, _ = site
+    await sign_in(page, server.base_url, "keys")
+
+    # A team with a budget, then a key in it.
+    await page.get_by_label("Team name").fill("Research")
+    await page.get_by_label("Team budget", exact=True).fill("10")
+    await page.get_by_role("button", name="Create team").click()
+    await expect(page.locator("#teams tbody tr")).to_contain_text("Research")
+    await expect(page.locator("#keys-notice")).to_have_text("Team Research created.")
+
+    # A bad budget is named under its field before anything is sent.
+    await page.get_by_label("Key name").fill("ci-app")
+    await page.get_by_label("Team", exact=True).select_option(label="Research")
+    await page.get_by_label("Budget", exact=True).fill("lots")
+    await page.get_by_role("button", name="Create key").click()
+    await expect(page.locator("#k-budget-error")).to_contain_text("number")
+    await expect(page.get_by_label("Budget", exact=True)).to_be_focused()
+    await page.get_by_label("Budget", exact=True).fill("5")
+    await page.get_by_role("button", name="Create key").click()
+
+    # The secret is shown once, with a copy button; Done takes it off the page.
+    panel = page.locator("#key-secret")
+    await expect(panel).to_be_visible()
+    secret = await page.locator("#key-secret-value").inner_text()
+    assert secret.startswith("sk-")
+    await expect(page.get_by_role("button", name="Copy key")).to_be_focused()
+    await page.get_by_role("button", name="Copy key").click()
+    await expect(page.locator("#key-secret-copied")).to_have_text("Copied.")
+    assert await page.evaluate("navigator.clipboard.readText()") == secret
+    row = page.locator("#keys tbody tr").filter(has_text="ci-app")
+    await expect(row).to_contain_text("Research")
+    await expect(row).to_contain_text("active")
+    await expect(row.locator("progress")).to_have_attribute("max", "5")
+    await page.get_by_role("button", name="Done").click()
+    await expect(panel).to_be_hidden()
+    assert secret not in await page.content()
+    await expect(page.get_by_role("button", name="Rotate key ci-app")).to_be_focused()
+
+    # The key works; revoked in the console, it is refused.
+    answer = await chat(server, secret)
+    assert answer.status == 200
+    request_id = answer.headers["x-request-id"]
+    await page.get_by_role("button", name="Revoke key ci-app").click()
+    await expect(row).to_contain_text("revoked")
+    await expect(page.locator("#keys-notice")).to_have_text("Key ci-app revoked.")
+    await expect(page.get_by_role("button", name="Revoke key ci-app")).to_have_count(0)
+    assert (await chat(server, secret)).status == 401
+
+    # Usage shows the request the key made, by key; the chart has a bar for it.
+    key_id = await row.get_attribute("data-key")
+    await logged(server, request_id)
+    await visit(page, "Usage")
+    await page.get_by_label("Split by").select_option("key")
+    await expect(page.locator("#usage-groups-title")).to_have_text("Totals by key")
+    await expect(page.locator(f"#usage-groups tr[data-group='{key_id}']")).to_contain_text("1")
+    assert await page.locator("#usage-chart svg rect").count() >= 1
+    await page.get_by_label("Chart").select_option("tokens")
+    await expect(page.locator("#usage-chart-title")).to_contain_text("Tokens per day by key")
+
+    # The log has the request; its drawer shows the details and gives focus back on Escape.
+    await visit(page, "Logs")
+    details = page.get_by_role("button", name=f"Details of request {request_id}")
+    await details.click()
+    drawer = page.get_by_role("dialog", name=f"Request {request_id}")
+    await expect(drawer).to_be_visible()
+    await expect(drawer).to_contain_text(key_id)
+    await expect(drawer).to_contain_text("chat/completions")
+    await page.keyboard.press("Escape")
+    await expect(drawer).to_be_hidden()
+    await expect(details).to_be_focused()
+    # A filter that matches nothing says so.
+    await page.locator("#logs-form").get_by_label("Model").fill("no-such-model")
+    await page.get_by_role("button", name="Apply filters").click()
+    await expect(page.locator("#logs tbody")).to_contain_text("No requests match.")
+
+
+async def test_the_viewer_token_reads_every_page_and_is_offered_no_change(page, site):
+    server, path = site
+    before = path.read_bytes()
+    await sign_in(page, server.base_url, "providers", token=VIEWER_TOKEN)
+    await expect(page.locator("#role")).to_have_text("Viewer (read only)")
+    await expect(page.locator("#providers tbody tr[data-provider='mock']")).to_contain_text("healthy")
+    for name in ("Providers", "Models", "Keys", "Config"):
+        await visit(page, name)
+        visible = page.locator(f"#page-{name.lower()}")
+        # No control that would change something: the API would refuse it (403 read_only).
+        assert await visible.get_by_role("button", name="Add model").count() == 0
+        for label in ("Edit", "Delete", "Test", "Revoke", "Rotate", "Reload config", "Create key", "Add alias"):
+            assert await visible.get_by_role("button", name=label).filter(visible=True).count() == 0, (name, label)
+    await expect(page.locator("#config-text")).to_contain_text("[providers.mock]")
+    assert path.read_bytes() == before
+    assert tomllib.loads(path.read_text())["models"] == {"echo": {"targets": ["mock/echo-1"]}}

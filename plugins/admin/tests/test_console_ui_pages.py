@@ -1,0 +1,232 @@
+"""The console's pages in a real headless Chromium (Playwright, /usr/bin/chromium): every page at
+1280 and 390 px wide without horizontal scrolling and with zero axe-core violations, and provider
+health that turns red when a breaker opens or every call fails.
+
+axe-core is pinned in tests/agents/package.json and installed by scripts/install-agents.sh into
+.cache/agents (scripts/test.sh runs it before pytest; the fixture runs it if the file is missing).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import aiohttp
+import pytest
+import pytest_asyncio
+from playwright.async_api import Page, async_playwright, expect
+
+from sluicegate.gateway import Gateway, GatewaySource
+from sluicegate.server.runner import start_server
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+ROOT = Path(__file__).resolve().parents[3]
+CHROMIUM = "/usr/bin/chromium"
+ADMIN_TOKEN = "console-pages-token-0123456789abcdef"
+CLIENT_TOKEN = "client-pages-token-0123456789"
+ENV = {"ADMIN_TOKEN": ADMIN_TOKEN, "GATEWAY_TOKEN": CLIENT_TOKEN}
+PAGES = ("overview", "providers", "models", "keys", "usage", "logs", "playground", "health", "config")
+INSTALL_TIMEOUT = 600
+
+CONFIG = """\
+[auth]
+tokens = ["${GATEWAY_TOKEN}"]
+
+[admin]
+token = "${ADMIN_TOKEN}"
+
+# Keys, usage and logs: a SQLite store beside this file.
+[store]
+
+[retry]
+attempts = 1
+
+[breaker]
+failure_threshold = 2
+
+[providers.mock]
+type = "mock"
+models = ["echo-1"]
+
+# Every call fails: two calls open its breaker.
+[providers.flaky]
+type = "mock"
+fail_rate = 1.0
+
+# Every call fails too, but it gets one call: the breaker stays closed.
+[providers.failing]
+type = "mock"
+fail_rate = 1.0
+
+[providers.vendor-with-a-rather-long-provider-identifier]
+type = "openai"
+base_url = "https://very-long-subdomain-name.api.example-vendor-with-long-name.com/compatible-mode/v1"
+models = ["a-model-with-a-very-long-name-that-does-not-wrap-easily-2025-01-01"]
+api_key = "${SOME_RATHER_LONG_VENDOR_API_KEY_VARIABLE}"
+
+[models.echo]
+targets = ["mock/echo-1"]
+
+[models.flaky]
+targets = ["flaky/echo-1"]
+
+[models.failing]
+targets = ["failing/echo-1"]
+
+[models.spread]
+targets = ["mock/echo-1", "vendor-with-a-rather-long-provider-identifier/a-model-with-a-very-long-name-that-does-not-wrap-easily-2025-01-01"]
+strategy = "weighted"
+weights = [3, 1]
+"""
+
+
+def axe_path() -> Path:
+    prefix = Path(os.environ.get("SLUICEGATE_AGENTS_PREFIX", ROOT / ".cache" / "agents"))
+    if not prefix.is_absolute():
+        prefix = ROOT / prefix
+    return prefix / "node_modules" / "axe-core" / "axe.min.js"
+
+
+@pytest.fixture(scope="module")
+def axe_source() -> str:
+    """axe-core at the pinned version (the install is a no-op when scripts/test.sh made it)."""
+    subprocess.run(["bash", str(ROOT / "scripts" / "install-agents.sh")], check=True,
+                   timeout=INSTALL_TIMEOUT, stdout=subprocess.DEVNULL)
+    source = axe_path().read_text()
+    pinned = json.loads((ROOT / "tests" / "agents" / "package.json").read_text())["dependencies"]["axe-core"]
+    assert source.startswith(f"/*! axe v{pinned}\n"), source[:40]
+    return source
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def browser():
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def site(tmp_path):
+    path = tmp_path / "gateway.toml"
+    path.write_text(CONFIG)
+    gateway = Gateway(GatewaySource(path=str(path), env=dict(ENV)))
+    server = await start_server(gateway, "127.0.0.1", 0, shutdown_grace=0)
+    try:
+        yield server, path
+    finally:
+        await server.stop()
+
+
+async def new_page(browser, width: int) -> Page:
+    context = await browser.new_context(viewport={"width": width, "height": 844})
+    page = await context.new_page()
+    page.set_default_timeout(10_000)
+    return page
+
+
+async def sign_in(page: Page, base_url: str, route: str = "providers") -> None:
+    await page.goto(f"{base_url}/admin#/{route}")
+    await page.get_by_label("Admin token").fill(ADMIN_TOKEN)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.locator(f"#page-{route} h1")).to_be_visible()
+
+
+async def visit(page: Page, route: str) -> None:
+    await page.get_by_role("link", name=route.capitalize()).click()
+    await expect(page.locator(f"#page-{route}")).to_be_visible()
+    await expect(page.locator(f"#page-{route} h1")).to_be_focused()  # focus follows the page
+    # The page has drawn what it loads (the status line and tables settle).
+    await page.wait_for_load_state("networkidle")
+
+
+async def overflow(page: Page) -> tuple[int, int]:
+    return await page.evaluate("[document.scrollingElement.scrollWidth, window.innerWidth]")
+
+
+async def axe_violations(page: Page, source: str) -> list[str]:
+    if not await page.evaluate("typeof window.axe !== 'undefined'"):
+        await page.evaluate(source)  # evaluated by the test driver: the page's own CSP stays on
+    results = await page.evaluate("""async () => {
+        const result = await axe.run(document, { resultTypes: ["violations"] });
+        return result.violations.map((v) => v.id + " (" + v.impact + "): " + v.help + " at "
+          + v.nodes.map((n) => n.target.join(" ")).join(", "));
+    }""")
+    return results
+
+
+async def call(server, model: str) -> int:
+    async with aiohttp.ClientSession() as http, http.post(
+            server.base_url + "/v1/chat/completions", headers={"Authorization": f"Bearer {CLIENT_TOKEN}"},
+            json={"model": model, "messages": [{"role": "user", "content": "ping"}]}) as response:
+        await response.read()
+        return response.status
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+async def test_every_page_fits_the_width_and_has_no_axe_violations(browser, site, axe_source, width):
+    server, _ = site
+    page = await new_page(browser, width)
+    try:
+        await page.goto(server.base_url + "/admin")
+        assert await axe_violations(page, axe_source) == []  # the sign-in page
+        await sign_in(page, server.base_url, "overview")
+        for route in PAGES:
+            await visit(page, route)
+            scroll_width, inner_width = await overflow(page)
+            assert scroll_width <= inner_width, f"#/{route} at {width} px: {scroll_width} > {inner_width}"
+            assert await axe_violations(page, axe_source) == [], f"#/{route} at {width} px"
+        # The dialog too, showing errors next to its fields.
+        await visit(page, "providers")
+        await page.get_by_role("button", name="Add model", exact=True).click()
+        dialog = page.get_by_role("dialog", name="Add model")
+        await dialog.get_by_label("Vendor").select_option(label="DeepSeek")
+        await dialog.get_by_label("Provider id").fill("bad/id")
+        await dialog.get_by_role("button", name="Save").click()
+        await expect(dialog.locator("#add-provider-id-error")).to_be_visible()
+        scroll_width, inner_width = await overflow(page)
+        assert scroll_width <= inner_width
+        box = await dialog.bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= inner_width
+        assert await axe_violations(page, axe_source) == [], f"the dialog at {width} px"
+    finally:
+        await page.context.close()
+
+
+async def test_a_provider_with_an_open_breaker_or_failing_calls_is_never_green(browser, site):
+    server, _ = site
+    page = await new_page(browser, 1280)
+    try:
+        await page.clock.install()  # the page's timers run when the test says so
+        await sign_in(page, server.base_url)
+        flaky = page.locator("#providers tr[data-provider='flaky'] .badge")
+        await expect(flaky).to_have_text("healthy")  # no call yet
+        assert [await call(server, "flaky"), await call(server, "flaky")] == [500, 500]
+        assert await call(server, "failing") == 500
+        assert await call(server, "echo") == 200
+        # The page redraws itself: no reload, just its refresh timer.
+        await page.clock.run_for(16_000)
+        await expect(flaky).to_have_class("badge bad")
+        await expect(flaky).to_contain_text("breaker open")
+        failing = page.locator("#providers tr[data-provider='failing'] .badge")
+        await expect(failing).to_have_class("badge bad")
+        await expect(failing).not_to_have_text("healthy")
+        healthy = page.locator("#providers tr[data-provider='mock'] .badge")
+        await expect(healthy).to_have_class("badge ok")
+        await expect(page.locator("#providers tr[data-provider='flaky']")).to_contain_text("flaky/echo-1: open")
+
+        # The Health page: the same verdicts, the last error's text, and when it was read.
+        await visit(page, "health")
+        await expect(page.locator("#health tr[data-provider='flaky'] .badge")).to_have_class("badge bad")
+        await expect(page.locator("#health tr[data-provider='flaky']")).to_contain_text("injected failure")
+        await expect(page.locator("#health tr[data-provider='mock'] .badge")).to_have_class("badge ok")
+        await expect(page.locator("#health-asof")).to_contain_text("As of")
+        # A colour is never the only signal: the state is in words too.
+        assert "healthy" not in await page.locator("#health tr[data-provider='flaky']").inner_text()
+    finally:
+        await page.context.close()
