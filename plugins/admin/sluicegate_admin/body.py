@@ -13,12 +13,15 @@ from typing import Any
 import orjson
 
 from sluicegate.errors import InvalidRequest
+from sluicegate_admin.kept import Kept, is_keep
 
 # The loader's own rule for provider ids ("/" would make "<id>/<model>" ambiguous).
 PROVIDER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 # Aliases appear in URLs (/admin/api/models/<alias>) and in "model": no "/", no spaces.
 ALIAS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@+-]{0,127}$")
 OPTION_KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# An HTTP header name (RFC 7230 token); the config checks it again, this keeps errors readable.
+HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 MAX_BODY = 256 * 1024
 _MAX_DEPTH = 3
@@ -90,13 +93,47 @@ def _check_path_name(body: dict[str, Any], field: str, name: str | None) -> None
 def provider_values(body: dict[str, Any], *, partial: bool = False, name: str | None = None) -> dict[str, Any]:
     """The ``[providers.<id>]`` keys for a body; ``api_key_env`` becomes ``api_key = "${NAME}"``."""
     _check_path_name(body, "id", name)
-    values = _options(body, {"id", "api_key", "api_key_env"}, partial=partial)
+    values = _options(body, {"id", "api_key", "api_key_env", "headers"}, partial=partial)
+    if "headers" in body:
+        values["headers"] = _headers(body["headers"], partial=partial, adding=name is None)
     key = api_key_value(body)
     if key is not None:
         values["api_key"] = key
     elif partial and ("api_key" in body or "api_key_env" in body):
         values["api_key"] = None  # an explicit null removes the key line
     return values
+
+
+def _headers(given: Any, *, partial: bool, adding: bool) -> dict[str, Any] | None:
+    """``headers``: name -> value (a string, written as given) or ``{"keep": true}`` (the value
+    the file has now, which the console never sees); null on a PATCH removes them all."""
+    if given is None and partial:
+        return None
+    if not isinstance(given, dict):
+        raise InvalidRequest('headers must be an object of header names to values, such as {"X-Team": "research"}.',
+                             param="headers", code="invalid_value")
+    headers: dict[str, Any] = {}
+    for header, value in given.items():
+        if not HEADER_NAME.match(header):
+            shown = repr(header) if len(header) <= 64 and header.isprintable() else "a header name"
+            raise InvalidRequest(f"headers: {shown} is not a valid HTTP header name (letters, digits and "
+                                 "!#$%&'*+-.^_`|~, no spaces).", param="headers", code="invalid_name")
+        where = f"headers.{header}"
+        if is_keep(value):
+            if adding:
+                raise InvalidRequest(f"{where}: a new provider has no value to keep; enter one.", param=where,
+                                     code="invalid_value")
+            headers[header] = Kept(header)
+        elif isinstance(value, str):
+            # Never echoed: a header value may be a key.
+            if not value:
+                raise InvalidRequest(f"{where}: enter a value (or remove the header).", param=where,
+                                     code="invalid_value")
+            headers[header] = value
+        else:
+            raise InvalidRequest(f'{where} must be a string, or {{"keep": true}} to keep the current value.',
+                                 param=where, code="invalid_value")
+    return headers
 
 
 def api_key_value(body: dict[str, Any]) -> str | None:

@@ -39,9 +39,12 @@ from sluicegate_admin.body import (
     provider_values,
 )
 from sluicegate_admin.extension import Admin, Role
+from sluicegate_admin.kept import keep_values
 from sluicegate_admin.overview import overview
+from sluicegate_admin.playground import Playground
 from sluicegate_admin.presets import PRESETS, preset_view
 from sluicegate_admin.probe import default_model, probe_provider
+from sluicegate_admin.provider_schema import provider_types_route
 from sluicegate_admin.store import ConfigRefused, ConfigStore, read_text
 from sluicegate_admin.throttle import client_key, retry_after
 from sluicegate_admin.view import config_view, parse_raw, reload_state
@@ -173,6 +176,8 @@ class AdminRoutes:
             add(f"/admin/api/{section.table}", POST=handlers.pop("POST"))
             add(f"/admin/api/{section.table}/{{name}}", **handlers)
         add("/admin/api/providers/{name}/test", POST=self.test_provider)
+        add("/admin/api/playground", POST=Playground(self.gateway, self._authorize).handle)
+        add("/admin/api/provider-types", GET=provider_types_route(self.gateway, self._authorize, self._json))
         add("/admin/reload", POST=self.reload)
 
     def _resource(self, app: web.Application) -> Callable[..., None]:
@@ -379,7 +384,8 @@ class AdminRoutes:
             name = name_of(request.match_info["name"])
             values = section.values(await self._body(request), partial=partial, name=name)
             change = toml_edit.patch_entry if partial else toml_edit.replace_entry
-            return await self._change(request, lambda text: change(text, section.table, name, values))
+            return await self._change(
+                request, lambda text: change(text, section.table, name, keep_values(text, section.table, name, values)))
 
         async def put(request: web.Request) -> web.Response:
             return await edit(request, partial=False)

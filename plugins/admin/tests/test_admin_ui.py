@@ -119,7 +119,7 @@ async def test_add_edit_refuse_and_delete_through_the_page(page, site):
     # Add a provider whose key comes from the environment.
     form = page.locator("#provider-form")
     await form.get_by_label("Provider id").fill("vendor")
-    await form.get_by_label("Provider type").fill("mock")
+    await form.get_by_label("Provider type").select_option("mock")
     await form.get_by_label("Models", exact=True).fill("m1, m2")
     await form.get_by_label("Key variable").fill("VENDOR_KEY")
     await expect(form.get_by_label("Literal key", exact=True)).to_be_disabled()  # only with its checkbox
@@ -137,7 +137,8 @@ async def test_add_edit_refuse_and_delete_through_the_page(page, site):
     await visit(page, "Models")
     aliases = page.locator("#model-form")
     await aliases.get_by_label("Alias name").fill("fast")
-    await aliases.get_by_label("Targets").fill("vendor/m1")
+    await aliases.get_by_label("Provider for target 1").select_option("vendor")
+    await aliases.get_by_label("Model for target 1").fill("m1")
     await aliases.get_by_role("button", name="Add alias").click()
     await expect(row(page, "models", "fast")).to_contain_text("vendor/m1")
     await expect(page.get_by_role("button", name="Edit alias fast")).to_be_focused()
@@ -155,13 +156,16 @@ async def test_add_edit_refuse_and_delete_through_the_page(page, site):
     await visit(page, "Models")
     before = path.read_bytes()
     await aliases.get_by_label("Alias name").fill("broken")
-    await aliases.get_by_label("Targets").fill("nowhere/x")
+    await aliases.get_by_label("Provider for target 1").select_option("vendor")
+    await aliases.get_by_label("Model for target 1").fill("m1")
+    await aliases.get_by_label("Strategy").select_option("weighted")
+    await aliases.get_by_label("Weight of target 1").fill("0")  # the config refuses all-zero weights
     await aliases.get_by_role("button", name="Add alias").click()
     errors = page.locator("#model-form-errors")
     await expect(errors).to_be_visible()
     await expect(errors).to_have_attribute("role", "alert")
-    await expect(errors).to_contain_text("models.broken.targets[0]")
-    await expect(errors).to_contain_text("unknown provider 'nowhere'")
+    await expect(errors).to_contain_text("models.broken.weights")
+    await expect(errors).to_contain_text("not all zero")
     await expect(errors).to_be_focused()
     await expect(errors).to_be_in_viewport()
     assert path.read_bytes() == before
@@ -172,7 +176,10 @@ async def test_add_edit_refuse_and_delete_through_the_page(page, site):
 
     # Edit the alias.
     await page.get_by_role("button", name="Edit alias fast").click()
-    await aliases.get_by_label("Targets").fill("vendor/m2, mock/echo-1")
+    await aliases.get_by_label("Model for target 1").fill("m2")
+    await aliases.get_by_role("button", name="Add target").click()
+    await aliases.get_by_label("Provider for target 2").select_option("mock")
+    await aliases.get_by_label("Model for target 2").fill("echo-1")
     await aliases.get_by_role("button", name="Save alias").click()
     await expect(row(page, "models", "fast")).to_contain_text("vendor/m2, mock/echo-1")
     await expect(errors).to_be_hidden()

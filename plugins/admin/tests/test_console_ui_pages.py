@@ -8,6 +8,7 @@ axe-core is pinned in tests/agents/package.json and installed by scripts/install
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -168,9 +169,31 @@ async def call(server, model: str) -> int:
         return response.status
 
 
+async def admin_call(server, method: str, route: str, body: dict | None = None) -> dict:
+    async with aiohttp.ClientSession() as http, http.request(
+            method, server.base_url + route, json=body, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as response:
+        assert response.status < 300, await response.text()
+        return await response.json()
+
+
+async def wait_for_ledger(server, requests: int) -> None:
+    for _ in range(100):  # bounded: 10 s for the store's batched writer
+        if (await admin_call(server, "GET", "/admin/api/usage?granularity=hour"))["total"]["requests"] >= requests:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("the requests never reached the ledger")
+
+
 @pytest.mark.parametrize("width", [1280, 390])
 async def test_every_page_fits_the_width_and_has_no_axe_violations(browser, site, axe_source, width):
     server, _ = site
+    # Something on every page: a team and a key with budgets (bars), traffic (charts, tables).
+    team = await admin_call(server, "POST", "/admin/api/teams", {"name": "Research", "budget": {"amount": 10}})
+    await admin_call(server, "POST", "/admin/api/keys", {
+        "name": "ci-app-with-a-long-name", "team_id": team["id"], "budget": {"amount": 5, "period": "day"},
+        "limits": {"rpm": 60, "tpm": 100000, "concurrency": 4}, "expires_at": "2099-12-31T00:00:00Z"})
+    assert [await call(server, "echo"), await call(server, "failing")] == [200, 500]
+    await wait_for_ledger(server, 2)
     page = await new_page(browser, width)
     try:
         await page.goto(server.base_url + "/admin")
@@ -194,6 +217,28 @@ async def test_every_page_fits_the_width_and_has_no_axe_violations(browser, site
         box = await dialog.bounding_box()
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= inner_width
         assert await axe_violations(page, axe_source) == [], f"the dialog at {width} px"
+        await page.keyboard.press("Escape")
+
+        # The forms in their fuller states: a provider's options with a header row, an alias with
+        # two weighted targets, the usage tables open.
+        long_id = "vendor-with-a-rather-long-provider-identifier"
+        for route in ("providers", "models", "usage"):
+            await visit(page, route)
+            if route == "providers":
+                await page.get_by_role("button", name=f"Edit provider {long_id}").click()
+                await page.get_by_role("button", name="Add header").click()
+            elif route == "models":
+                await page.get_by_role("button", name="Edit alias spread").click()
+                await expect(page.get_by_label("Weight of target 2")).to_be_visible()
+            else:
+                await page.get_by_label("Split by").select_option("model")
+                await expect(page.locator("#usage-chart-requests rect.point")).not_to_have_count(0)
+                for summary in await page.locator("#usage-charts summary").all():
+                    await summary.click()
+                await expect(page.locator("#usage-table-cost")).to_be_visible()
+            scroll_width, inner_width = await overflow(page)
+            assert scroll_width <= inner_width, f"#/{route} (full) at {width} px: {scroll_width} > {inner_width}"
+            assert await axe_violations(page, axe_source) == [], f"#/{route} (full) at {width} px"
     finally:
         await page.context.close()
 
@@ -225,7 +270,20 @@ async def test_a_provider_with_an_open_breaker_or_failing_calls_is_never_green(b
         await expect(page.locator("#health tr[data-provider='flaky'] .badge")).to_have_class("badge bad")
         await expect(page.locator("#health tr[data-provider='flaky']")).to_contain_text("injected failure")
         await expect(page.locator("#health tr[data-provider='mock'] .badge")).to_have_class("badge ok")
-        await expect(page.locator("#health-asof")).to_contain_text("As of")
+        asof = page.locator("#health-asof")
+        await expect(asof).to_contain_text("As of")
+        # Per target: the open breaker is red and says so, with its last error; closed is green.
+        breaker = page.locator("#health-targets tr[data-target='flaky/echo-1']")
+        await expect(breaker.locator(".badge")).to_have_class("badge bad")
+        await expect(breaker.locator(".badge")).to_contain_text("open")
+        await expect(breaker).to_contain_text("injected failure")
+        await expect(page.locator("#health-targets tr[data-target='mock/echo-1'] .badge")).to_have_class("badge ok")
+        await expect(page.locator("#health-targets tr[data-target='mock/echo-1']")).to_contain_text(" ms")
+        # It refreshes itself: "as of" moves with the page's clock, no reload.
+        first = await asof.inner_text()
+        await page.clock.run_for(16_000)
+        await expect(asof).not_to_have_text(first)
+        await expect(asof).to_contain_text("As of")
         # A colour is never the only signal: the state is in words too.
         assert "healthy" not in await page.locator("#health tr[data-provider='flaky']").inner_text()
     finally:

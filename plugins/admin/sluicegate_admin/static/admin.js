@@ -19,13 +19,13 @@ import * as usage from "./usage.js";
 // live: the numbers on it change by themselves, so it is redrawn every REFRESH_MS.
 const PAGES = {
   overview: { title: "Overview", load: overview.load, render: overview.render, live: true },
-  providers: { title: "Providers", render: providers.render, live: true },
+  providers: { title: "Providers", load: providers.loadSchema, render: providers.render, live: true },
   models: { title: "Models", render: models.render },
-  keys: { title: "Keys and teams", load: keys.load, render: keys.renderPage },
+  keys: { title: "Keys and teams", load: keys.load, render: keys.renderPage, live: true },
   usage: { title: "Usage", load: usage.load, render: usage.render, live: true },
   logs: { title: "Logs", load: logs.load, render: logs.render },
   playground: { title: "Playground", render: playground.render },
-  health: { title: "Health", load: health.load, render: health.render, live: true },
+  health: { title: "Health", load: health.load, render: health.render, live: health.autoRefresh },
   config: { title: "Config", render: configPage.render },
 };
 const DEFAULT_PAGE = "overview";
@@ -84,7 +84,9 @@ function startTimer() {
   stopTimer();
   timer = window.setInterval(() => {
     const dialogOpen = document.querySelector("dialog[open]") !== null;
-    if (current && PAGES[current].live && !dialogOpen && document.visibilityState === "visible") redraw();
+    const live = current && PAGES[current].live;
+    const on = typeof live === "function" ? live() : live;
+    if (on && !dialogOpen && document.visibilityState === "visible") redraw();
   }, REFRESH_MS);
 }
 
@@ -135,7 +137,7 @@ function wire() {
   keys.init();
   usage.init();
   logs.init();
-  $("health-refresh").addEventListener("click", redraw);
+  health.init(redraw);
   $("signin-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     const value = $("admin-token").value;

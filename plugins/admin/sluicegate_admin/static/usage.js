@@ -1,39 +1,54 @@
-// The Usage page (the governance plugin's GET /admin/api/usage): requests, tokens or cost over
-// time as a bar chart (stacked by model, key, team or provider), and a table of the same totals,
-// which is also what a screen reader reads.
+// The Usage page (the governance plugin's GET /admin/api/usage): requests, tokens and cost over
+// time, each as a stacked bar chart (one bar segment per point the API returned, coloured by
+// model, key, team or provider) with a table of the same points beside it, the range's totals,
+// and the totals per group. The names of keys and teams come from their own lists.
 
 import { api, errorOf, missingRoute } from "./api.js";
+import { SERIES, stackedBars } from "./charts.js";
 import { $, cell, el, emptyRow } from "./dom.js";
 
 const HOUR = 3600;
 const DAY = 86400;
-const RANGES = { "24h": ["hour", DAY], "7d": ["hour", 7 * DAY], "30d": ["day", 30 * DAY], "90d": ["day", 90 * DAY] };
-const SERIES = 6; // the biggest groups get a colour each; the rest are summed as "other"
-const SVG = "http://www.w3.org/2000/svg";
-const WIDTH = 720;
-const HEIGHT = 220;
+// range -> [granularity, seconds covered]; the API serves hourly points for a week at most.
+const RANGES = { "24h": ["hour", DAY], "7d": ["hour", 7 * DAY], "30d": ["day", 30 * DAY] };
+const METRICS = [
+  { id: "requests", title: "Requests", value: (p) => p.requests || 0 },
+  { id: "tokens", title: "Tokens (in + out)", value: (p) => (p.tokens_in || 0) + (p.tokens_out || 0) },
+  { id: "cost", title: "Cost", value: (p) => p.cost || 0 },
+];
+const NONE = { key: "(no issued key)", team: "(no team)", model: "(no model)", provider: "(no provider)" };
 
 let answer = null;
-
-function metricOf(point, metric) {
-  if (metric === "tokens") return point.tokens_in + point.tokens_out;
-  return point[metric] || 0;
-}
+let names = {}; // key or team id -> its name, for the group shown
 
 function format(value, metric) {
-  if (metric === "cost") return (Math.round(value * 10000) / 10000).toLocaleString();
+  if (metric === "cost") return (Math.round(value * 10000) / 10000).toLocaleString(undefined, { maximumFractionDigits: 4 });
+  if (value >= 10000) return Math.round(value / 1000).toLocaleString() + "k";
   return Math.round(value).toLocaleString();
 }
 
+function groupName(group) {
+  if (group === null || group === undefined) return answer && answer.group_by ? NONE[answer.group_by] || "(none)" : "all";
+  return names[group] ? names[group] + " (" + group + ")" : group;
+}
+
+async function loadNames(groupBy) {
+  names = {};
+  if (groupBy !== "key" && groupBy !== "team") return;
+  const listed = await api("GET", groupBy === "key" ? "/admin/api/keys" : "/admin/api/teams");
+  for (const entry of (listed.ok && listed.data && listed.data.data) || []) names[entry.id] = entry.name;
+}
+
 export async function load() {
-  const [granularity, span] = RANGES[$("u-range").value] || RANGES["30d"];
+  const [granularity, span] = RANGES[$("u-range").value] || RANGES["24h"];
   const width = granularity === "hour" ? HOUR : DAY;
   const now = Date.now() / 1000;
   // The API widens the window to whole buckets: start one bucket in so it stays within the span.
   const start = Math.floor(now - span + width);
   const query = new URLSearchParams({ granularity, start: String(start) });
-  if ($("u-group").value) query.set("group_by", $("u-group").value);
-  const result = await api("GET", "/admin/api/usage?" + query);
+  const groupBy = $("u-group").value;
+  if (groupBy) query.set("group_by", groupBy);
+  const [result] = await Promise.all([api("GET", "/admin/api/usage?" + query), loadNames(groupBy)]);
   if (!result.ok) {
     answer = null;
     const text = missingRoute(result)
@@ -49,75 +64,78 @@ export async function load() {
   $("usage-body").hidden = false;
 }
 
-// -- the chart -------------------------------------------------------------------------------
+// -- charts ----------------------------------------------------------------------------------
 
-function svg(tag, attributes, ...children) {
-  const node = document.createElementNS(SVG, tag);
-  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, String(value));
-  node.append(...children);
-  return node;
+function seconds(iso) { return Date.parse(iso) / 1000; }
+
+function timeLabel(granularity, short) {
+  return (value) => {
+    const date = new Date(value * 1000);
+    if (granularity === "day") return date.toLocaleDateString([], { month: "short", day: "numeric" });
+    return short
+      ? date.toLocaleString([], { weekday: "short", hour: "2-digit", minute: "2-digit" })
+      : date.toLocaleString([], { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+  };
 }
 
-function bucketLabel(seconds, granularity) {
-  const date = new Date(seconds * 1000);
-  return granularity === "hour"
-    ? date.toLocaleString([], { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" })
-    : date.toLocaleDateString([], { month: "short", day: "numeric" });
-}
-
-// Groups by total, the biggest first; beyond SERIES - 1 they are folded into "other".
-function seriesOf(points, metric) {
+// Groups by their total requests, the biggest first: the first SERIES - 1 get a colour each.
+function colours(points) {
   const totals = new Map();
-  for (const point of points) {
-    const group = point.group === null || point.group === undefined ? "all" : point.group;
-    totals.set(group, (totals.get(group) || 0) + metricOf(point, metric));
-  }
-  const ordered = [...totals.entries()].sort((a, b) => b[1] - a[1]).map(([group]) => group);
-  if (ordered.length <= SERIES) return { names: ordered, of: (group) => group };
-  const kept = new Set(ordered.slice(0, SERIES - 1));
-  return { names: [...kept, "other"], of: (group) => (kept.has(group) ? group : "other") };
+  for (const point of points) totals.set(point.group, (totals.get(point.group) || 0) + (point.requests || 0));
+  const ordered = [...totals.entries()].sort((a, b) => b[1] - a[1] || String(a[0]).localeCompare(String(b[0])))
+    .map(([group]) => group);
+  const index = new Map(ordered.map((group, i) => [group, Math.min(i, SERIES - 1)]));
+  return { ordered, of: (group) => index.get(group) };
 }
 
-function drawChart(data, metric) {
-  const width = data.granularity === "hour" ? HOUR : DAY;
-  const start = Date.parse(data.start) / 1000;
-  const end = Date.parse(data.end) / 1000;
-  const buckets = Math.max(1, Math.round((end - start) / width));
-  const series = seriesOf(data.data, metric);
-  // stacks[bucket][series] = value
-  const stacks = Array.from({ length: buckets }, () => new Map());
-  for (const point of data.data) {
-    const index = Math.floor((Date.parse(point.start) / 1000 - start) / width);
-    if (index < 0 || index >= buckets) continue;
-    const name = series.of(point.group === null || point.group === undefined ? "all" : point.group);
-    stacks[index].set(name, (stacks[index].get(name) || 0) + metricOf(point, metric));
+function legend(palette) {
+  const named = palette.ordered.slice(0, SERIES - 1);
+  const rest = palette.ordered.length - named.length;
+  const items = named.map((group) => el("li", {},
+    el("span", { className: "swatch series-" + palette.of(group), "aria-hidden": "true" }), groupName(group)));
+  if (rest > 0) {
+    items.push(el("li", {}, el("span", { className: "swatch series-" + (SERIES - 1), "aria-hidden": "true" }),
+      "other (" + rest + " more)"));
   }
-  const highest = Math.max(0, ...stacks.map((stack) => [...stack.values()].reduce((a, b) => a + b, 0)));
-  const slot = WIDTH / buckets;
-  const bars = [];
-  stacks.forEach((stack, index) => {
-    let y = HEIGHT;
-    series.names.forEach((name, colour) => {
-      const value = stack.get(name) || 0;
-      if (!value) return;
-      const height = highest ? (value / highest) * (HEIGHT - 10) : 0;
-      y -= height;
-      const label = bucketLabel(start + index * width, data.granularity) + " · " + name + ": " + format(value, metric) + " " + metric;
-      bars.push(svg("rect", { x: (index * slot + slot * 0.1).toFixed(2), y: y.toFixed(2),
-        width: Math.max(1, slot * 0.8).toFixed(2), height: Math.max(0.5, height).toFixed(2),
-        class: "series-" + colour }, svg("title", {}, label)));
-    });
+  return el("ul", { className: "legend" }, ...items);
+}
+
+function dataTable(metric, points, time) {
+  const grouped = Boolean(answer.group_by);
+  const head = ["Time", ...(grouped ? [answer.group_by] : []), metric.title];
+  const rows = points.map((point) => el("tr", { "data-start": point.start, "data-group": point.group === null ? "" : point.group },
+    cell("Time", time(seconds(point.start))), grouped ? cell(answer.group_by, groupName(point.group)) : null,
+    cell(metric.title, format(metric.value(point), metric.id))));
+  return el("table", { className: "cards data", id: "usage-table-" + metric.id },
+    el("caption", {}, metric.title + ": every point of the chart"),
+    el("thead", {}, el("tr", {}, ...head.map((text) => el("th", { scope: "col" }, text)))),
+    el("tbody", {}, ...(rows.length ? rows : [emptyRow(head.length, "No requests in this range.")])));
+}
+
+function chart(metric, palette) {
+  const width = answer.granularity === "hour" ? HOUR : DAY;
+  const start = seconds(answer.start);
+  const buckets = Math.max(1, Math.round((seconds(answer.end) - start) / width));
+  // Stacked in colour order, so a group keeps its place in every bar.
+  const points = [...answer.data].sort((a, b) => a.start.localeCompare(b.start)
+    || palette.ordered.indexOf(a.group) - palette.ordered.indexOf(b.group));
+  const by = answer.group_by ? " by " + answer.group_by : "";
+  const label = metric.title + " per " + answer.granularity + by + ": " + points.length + " points; "
+    + "the table after the chart lists them.";
+  const figure = stackedBars({
+    points: points.map((point) => ({ start: seconds(point.start), group: point.group, name: groupName(point.group),
+      value: metric.value(point) })),
+    start, width, buckets, label,
+    colour: (point) => palette.of(point.group),
+    format: (value) => format(value, metric.id), time: timeLabel(answer.granularity, true),
   });
-  const chart = svg("svg", { viewBox: `0 0 ${WIDTH} ${HEIGHT}`, role: "img", "aria-labelledby": "usage-chart-title",
-    preserveAspectRatio: "none", class: "bars" },
-  svg("line", { x1: 0, y1: HEIGHT - 0.5, x2: WIDTH, y2: HEIGHT - 0.5, class: "axis" }), ...bars);
-  const scale = el("div", { className: "chart-scale" },
-    el("span", {}, bucketLabel(start, data.granularity)),
-    el("span", {}, "highest: " + format(highest, metric)),
-    el("span", {}, bucketLabel(end - width, data.granularity)));
-  $("usage-chart").replaceChildren(chart, scale);
-  $("usage-legend").replaceChildren(...(data.data.length ? series.names : []).map((name, colour) =>
-    el("li", {}, el("span", { className: "swatch series-" + colour, "aria-hidden": "true" }), name)));
+  const titleId = "usage-title-" + metric.id;
+  return el("section", { className: "chart", id: "usage-chart-" + metric.id, "aria-labelledby": titleId },
+    el("h2", { id: titleId }, metric.title),
+    el("div", { className: "chart-frame" }, figure),
+    answer.group_by ? legend(palette) : null,
+    el("details", { className: "chart-data" }, el("summary", {}, "Table of the " + metric.title.toLowerCase() + " chart"),
+      dataTable(metric, points, timeLabel(answer.granularity, false))));
 }
 
 // -- totals ----------------------------------------------------------------------------------
@@ -125,15 +143,15 @@ function drawChart(data, metric) {
 function groupRows(data) {
   const groups = new Map();
   for (const point of data.data) {
-    const name = point.group === null || point.group === undefined ? "all" : point.group;
-    const sum = groups.get(name) || { requests: 0, errors: 0, tokens_in: 0, tokens_out: 0, cost: 0 };
+    const sum = groups.get(point.group) || { requests: 0, errors: 0, tokens_in: 0, tokens_out: 0, cost: 0 };
     for (const field of Object.keys(sum)) sum[field] += point[field] || 0;
-    groups.set(name, sum);
+    groups.set(point.group, sum);
   }
-  return [...groups.entries()].sort((a, b) => b[1].requests - a[1].requests).map(([name, sum]) =>
-    el("tr", { "data-group": name }, cell("Group", name), cell("Requests", format(sum.requests)),
-      cell("Errors", format(sum.errors)), cell("Tokens in", format(sum.tokens_in)),
-      cell("Tokens out", format(sum.tokens_out)), cell("Cost", format(sum.cost, "cost"))));
+  return [...groups.entries()].sort((a, b) => b[1].requests - a[1].requests).map(([group, sum]) =>
+    el("tr", { "data-group": group === null ? "" : group }, cell("Group", groupName(group)),
+      cell("Requests", format(sum.requests)), cell("Errors", format(sum.errors)),
+      cell("Tokens in", format(sum.tokens_in)), cell("Tokens out", format(sum.tokens_out)),
+      cell("Cost", format(sum.cost, "cost"))));
 }
 
 function tile(label, value) {
@@ -142,16 +160,18 @@ function tile(label, value) {
 
 export function render() {
   if (!answer) return;
-  const metric = $("u-metric").value;
   const total = answer.total;
   $("usage-totals").replaceChildren(
     tile("Requests", format(total.requests)), tile("Errors", format(total.errors)),
     tile("Tokens in", format(total.tokens_in)), tile("Tokens out", format(total.tokens_out)),
     tile("Cost", format(total.cost, "cost")));
-  const by = answer.group_by ? " by " + answer.group_by : "";
-  $("usage-chart-title").textContent = metric.charAt(0).toUpperCase() + metric.slice(1) + " per " + answer.granularity + by
-    + ", " + answer.start.slice(0, 16).replace("T", " ") + " to " + answer.end.slice(0, 16).replace("T", " ") + " UTC";
-  drawChart(answer, metric);
+  $("usage-range-text").textContent = "Per " + answer.granularity + ", " + answer.start.slice(0, 16).replace("T", " ")
+    + " to " + answer.end.slice(0, 16).replace("T", " ") + " UTC" + (answer.group_by ? ", by " + answer.group_by : "");
+  // Open tables stay open across the page's refreshes.
+  const open = new Set([...document.querySelectorAll("#usage-charts details[open]")].map((d) => d.closest("section").id));
+  const palette = colours(answer.data);
+  $("usage-charts").replaceChildren(...METRICS.map((metric) => chart(metric, palette)));
+  for (const id of open) $(id).querySelector("details").open = true;
   $("usage-groups-title").textContent = answer.group_by ? "Totals by " + answer.group_by : "Totals";
   const rows = groupRows(answer);
   $("usage-groups").tBodies[0].replaceChildren(...(rows.length ? rows : [emptyRow(6, "No requests in this range.")]));
@@ -164,5 +184,4 @@ export function init() {
   $("usage-form").addEventListener("submit", (event) => { event.preventDefault(); reload(); });
   $("u-range").addEventListener("change", reload);
   $("u-group").addEventListener("change", reload);
-  $("u-metric").addEventListener("change", render);
 }
