@@ -112,21 +112,23 @@ async def test_a_hand_edited_file_with_a_bad_header_is_refused_and_the_old_confi
     assert upstream.calls("/v1/chat/completions")[-1].headers["X-Team"] == "ops"
 
 
-@pytest.mark.parametrize("method, route, body", [
+@pytest.mark.parametrize("method, route, body, code", [
     ("POST", "/admin/api/providers",
-     {"id": "other", "type": "openai", "base_url": "https://o.example/v1", "headers": {"X-Team": "a\r\nb"}}),
-    ("PATCH", "/admin/api/providers/vendor", {"headers": {"X-Team": "ops\r\nX-Injected: 1"}}),
-    ("PATCH", "/admin/api/providers/vendor", {"headers": {"X Team": "ops"}}),
+     {"id": "other", "type": "openai", "base_url": "https://o.example/v1", "headers": {"X-Team": "a\r\nb"}},
+     "config_invalid"),
+    ("PATCH", "/admin/api/providers/vendor", {"headers": {"X-Team": "ops\r\nX-Injected: 1"}}, "config_invalid"),
+    # A name that is no header name is refused by the body check itself, naming the field.
+    ("PATCH", "/admin/api/providers/vendor", {"headers": {"X Team": "ops"}}, "invalid_name"),
     ("PUT", "/admin/api/providers/vendor",
-     {"type": "openai", "base_url": "https://o.example/v1", "headers": {"X-Team": "\u0000"}}),
+     {"type": "openai", "base_url": "https://o.example/v1", "headers": {"X-Team": "\u0000"}}, "config_invalid"),
 ])
-async def test_the_admin_api_refuses_a_bad_header_naming_it(site, method, route, body):
+async def test_the_admin_api_refuses_a_bad_header_naming_it(site, method, route, body, code):
     server, http, path, _ = site
     before = path.read_bytes()
     async with http.request(method, server.base_url + route, json=body) as response:
         assert response.status == 400
         data = await response.json()
-    assert data["error"]["code"] == "config_invalid"
+    assert data["error"]["code"] == code
     name = next(iter(body["headers"]))
     assert repr(name) in data["error"]["message"]
     assert "X-Injected" not in json.dumps(data)
