@@ -33,7 +33,10 @@ CALL_TIMEOUT = 10.0
 WARN_EVERY = 60.0
 #: Seconds between two updates of the budget-remaining gauges.
 GAUGE_EVERY = 5.0
-#: Settlements in flight at most; past it they run one after the other in the request's finish.
+#: Settlements in flight at most (only counters that wait, Redis, make tasks). Past it one is
+#: dropped with a warning: its reservation frees itself after the ttl, its spend goes uncounted.
+#: A Redis that stalls costs one 2 s timeout before answers come from memory, so this is far
+#: above what 2 s of traffic holds.
 MAX_SETTLING = 10_000
 
 
