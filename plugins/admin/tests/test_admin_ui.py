@@ -10,19 +10,17 @@ from __future__ import annotations
 
 import re
 import tomllib
+from functools import partial
 
 import aiohttp
+import console_browser
 import openai
 import pytest
 import pytest_asyncio
-from playwright.async_api import Page, async_playwright, expect
-
-from sluicegate.gateway import Gateway, GatewaySource
-from sluicegate.server.runner import start_server
+from playwright.async_api import Page, expect
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-CHROMIUM = "/usr/bin/chromium"
 ADMIN_TOKEN = "admin-ui-token-0123456789abcdef"
 CLIENT_TOKEN = "client-ui-token-0123456789"
 ENV = {"ADMIN_TOKEN": ADMIN_TOKEN, "GATEWAY_TOKEN": CLIENT_TOKEN, "VENDOR_KEY": "sk-vendor-ui-0000"}
@@ -44,46 +42,19 @@ targets = ["mock/echo-1"]
 """
 
 
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def browser():
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM)
-        try:
-            yield browser
-        finally:
-            await browser.close()
-
-
 @pytest_asyncio.fixture(loop_scope="module")
-async def site(tmp_path):
-    path = tmp_path / "gateway.toml"
-    path.write_text(CONFIG)
-    gateway = Gateway(GatewaySource(path=str(path), env=dict(ENV)))
-    server = await start_server(gateway, "127.0.0.1", 0, shutdown_grace=0)
-    try:
-        yield server, path
-    finally:
-        await server.stop()
+async def site(serve_config):
+    return await serve_config(CONFIG, ENV)
 
 
 @pytest_asyncio.fixture(loop_scope="module")
 async def page(browser):
-    context = await browser.new_context()
-    page = await context.new_page()
-    page.set_default_timeout(10_000)
     # Deleting asks for confirmation; the tests confirm.
-    page.on("dialog", lambda dialog: dialog.accept())
-    try:
-        yield page
-    finally:
-        await context.close()
+    async with console_browser.open_page(browser, accept_dialogs=True) as opened:
+        yield opened
 
 
-async def sign_in(page: Page, base_url: str, route: str = "providers") -> None:
-    await page.goto(f"{base_url}/admin#/{route}")
-    await page.get_by_label("Admin token").fill(ADMIN_TOKEN)
-    await page.get_by_role("button", name="Sign in").click()
-    await expect(page.locator(f"#page-{route} h1")).to_be_visible()
+sign_in = partial(console_browser.sign_in, token=ADMIN_TOKEN)
 
 
 async def visit(page: Page, name: str) -> None:

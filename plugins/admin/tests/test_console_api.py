@@ -17,10 +17,11 @@ import aiohttp
 import pytest
 import pytest_asyncio
 from attrs import define
+from served_gateway import serving
 
 from sluicegate.errors import InvalidRequest
-from sluicegate.gateway import Gateway, GatewaySource
-from sluicegate.server.runner import RunningServer, start_server
+from sluicegate.gateway import Gateway
+from sluicegate.server.runner import RunningServer
 from sluicegate.testing import FakeUpstream, openai_chat_completion
 from sluicegate_admin.add_model import parse_new_model, problem_param
 from sluicegate_admin.overview import Traffic, provider_state
@@ -133,16 +134,11 @@ class Console:
 
 @contextlib.asynccontextmanager
 async def console_on(tmp_path: Path, *, threshold: int = 1, extra: str = "") -> AsyncIterator[Console]:
-    async with FakeUpstream() as upstream:
-        path = tmp_path / "gateway.toml"
-        path.write_text(CONFIG.format(upstream=upstream.url, threshold=threshold, extra=extra))
-        gateway = Gateway(GatewaySource(path=str(path), env=dict(ENV)))
-        server = await start_server(gateway, "127.0.0.1", 0, shutdown_grace=0)
-        try:
-            async with aiohttp.ClientSession() as http:
-                yield Console(server, path, http, upstream, [])
-        finally:
-            await server.stop()
+    async with FakeUpstream() as upstream, \
+            serving(tmp_path, CONFIG.format(upstream=upstream.url, threshold=threshold, extra=extra), ENV) as (
+                server, path), \
+            aiohttp.ClientSession() as http:
+        yield Console(server, path, http, upstream, [])
 
 
 @pytest_asyncio.fixture

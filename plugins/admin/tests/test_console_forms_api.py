@@ -13,10 +13,9 @@ from typing import Any
 import aiohttp
 import pytest
 import pytest_asyncio
+from served_gateway import serving
 
-from sluicegate.gateway import Gateway, GatewaySource
 from sluicegate.secrets import Secret
-from sluicegate.server.runner import start_server
 from sluicegate.testing import FakeUpstream, openai_chat_completion
 from sluicegate_admin.provider_schema import option_kind
 
@@ -67,16 +66,10 @@ class Site:
 
 @pytest_asyncio.fixture
 async def site(tmp_path):
-    async with FakeUpstream() as upstream:
-        path = tmp_path / "gateway.toml"
-        path.write_text(CONFIG.format(upstream=upstream.url))
-        server = await start_server(Gateway(GatewaySource(path=str(path), env=dict(ENV))), "127.0.0.1", 0,
-                                    shutdown_grace=0)
-        try:
-            async with aiohttp.ClientSession() as http:
-                yield Site(server.base_url, path, http, upstream)
-        finally:
-            await server.stop()
+    async with FakeUpstream() as upstream, \
+            serving(tmp_path, CONFIG.format(upstream=upstream.url), ENV) as (server, path), \
+            aiohttp.ClientSession() as http:
+        yield Site(server.base_url, path, http, upstream)
 
 
 # -- provider types ------------------------------------------------------------------------------

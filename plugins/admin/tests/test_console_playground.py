@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import os
-import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -23,10 +20,11 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 from attrs import define
-from playwright.async_api import Page, async_playwright, expect
+from console_browser import axe_violations, open_page, sign_in, watch_csp
+from playwright.async_api import Page, ViewportSize, expect
+from served_gateway import serving
 
-from sluicegate.gateway import Gateway, GatewaySource
-from sluicegate.server.runner import RunningServer, start_server
+from sluicegate.server.runner import RunningServer
 from sluicegate.testing import FakeUpstream, openai_chat_completion
 from sluicegate.testing.upstream import openai_chunks
 from sluicegate_admin import playground
@@ -34,9 +32,6 @@ from sluicegate_admin.playground import MAX_MESSAGES, MAX_TOKENS
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-ROOT = Path(__file__).resolve().parents[3]
-CHROMIUM = "/usr/bin/chromium"
-INSTALL_TIMEOUT = 600
 ADMIN_TOKEN = "admin-token-for-playground-tests-0123456789"
 VIEWER_TOKEN = "viewer-token-for-playground-tests-987654321"
 CLIENT_TOKEN = "client-token-for-playground-tests-0123"
@@ -122,19 +117,13 @@ class Site:
 
 @contextlib.asynccontextmanager
 async def site_on(tmp_path: Path, extra: str = "") -> AsyncIterator[Site]:
-    async with FakeUpstream() as upstream:
-        path = tmp_path / "gateway.toml"
-        path.write_text(CONFIG.format(upstream=upstream.url, extra=extra))
-        gateway = Gateway(GatewaySource(path=str(path), env=dict(ENV)))
-        server = await start_server(gateway, "127.0.0.1", 0, shutdown_grace=0)
-        try:
-            async with aiohttp.ClientSession() as http:
-                opened = Site(server, upstream, http, [])
-                yield opened
-                for text in opened.seen:
-                    assert ADMIN_TOKEN not in text and VENDOR_KEY not in text and VIEWER_TOKEN not in text
-        finally:
-            await server.stop()
+    async with FakeUpstream() as upstream, \
+            serving(tmp_path, CONFIG.format(upstream=upstream.url, extra=extra), ENV) as (server, _), \
+            aiohttp.ClientSession() as http:
+        opened = Site(server, upstream, http, [])
+        yield opened
+        for text in opened.seen:
+            assert ADMIN_TOKEN not in text and VENDOR_KEY not in text and VIEWER_TOKEN not in text
 
 
 @pytest_asyncio.fixture(loop_scope="module")
@@ -459,63 +448,14 @@ async def test_bad_bodies_get_a_400_naming_the_field_and_reach_no_vendor(site):
 # -- the page ------------------------------------------------------------------------------------
 
 
-def axe_path() -> Path:
-    prefix = Path(os.environ.get("SLUICEGATE_AGENTS_PREFIX", ROOT / ".cache" / "agents"))
-    if not prefix.is_absolute():
-        prefix = ROOT / prefix
-    return prefix / "node_modules" / "axe-core" / "axe.min.js"
-
-
-@pytest.fixture(scope="module")
-def axe_source() -> str:
-    """axe-core at the version pinned in tests/agents/package.json (installed as scripts/test.sh does)."""
-    subprocess.run(["bash", str(ROOT / "scripts" / "install-agents.sh")], check=True,
-                   timeout=INSTALL_TIMEOUT, stdout=subprocess.DEVNULL)
-    source = axe_path().read_text()
-    pinned = json.loads((ROOT / "tests" / "agents" / "package.json").read_text())["dependencies"]["axe-core"]
-    assert source.startswith(f"/*! axe v{pinned}\n"), source[:40]
-    return source
-
-
-async def axe_violations(page: Page, source: str) -> list[str]:
-    if not await page.evaluate("typeof window.axe !== 'undefined'"):
-        await page.evaluate(source)  # evaluated by the test driver: the page's own CSP stays on
-    return await page.evaluate("""async () => {
-        const result = await axe.run(document, { resultTypes: ["violations"] });
-        return result.violations.map((v) => v.id + " (" + v.impact + "): " + v.help + " at "
-          + v.nodes.map((n) => n.target.join(" ")).join(", "));
-    }""")
-
-
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def browser():
-    async with async_playwright() as driver:
-        launched = await driver.chromium.launch(executable_path=CHROMIUM)
-        try:
-            yield launched
-        finally:
-            await launched.close()
-
-
 @contextlib.asynccontextmanager
 async def page_on(browser, site: Site, width: int = 1280) -> AsyncIterator[Page]:
-    context = await browser.new_context(viewport={"width": width, "height": 844})
-    page = await context.new_page()
-    page.set_default_timeout(10_000)
-    # The page must never break its own Content-Security-Policy.
-    violations: list[str] = []
-    page.on("console", lambda message: violations.append(message.text)
-            if "Content Security Policy" in message.text else None)
-    try:
-        await page.goto(f"{site.server.base_url}/admin#/playground")
-        await page.get_by_label("Admin token").fill(ADMIN_TOKEN)
-        await page.get_by_role("button", name="Sign in").click()
-        await expect(page.locator("#page-playground h1")).to_be_visible()
+    async with open_page(browser, ViewportSize(width=width, height=844)) as page:
+        violations = watch_csp(page)
+        await sign_in(page, site.server.base_url, "playground", token=ADMIN_TOKEN)
         yield page
         assert ADMIN_TOKEN not in await page.locator("#page-playground").inner_text()
         assert VENDOR_KEY not in await page.content()
-    finally:
-        await context.close()
     assert violations == []
 
 

@@ -8,18 +8,17 @@ from __future__ import annotations
 import asyncio
 import re
 import tomllib
+from functools import partial
 
 import aiohttp
+import console_browser
 import pytest
 import pytest_asyncio
-from playwright.async_api import Page, async_playwright, expect
-
-from sluicegate.gateway import Gateway, GatewaySource
-from sluicegate.server.runner import start_server
+from console_browser import visit
+from playwright.async_api import Page, expect
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-CHROMIUM = "/usr/bin/chromium"
 ADMIN_TOKEN = "console-gov-token-0123456789abcdef"
 VIEWER_TOKEN = "console-viewer-token-0123456789abcdef"
 CLIENT_TOKEN = "client-gov-token-0123456789"
@@ -49,52 +48,21 @@ targets = ["mock/echo-1"]
 """
 
 
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def browser():
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM)
-        try:
-            yield browser
-        finally:
-            await browser.close()
-
-
 @pytest_asyncio.fixture(loop_scope="module")
-async def site(tmp_path):
-    path = tmp_path / "gateway.toml"
-    path.write_text(CONFIG)
-    gateway = Gateway(GatewaySource(path=str(path), env=dict(ENV)))
-    server = await start_server(gateway, "127.0.0.1", 0, shutdown_grace=0)
-    try:
-        yield server, path
-    finally:
-        await server.stop()
+async def site(serve_config):
+    return await serve_config(CONFIG, ENV)
 
 
 @pytest_asyncio.fixture(loop_scope="module")
 async def page(browser, site):
     server, _ = site
-    context = await browser.new_context(viewport={"width": 1280, "height": 900})
-    await context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.base_url)
-    page = await context.new_page()
-    page.set_default_timeout(10_000)
-    page.on("dialog", lambda dialog: dialog.accept())  # revoke asks for confirmation
-    try:
-        yield page
-    finally:
-        await context.close()
+    # Revoking asks for confirmation; the tests confirm. No watch for CSP messages here.
+    async with console_browser.open_page(browser, console_browser.WIDE, accept_dialogs=True) as opened:
+        await opened.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.base_url)
+        yield opened
 
 
-async def sign_in(page: Page, base_url: str, route: str, token: str = ADMIN_TOKEN) -> None:
-    await page.goto(f"{base_url}/admin#/{route}")
-    await page.get_by_label("Admin token").fill(token)
-    await page.get_by_role("button", name="Sign in").click()
-    await expect(page.locator(f"#page-{route} h1")).to_be_visible()
-
-
-async def visit(page: Page, name: str) -> None:
-    await page.get_by_role("navigation").get_by_role("link", name=name).click()
-    await expect(page.locator(f"#page-{name.lower()} h1")).to_be_focused()
+sign_in = partial(console_browser.sign_in, token=ADMIN_TOKEN)
 
 
 async def chat(server, key: str) -> aiohttp.ClientResponse:

@@ -9,19 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import tomllib
+from functools import partial
 
 import aiohttp
+import console_browser
 import pytest
 import pytest_asyncio
-from playwright.async_api import Page, async_playwright, expect
+from console_browser import visit
+from playwright.async_api import expect
+from served_gateway import serving
 
-from sluicegate.gateway import Gateway, GatewaySource
-from sluicegate.server.runner import start_server
 from sluicegate.testing import FakeUpstream, openai_chat_completion
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-CHROMIUM = "/usr/bin/chromium"
 ADMIN_TOKEN = "console-more-token-0123456789abcdef"
 CLIENT_TOKEN = "client-more-token-0123456789"
 VENDOR_KEY = "sk-vendor-secret-for-console-more-0123456789"
@@ -64,54 +65,16 @@ targets = ["vendor/gpt-4o-mini"]
 """
 
 
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def browser():
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM)
-        try:
-            yield browser
-        finally:
-            await browser.close()
-
-
 @pytest_asyncio.fixture(loop_scope="module")
 async def site(tmp_path):
-    async with FakeUpstream() as upstream:
-        path = tmp_path / "gateway.toml"
-        path.write_text(CONFIG.format(upstream=upstream.url))
-        server = await start_server(Gateway(GatewaySource(path=str(path), env=dict(ENV))), "127.0.0.1", 0,
-                                    shutdown_grace=0)
-        try:
-            yield server, path, upstream
-        finally:
-            await server.stop()
+    async with FakeUpstream() as upstream, serving(tmp_path, CONFIG.format(upstream=upstream.url), ENV) as (
+            server, path):
+        yield server, path, upstream
 
 
-@pytest_asyncio.fixture(loop_scope="module")
-async def page(browser):
-    context = await browser.new_context(viewport={"width": 1280, "height": 900})
-    page = await context.new_page()
-    page.set_default_timeout(10_000)
-    violations: list[str] = []
-    page.on("console", lambda message: violations.append(message.text)
-            if "Content Security Policy" in message.text else None)
-    try:
-        yield page
-    finally:
-        await context.close()
-    assert violations == []  # nothing on these pages breaks the strict CSP (inline styles included)
-
-
-async def sign_in(page: Page, base_url: str, route: str) -> None:
-    await page.goto(f"{base_url}/admin#/{route}")
-    await page.get_by_label("Admin token").fill(ADMIN_TOKEN)
-    await page.get_by_role("button", name="Sign in").click()
-    await expect(page.locator(f"#page-{route} h1")).to_be_visible()
-
-
-async def visit(page: Page, name: str) -> None:
-    await page.get_by_role("navigation").get_by_role("link", name=name).click()
-    await expect(page.locator(f"#page-{name.lower()} h1")).to_be_focused()
+# The page (conftest.py) fails its test if anything on these pages broke the strict CSP (inline
+# styles included).
+sign_in = partial(console_browser.sign_in, token=ADMIN_TOKEN)
 
 
 async def chat(server, model: str) -> int:

@@ -9,28 +9,21 @@ axe-core is pinned in tests/agents/package.json and installed by scripts/install
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import subprocess
-from pathlib import Path
+from functools import partial
 
 import aiohttp
+import console_browser
 import pytest
 import pytest_asyncio
-from playwright.async_api import Page, async_playwright, expect
-
-from sluicegate.gateway import Gateway, GatewaySource
-from sluicegate.server.runner import start_server
+from console_browser import axe_violations, open_page
+from playwright.async_api import Page, ViewportSize, expect
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-ROOT = Path(__file__).resolve().parents[3]
-CHROMIUM = "/usr/bin/chromium"
 ADMIN_TOKEN = "console-pages-token-0123456789abcdef"
 CLIENT_TOKEN = "client-pages-token-0123456789"
 ENV = {"ADMIN_TOKEN": ADMIN_TOKEN, "GATEWAY_TOKEN": CLIENT_TOKEN}
 PAGES = ("overview", "providers", "models", "keys", "usage", "logs", "playground", "health", "config")
-INSTALL_TIMEOUT = 600
 
 CONFIG = """\
 [auth]
@@ -84,58 +77,12 @@ weights = [3, 1]
 """
 
 
-def axe_path() -> Path:
-    prefix = Path(os.environ.get("SLUICEGATE_AGENTS_PREFIX", ROOT / ".cache" / "agents"))
-    if not prefix.is_absolute():
-        prefix = ROOT / prefix
-    return prefix / "node_modules" / "axe-core" / "axe.min.js"
-
-
-@pytest.fixture(scope="module")
-def axe_source() -> str:
-    """axe-core at the pinned version (the install is a no-op when scripts/test.sh made it)."""
-    subprocess.run(["bash", str(ROOT / "scripts" / "install-agents.sh")], check=True,
-                   timeout=INSTALL_TIMEOUT, stdout=subprocess.DEVNULL)
-    source = axe_path().read_text()
-    pinned = json.loads((ROOT / "tests" / "agents" / "package.json").read_text())["dependencies"]["axe-core"]
-    assert source.startswith(f"/*! axe v{pinned}\n"), source[:40]
-    return source
-
-
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def browser():
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM)
-        try:
-            yield browser
-        finally:
-            await browser.close()
-
-
 @pytest_asyncio.fixture(loop_scope="module")
-async def site(tmp_path):
-    path = tmp_path / "gateway.toml"
-    path.write_text(CONFIG)
-    gateway = Gateway(GatewaySource(path=str(path), env=dict(ENV)))
-    server = await start_server(gateway, "127.0.0.1", 0, shutdown_grace=0)
-    try:
-        yield server, path
-    finally:
-        await server.stop()
+async def site(serve_config):
+    return await serve_config(CONFIG, ENV)
 
 
-async def new_page(browser, width: int) -> Page:
-    context = await browser.new_context(viewport={"width": width, "height": 844})
-    page = await context.new_page()
-    page.set_default_timeout(10_000)
-    return page
-
-
-async def sign_in(page: Page, base_url: str, route: str = "providers") -> None:
-    await page.goto(f"{base_url}/admin#/{route}")
-    await page.get_by_label("Admin token").fill(ADMIN_TOKEN)
-    await page.get_by_role("button", name="Sign in").click()
-    await expect(page.locator(f"#page-{route} h1")).to_be_visible()
+sign_in = partial(console_browser.sign_in, token=ADMIN_TOKEN)
 
 
 async def visit(page: Page, route: str) -> None:
@@ -148,17 +95,6 @@ async def visit(page: Page, route: str) -> None:
 
 async def overflow(page: Page) -> tuple[int, int]:
     return await page.evaluate("[document.scrollingElement.scrollWidth, window.innerWidth]")
-
-
-async def axe_violations(page: Page, source: str) -> list[str]:
-    if not await page.evaluate("typeof window.axe !== 'undefined'"):
-        await page.evaluate(source)  # evaluated by the test driver: the page's own CSP stays on
-    results = await page.evaluate("""async () => {
-        const result = await axe.run(document, { resultTypes: ["violations"] });
-        return result.violations.map((v) => v.id + " (" + v.impact + "): " + v.help + " at "
-          + v.nodes.map((n) => n.target.join(" ")).join(", "));
-    }""")
-    return results
 
 
 async def call(server, model: str) -> int:
@@ -194,8 +130,7 @@ async def test_every_page_fits_the_width_and_has_no_axe_violations(browser, site
         "limits": {"rpm": 60, "tpm": 100000, "concurrency": 4}, "expires_at": "2099-12-31T00:00:00Z"})
     assert [await call(server, "echo"), await call(server, "failing")] == [200, 500]
     await wait_for_ledger(server, 2)
-    page = await new_page(browser, width)
-    try:
+    async with open_page(browser, ViewportSize(width=width, height=844)) as page:
         await page.goto(server.base_url + "/admin")
         assert await axe_violations(page, axe_source) == []  # the sign-in page
         await sign_in(page, server.base_url, "overview")
@@ -239,14 +174,11 @@ async def test_every_page_fits_the_width_and_has_no_axe_violations(browser, site
             scroll_width, inner_width = await overflow(page)
             assert scroll_width <= inner_width, f"#/{route} (full) at {width} px: {scroll_width} > {inner_width}"
             assert await axe_violations(page, axe_source) == [], f"#/{route} (full) at {width} px"
-    finally:
-        await page.context.close()
 
 
 async def test_a_provider_with_an_open_breaker_or_failing_calls_is_never_green(browser, site):
     server, _ = site
-    page = await new_page(browser, 1280)
-    try:
+    async with open_page(browser, ViewportSize(width=1280, height=844)) as page:
         await page.clock.install()  # the page's timers run when the test says so
         await sign_in(page, server.base_url)
         flaky = page.locator("#providers tr[data-provider='flaky'] .badge")
@@ -286,5 +218,3 @@ async def test_a_provider_with_an_open_breaker_or_failing_calls_is_never_green(b
         await expect(asof).to_contain_text("As of")
         # A colour is never the only signal: the state is in words too.
         assert "healthy" not in await page.locator("#health tr[data-provider='flaky']").inner_text()
-    finally:
-        await page.context.close()
