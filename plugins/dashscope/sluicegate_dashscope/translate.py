@@ -10,6 +10,7 @@ from attrs import define, field
 
 from sluicegate.errors import InvalidRequest
 from sluicegate.resilience import classify
+from sluicegate.translate.chunks import ChunkStream
 
 TEXT_PATH = "/services/aigc/text-generation/generation"
 # Qwen-VL and the other vision models answer only here, with content as a list of parts.
@@ -296,7 +297,7 @@ def openai_usage(usage: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-class StreamTranslator:
+class StreamTranslator(ChunkStream):
     """DashScope incremental stream results in, OpenAI ``chat.completion.chunk`` dicts out.
 
     Feed each event's parsed ``data``; ``complete`` tells whether every choice finished, and
@@ -305,24 +306,17 @@ class StreamTranslator:
     (the counts are cumulative, so events after the last finish are still read).
     """
 
-    ended = False
-
     def __init__(self, model: str, created: int, include_usage: bool) -> None:
-        self.model = model
-        self.created = created
-        self.include_usage = include_usage
-        self.id: str | None = None
-        self.usage: dict[str, Any] | None = None
-        self._started: set[int] = set()
-        self._finished: set[int] = set()
+        super().__init__(model, created, include_usage)
         # (choice, call slot) -> whether the function name went out yet.
         self._calls: dict[tuple[int, int], bool] = {}
 
     @property
     def complete(self) -> bool:
-        return bool(self._finished) and self._finished >= self._started
+        return self.done
 
-    done = complete
+    def usage_of(self, usage: dict[str, Any]) -> dict[str, Any]:
+        return openai_usage(usage)
 
     def feed(self, data: dict[str, Any]) -> list[dict[str, Any]]:
         if self.id is None:
@@ -354,26 +348,6 @@ class StreamTranslator:
                 chunks.append(self._chunk(index, self._with_role(index, {}), finish))
         return chunks
 
-    def finish(self) -> list[dict[str, Any]]:
-        if not (self.include_usage and self.usage is not None):
-            return []
-        return [
-            {
-                "id": self.id,
-                "object": "chat.completion.chunk",
-                "created": self.created,
-                "model": self.model,
-                "choices": [],
-                "usage": openai_usage(self.usage),
-            }
-        ]
-
-    def _with_role(self, index: int, delta: dict[str, Any]) -> dict[str, Any]:
-        if index in self._started:
-            return delta
-        self._started.add(index)
-        return {"role": "assistant", **delta}
-
     def _call_deltas(self, index: int, calls: Any) -> list[dict[str, Any]]:
         out = []
         for position, call in enumerate(calls or ()):
@@ -402,14 +376,6 @@ class StreamTranslator:
                 out.append({"index": slot, "function": {"arguments": arguments}})
         return out
 
-    def _chunk(self, index: int, delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [{"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}],
-        }
 
 
 # -- errors -----------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from urllib.parse import quote
 import orjson
 
 from sluicegate.errors import InvalidRequest
+from sluicegate.translate.chunks import ChunkStream
 
 GENERATE = ":generateContent"
 # alt=sse: one GenerateContentResponse per SSE event; without it the stream is one JSON array.
@@ -427,7 +428,7 @@ def openai_usage(usage: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-class StreamTranslator:
+class StreamTranslator(ChunkStream):
     """Gemini stream chunks (one ``GenerateContentResponse`` per SSE event) in, OpenAI
     ``chat.completion.chunk`` dicts out.
 
@@ -436,23 +437,14 @@ class StreamTranslator:
     last chunk and the end of the vendor's stream ends ours.
     """
 
-    ended = False
-
     def __init__(self, model: str, created: int, include_usage: bool, new_id: IdMaker) -> None:
-        self.model = model
-        self.created = created
-        self.include_usage = include_usage
+        super().__init__(model, created, include_usage)
         self.new_id = new_id
-        self.id: str | None = None
-        self.usage: dict[str, Any] | None = None
-        self._started: set[int] = set()
-        self._finished: set[int] = set()
         # Per candidate, how many tool calls went out (each call's OpenAI index).
         self._calls: dict[int, int] = {}
 
-    @property
-    def done(self) -> bool:
-        return bool(self._finished) and self._finished >= self._started
+    def usage_of(self, usage: dict[str, Any]) -> dict[str, Any]:
+        return openai_usage(usage)
 
     def feed(self, data: dict[str, Any]) -> list[dict[str, Any]]:
         if self.id is None:
@@ -486,31 +478,3 @@ class StreamTranslator:
                 chunks.append(self._chunk(index, {}, finish_reason(reason, bool(self._calls.get(index)))))
         return chunks
 
-    def finish(self) -> list[dict[str, Any]]:
-        if not (self.include_usage and self.usage is not None):
-            return []
-        return [
-            {
-                "id": self.id,
-                "object": "chat.completion.chunk",
-                "created": self.created,
-                "model": self.model,
-                "choices": [],
-                "usage": openai_usage(self.usage),
-            }
-        ]
-
-    def _with_role(self, index: int, delta: dict[str, Any]) -> dict[str, Any]:
-        if index in self._started:
-            return delta
-        self._started.add(index)
-        return {"role": "assistant", **delta}
-
-    def _chunk(self, index: int, delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [{"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}],
-        }
