@@ -84,7 +84,7 @@ class Guard:
         claims = self.claims(grant, self.wall_clock()) if generating else []
         prompt = estimate_prompt_tokens(req.wire) if generating else 0
         tokens = prompt + completion_allowance(req, self.default_max_tokens)
-        hold = await self.limits.admit(grant, tokens if generating else 0)
+        hold = await self.limits.admit(grant, tokens if generating else 0) if grant.limited else None
         reservation = None
         try:
             if claims:

@@ -20,7 +20,7 @@ from sluicegate_governance.keycache import EMPTY, KeyIndex
 from sluicegate_governance.ledger import LedgerWriter
 from sluicegate_governance.limits import KeyLimits
 from sluicegate_governance.metrics import GovernanceMetrics
-from sluicegate_governance.model import LedgerRow, Team, VirtualKey
+from sluicegate_governance.model import MAX_TOKENS, TEXT_LIMIT, LedgerRow, Team, VirtualKey
 from sluicegate_governance.periods import claims_for
 from sluicegate_governance.protocols import GovernanceStore, SpendCounters, StoreUnavailable
 
@@ -213,16 +213,18 @@ class Governance:
             tokens_in = tokens_in if tokens_in is not None else reservation.prompt_tokens
             tokens_out = max(0, total - tokens_in)
             cost = self._cost(record, tokens_in, tokens_out)
-        cost = cost or 0.0
+        cost = cost if cost is not None and math.isfinite(cost) else 0.0
+        latency, ttft = record.latency, record.ttft
+        alias = record.model_label or record.model
+        if alias is not None and not record.model_label:
+            alias = alias.replace("\x00", "")[:TEXT_LIMIT]  # what the client sent: made storable
+        # Positional, in the table's column order: built once here and written as it is.
         row = LedgerRow(
-            at=record.started_at, request_id=record.request_id, key_id=record.key_id, team_id=record.team_id,
-            client=record.client, alias=record.model_label if record.model_label else record.model,
-            provider=record.provider, model=record.upstream_model, endpoint=record.route.removeprefix("/v1/"),
-            stream=record.stream, status=record.status, error_class=record.error_class,
-            tokens_in=tokens_in or 0, tokens_out=tokens_out or 0, tokens_cached=record.tokens_cached or 0,
-            tokens_cache_written=record.tokens_cache_written or 0, cost=cost,
-            latency_ms=None if record.latency is None else record.latency * 1000.0,
-            ttft_ms=None if record.ttft is None else record.ttft * 1000.0,
+            record.started_at, record.request_id, record.key_id, record.team_id, record.client, alias,
+            record.provider, record.upstream_model, record.route.removeprefix("/v1/"), record.stream,
+            record.status, record.error_class, _count(tokens_in), _count(tokens_out),
+            _count(record.tokens_cached), _count(record.tokens_cache_written), cost,
+            None if latency is None else latency * 1000.0, None if ttft is None else ttft * 1000.0,
         )
         self.writer.add(row)
         if self.metrics is not None:
@@ -263,6 +265,13 @@ class Governance:
         if now >= self._quiet_until:
             self._quiet_until = now + WARN_EVERY
             self.log.warning("%s", message)
+
+
+def _count(tokens: int | None) -> int:
+    """A token count as the ledger keeps it: what a vendor reported, within BIGINT."""
+    if not tokens:
+        return 0
+    return tokens if 0 < tokens <= MAX_TOKENS else (MAX_TOKENS if tokens > 0 else 0)
 
 
 def _why(exc: BaseException) -> str:

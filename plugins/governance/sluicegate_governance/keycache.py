@@ -30,11 +30,15 @@ class Grant:
     allow: Callable[[str], object] | None
     block: Callable[[str], object] | None
     identity: Identity = field(init=False)
+    #: The key or its team has an RPM, TPM or concurrency limit (else the guard skips them).
+    limited: bool = field(init=False)
 
     def __attrs_post_init__(self) -> None:
         identity = Identity(self.key.id, self.key.name, key_id=self.key.id,
                             team_id=self.key.team_id, grant=self)
         object.__setattr__(self, "identity", identity)
+        team_limits = self.team.limits if self.team is not None else None
+        object.__setattr__(self, "limited", self.key.limits.active or (team_limits is not None and team_limits.active))
 
     def allows(self, model: str) -> bool:
         if self.block is not None and self.block(model):

@@ -47,7 +47,7 @@ class KeyLimits:
         scopes = [("key", grant.key.id, grant.key.limits)]
         if grant.team is not None:
             scopes.append(("team", grant.team.id, grant.team.limits))
-        if self.limiter is None or not any(_active(limits) for _, _, limits in scopes):
+        if self.limiter is None or not any(limits.active for _, _, limits in scopes):
             return None
         hold = LimitHold()
         try:
@@ -131,7 +131,3 @@ class KeyLimits:
     async def aclose(self) -> None:
         if self.limiter is not None:
             await self.limiter.aclose()
-
-
-def _active(limits: Limits) -> bool:
-    return limits.rpm is not None or limits.tpm is not None or limits.concurrency is not None

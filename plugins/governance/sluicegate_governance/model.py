@@ -5,7 +5,7 @@ persists them and the request path reads them from memory."""
 from __future__ import annotations
 
 import enum
-from typing import Any
+from typing import Any, NamedTuple
 
 from attrs import Factory, define, field
 
@@ -35,6 +35,11 @@ class Limits:
     rpm: int | None = None
     tpm: int | None = None
     concurrency: int | None = None
+
+    @property
+    def active(self) -> bool:
+        """Any limit is set."""
+        return self.rpm is not None or self.tpm is not None or self.concurrency is not None
 
 
 @define(frozen=True, kw_only=True)
@@ -86,9 +91,19 @@ class Snapshot:
     teams: tuple[Team, ...] = field(default=(), converter=tuple)
 
 
-@define(frozen=True, kw_only=True)
-class LedgerRow:
-    """One finished API request, as the ledger records it. Never prompt or answer text."""
+#: Longest text a ledger row keeps per field: client-chosen names (a model alias) must not make a
+#: batch fail on an index's entry size limit, and then fail again on every retry.
+TEXT_LIMIT = 256
+#: The most tokens a ledger row counts (a vendor may report anything; BIGINT holds this).
+MAX_TOKENS = 2**53
+
+
+class LedgerRow(NamedTuple):
+    """One finished API request, as the ledger records it. Never prompt or answer text.
+
+    A tuple in the ledger table's column order: the writer hands a batch of them to the
+    driver's ``executemany`` as they are (no per-row conversion), and a tuple of plain values
+    is one object the garbage collector stops tracking."""
 
     at: float  # wall-clock seconds when the request started
     request_id: str

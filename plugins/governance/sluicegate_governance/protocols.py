@@ -4,6 +4,7 @@ provides must offer these methods; they are checked when the gateway assembles."
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
@@ -113,12 +114,29 @@ class GovernanceStore(Protocol):
 class Claim:
     """One budget a request must fit: the counter ``name`` (``"key:<id>"``, ``"team:<id>"``) in
     the period starting at ``period_start`` (wall-clock; 0 for a total budget), ending at
-    ``period_end`` (None: never), with ``limit`` to spend in it."""
+    ``period_end`` (None: never), with ``limit`` to spend in it. Checked when made (a
+    ``ValueError`` naming the field), so counters take claims without checking them again on
+    every request."""
 
     name: str
     period_start: float
     period_end: float | None
     limit: float
+
+    def __attrs_post_init__(self) -> None:
+        if not self.name or not isinstance(self.name, str):
+            raise ValueError("a claim needs a name (\"key:<id>\" or \"team:<id>\")")
+        if not _finite_number(self.period_start):
+            raise ValueError(f"claim {self.name!r}: period_start must be finite, got {self.period_start!r}")
+        end = self.period_end
+        if end is not None and not (_finite_number(end) and end > self.period_start):
+            raise ValueError(f"claim {self.name!r}: period_end must come after period_start")
+        if not (_finite_number(self.limit) and self.limit >= 0):
+            raise ValueError(f"claim {self.name!r}: limit must be a finite amount >= 0, got {self.limit!r}")
+
+
+def _finite_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @define(frozen=True, slots=True)

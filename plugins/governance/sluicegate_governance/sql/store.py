@@ -20,6 +20,7 @@ the points asked for; several dimensions at once (one team's usage by key) from 
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -33,6 +34,8 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from sluicegate_governance.model import (
+    MAX_TOKENS,
+    TEXT_LIMIT,
     Budget,
     Granularity,
     GroupBy,
@@ -78,10 +81,6 @@ MAX_PAGE = 1000
 PURGE_CHUNK = 10_000
 #: Owners per ``IN (...)`` list in ``spend`` (SQLite allows some thousands of parameters).
 SPEND_CHUNK = 500
-#: Longest text a ledger row keeps per field: client-chosen names (a model alias) must not make a
-#: batch fail on an index's entry size limit, and then fail again on every retry.
-TEXT_LIMIT = 256
-MAX_TOKENS = 2**53
 
 # The driver's errors that mean "the database did not do it": unreachable, refused, timed out,
 # or failed the statement. Programming errors (TypeError, ...) are not caught.
@@ -105,7 +104,9 @@ class SqlStore:
         self._prepared = self._migrated = False
         # The ledger's INSERT compiled once for the driver: its SQL and its parameters' order
         # (None: a dialect with named parameters, which goes through SQLAlchemy's execute).
-        self._ledger_sql: tuple[str, tuple[str, ...] | None] | None = None
+        self._ledger_sql: tuple[str, bool] | None = None
+        # The rollups' upserts, built once per table (SQLAlchemy caches their compiled form).
+        self._accumulating: dict[str, Any] = {}
 
     @property
     def dialect(self) -> str:
@@ -200,16 +201,27 @@ class SqlStore:
     async def record(self, rows: Sequence[LedgerRow]) -> None:
         if not rows:
             return
-        entries = [_ledger_values(row) for row in rows]
-        increments = _increments(entries)
+        try:
+            await self._record(rows)
+        except (StoreUnavailable, TypeError, ValueError, OverflowError):
+            # Values no database could take (NaN, a NUL, a count past BIGINT, a wrong type) are
+            # tamed rather than refused, or the batch would be retried, and refused, for ever.
+            # Only a batch that failed is looked at: the gateway's own rows (``hub``) are plain.
+            tamed = [_tamed(row) for row in rows]
+            if tamed == list(rows):
+                raise  # nothing to tame: the database itself failed
+            await self._record(tamed)
+
+    async def _record(self, rows: Sequence[LedgerRow]) -> None:
+        increments = _increments(rows)
         async with self._writing(conflicts=False) as conn:
-            sql, order = self._ledger_sql or self._compile_ledger_insert(conn, entries[0])
-            if order is None:
-                await conn.execute(insert(ledger), entries)
+            sql, positional = self._ledger_sql or self._compile_ledger_insert(conn)
+            if positional:
+                # The rows are tuples in the table's column order: straight to the driver's
+                # executemany, no per-row conversion (SQLAlchemy's was most of a row's cost).
+                await conn.exec_driver_sql(sql, rows if isinstance(rows, list) else list(rows))
             else:
-                # Straight to the driver's executemany: SQLAlchemy's per-row parameter handling
-                # was most of the gateway-side cost of a row, and the values are plain already.
-                await conn.exec_driver_sql(sql, [tuple(entry[name] for name in order) for entry in entries])
+                await conn.execute(insert(ledger), [row._asdict() for row in rows])
             for table, values in increments:  # always in this order: see the module docstring
                 await conn.execute(self._accumulate(table), values)
 
@@ -376,10 +388,12 @@ class SqlStore:
 
     # -- statements -------------------------------------------------------------------------------
 
-    def _compile_ledger_insert(self, conn: AsyncConnection, entry: dict[str, Any]) -> tuple[str, tuple[str, ...] | None]:
-        compiled = insert(ledger).compile(dialect=conn.dialect, column_keys=list(entry))
+    def _compile_ledger_insert(self, conn: AsyncConnection) -> tuple[str, bool]:
+        """The ledger's INSERT for the driver, and whether it takes a row as it is (its
+        parameters positional, in ``LedgerRow``'s field order)."""
+        compiled = insert(ledger).compile(dialect=conn.dialect, column_keys=list(LedgerRow._fields))
         order = compiled.positiontup
-        self._ledger_sql = (str(compiled), tuple(order) if order else None)
+        self._ledger_sql = (str(compiled), bool(order) and tuple(order) == LedgerRow._fields)
         return self._ledger_sql
 
     def _insert(self, table: Table) -> Any:
@@ -393,10 +407,13 @@ class SqlStore:
 
     def _accumulate(self, table: Table) -> Any:
         """INSERT a rollup or series row, or add to the one already there."""
-        statement = self._insert(table)
-        return statement.on_conflict_do_update(
-            index_elements=[column.name for column in table.primary_key.columns],
-            set_={name: table.c[name] + statement.excluded[name] for name in MEASURES})
+        upsert = self._accumulating.get(table.name)
+        if upsert is None:
+            statement = self._insert(table)
+            upsert = self._accumulating[table.name] = statement.on_conflict_do_update(
+                index_elements=[column.name for column in table.primary_key.columns],
+                set_={name: table.c[name] + statement.excluded[name] for name in MEASURES})
+        return upsert
 
 
 # -- rows and values -------------------------------------------------------------------------------
@@ -486,21 +503,16 @@ def _finite(value: float | None) -> float | None:
     return float(value) if value is not None and math.isfinite(value) else None
 
 
-def _ledger_values(row: LedgerRow) -> dict[str, Any]:
-    """A row as stored. Values no database could take are tamed rather than refused: a refused
-    batch would be retried, and refused, for ever."""
-    return {
-        "at": _finite(row.at) or 0.0, "request_id": _text(row.request_id) or "",
-        "key_id": _text(row.key_id), "team_id": _text(row.team_id), "client": _text(row.client),
-        "alias": _text(row.alias), "provider": _text(row.provider), "model": _text(row.model),
-        "endpoint": _text(row.endpoint) or "", "stream": bool(row.stream),
-        "status": min(max(int(row.status), 0), 999), "error_class": _text(row.error_class),
-        "tokens_in": _tokens(row.tokens_in), "tokens_out": _tokens(row.tokens_out),
-        "tokens_cached": _tokens(row.tokens_cached),
-        "tokens_cache_written": _tokens(row.tokens_cache_written),
-        "cost": _finite(row.cost) or 0.0, "latency_ms": _finite(row.latency_ms),
-        "ttft_ms": _finite(row.ttft_ms),
-    }
+def _tamed(row: LedgerRow) -> LedgerRow:
+    """``row`` with what no database could take tamed: text without NUL characters (PostgreSQL
+    refuses them) and within an index entry's size, counts and times finite and in range."""
+    return LedgerRow(
+        _finite(row.at) or 0.0, _text(row.request_id) or "", _text(row.key_id), _text(row.team_id),
+        _text(row.client), _text(row.alias), _text(row.provider), _text(row.model), _text(row.endpoint) or "",
+        bool(row.stream), min(max(int(row.status), 0), 999), _text(row.error_class),
+        _tokens(row.tokens_in), _tokens(row.tokens_out), _tokens(row.tokens_cached),
+        _tokens(row.tokens_cache_written), _finite(row.cost) or 0.0, _finite(row.latency_ms), _finite(row.ttft_ms),
+    )
 
 
 def _ledger_row(row: Row[Any]) -> LedgerRow:
@@ -526,18 +538,35 @@ def _add(totals: dict[tuple[Any, ...], Totals], key: tuple[Any, ...], increment:
             total[index] += value
 
 
-def _increments(entries: Iterable[dict[str, Any]]) -> list[tuple[Table, list[dict[str, Any]]]]:
-    """What a batch adds to each rollup and series table, one row per unique key, sorted. Each
-    row goes into the hourly rollup; the rest derive from that (fewer) hourly totals."""
+_FIELD = {name: index for index, name in enumerate(LedgerRow._fields)}
+_DIMENSION_VALUES = operator.itemgetter(*(_FIELD[name] for name in DIMENSIONS))
+_AT, _STATUS, _LATENCY = _FIELD["at"], _FIELD["status"], _FIELD["latency_ms"]
+# The MEASURES summed straight from a row's fields, in order after requests and errors.
+_SUMMED = tuple(operator.itemgetter(_FIELD[name])
+                for name in ("tokens_in", "tokens_out", "tokens_cached", "tokens_cache_written", "cost"))
+
+
+def _increments(rows: Iterable[LedgerRow]) -> list[tuple[Table, list[dict[str, Any]]]]:
+    """What a batch adds to each rollup and series table, one row per unique key, sorted. The
+    rows are grouped by hour and dimensions first (a batch holds few groups), and each group
+    summed column by column; the rest derive from those (fewer) hourly totals."""
+    groups: dict[tuple[Any, ...], list[LedgerRow]] = {}
+    for row in rows:
+        key = (row[_AT] // HOUR * HOUR, _DIMENSION_VALUES(row))
+        group = groups.get(key)
+        if group is None:
+            groups[key] = [row]
+        else:
+            group.append(row)
     hourly: dict[tuple[Any, ...], Totals] = {}
-    for entry in entries:
-        latency = entry["latency_ms"]
-        _add(hourly, (math.floor(entry["at"] / HOUR) * HOUR, *(entry[name] or "" for name in DIMENSIONS)), [
-            1, int(entry["status"] >= 400), entry["tokens_in"], entry["tokens_out"], entry["tokens_cached"],
-            entry["tokens_cache_written"], entry["cost"], latency or 0.0, int(latency is not None)])
+    for (bucket, dimensions), group in groups.items():
+        latencies = [latency for row in group if (latency := row[_LATENCY]) is not None]
+        _add(hourly, (bucket, *(value or "" for value in dimensions)), [
+            len(group), sum(row[_STATUS] >= 400 for row in group), *(sum(map(field, group)) for field in _SUMMED),
+            sum(latencies), len(latencies)])
     daily: dict[tuple[Any, ...], Totals] = {}
     for key, total in hourly.items():
-        _add(daily, (math.floor(key[0] / DAY) * DAY, *key[1:]), total)
+        _add(daily, (key[0] // DAY * DAY, *key[1:]), total)
     return [(usage_hourly, _rollup_rows(hourly)), (usage_daily, _rollup_rows(daily)),
             (series_hourly, _series_rows(hourly)), (series_daily, _series_rows(daily))]
 
