@@ -49,12 +49,12 @@ tokens = ["{CLIENT}"]
 api_key = "sk-agents-vendor-key"
 
 [models.assistant]
-targets = ["up/vendor-model"]
+targets = ["up/{backend.model}"]
 
 [retry]
 attempts = 1
 """)
-    fake_upstream.on(backend.path, backend.tool_call(CALL), backend.text(FINAL))
+    backend.on(fake_upstream, backend.tool_call(CALL), backend.text(FINAL))
     agents_client(server.base_url + "/v1")
     asked: list[str] = []
 
@@ -74,7 +74,7 @@ attempts = 1
 
     assert result.final_output == FINAL
     assert asked == ["Paris"]
-    first, second = fake_upstream.calls(backend.path)
+    first, second = backend.calls(fake_upstream)
     assert backend.summarize(first).tools == ["get_weather"]
     assert backend.summarize(first).stream is streamed
     seen = backend.summarize(second)

@@ -40,7 +40,7 @@ tokens = ["{CLIENT}", "{OTHER}"]
 api_key = "{KEY}"
 
 [models.assistant]
-targets = ["up/vendor-model"]
+targets = ["up/{backend.model}"]
 
 [retry]
 attempts = 1
@@ -54,7 +54,7 @@ attempts = 1
 
 async def test_text_complete_and_streamed_agree(setup):
     backend, client, _, upstream = setup
-    upstream.on(backend.path, backend.text("The sky is blue today."))
+    backend.on(upstream, backend.text("The sky is blue today."))
     complete = await client.responses.create(model="assistant", input="What colour is the sky?")
     assert complete.status == "completed"
     assert complete.output_text == "The sky is blue today."
@@ -74,14 +74,14 @@ async def test_text_complete_and_streamed_agree(setup):
     assert {event.response.id for event in events if hasattr(event, "response")} == {final.id}
     numbers = [event.sequence_number for event in events]
     assert numbers == sorted(set(numbers))
-    sent = upstream.calls(backend.path)
+    sent = backend.calls(upstream)
     assert [backend.summarize(call).stream for call in sent] == [False, True]
     assert all(backend.summarize(call).credential == KEY for call in sent)
 
 
 async def test_function_tool_round_trip_with_previous_response_id(setup):
     backend, client, _, upstream = setup
-    upstream.on(backend.path, backend.tool_call(CALL), backend.text("It is 22 degrees and sunny in Paris."))
+    backend.on(upstream, backend.tool_call(CALL), backend.text("It is 22 degrees and sunny in Paris."))
     first = await client.responses.create(model="assistant", input="Weather in Paris?", tools=[WEATHER])
     (call,) = [item for item in first.output if item.type == "function_call"]
     assert (call.name, call.call_id) == ("get_weather", CALL.id)
@@ -96,7 +96,7 @@ async def test_function_tool_round_trip_with_previous_response_id(setup):
     assert answer.output_text == "It is 22 degrees and sunny in Paris."
     assert answer.previous_response_id == first.id
     # The vendor saw the whole conversation: the question, the call, its output.
-    seen = backend.summarize(upstream.calls(backend.path)[-1])
+    seen = backend.summarize(backend.calls(upstream)[-1])
     assert seen.turns[0] == ("user", "Weather in Paris?")
     assert seen.tool_calls == [CALL]
     assert seen.tool_results == [(CALL.id, "22C, sunny")]
@@ -107,7 +107,7 @@ async def test_streamed_follow_up_right_after_completed(setup):
     """A response is stored before its ``response.completed`` reaches the client: a follow-up
     sent the moment that event is read finds it."""
     backend, client, _, upstream = setup
-    upstream.on(backend.path, backend.text("First answer."), backend.text("Second answer."))
+    backend.on(upstream, backend.text("First answer."), backend.text("Second answer."))
     stream = await client.responses.create(model="assistant", input="one", stream=True)
     first_id = None
     async for event in stream:
@@ -118,7 +118,7 @@ async def test_streamed_follow_up_right_after_completed(setup):
     follow_up = await client.responses.create(model="assistant", input="two", previous_response_id=first_id)
     await stream.close()
     assert follow_up.output_text == "Second answer."
-    seen = backend.summarize(upstream.calls(backend.path)[-1])
+    seen = backend.summarize(backend.calls(upstream)[-1])
     assert seen.turns == [("user", "one"), ("assistant", "First answer."), ("user", "two")]
 
 
@@ -126,7 +126,7 @@ async def test_a_stream_broken_mid_way_raises_in_the_sdk(setup):
     """After the first byte no status can change: the stream ends with ``response.failed`` (what
     the gateway knows of a bridged answer) and an ``error`` event, on which the SDK raises."""
     backend, client, _, upstream = setup
-    upstream.on(backend.path, backend.broken())
+    backend.on(upstream, backend.broken())
     seen: list[str] = []
     text: list[str] = []
     ids: set[str] = set()
@@ -148,7 +148,7 @@ async def test_a_stream_broken_mid_way_raises_in_the_sdk(setup):
 
 async def test_retrieve_input_items_and_delete(setup):
     backend, client, _, upstream = setup
-    upstream.on(backend.path, backend.text("Stored words."))
+    backend.on(upstream, backend.text("Stored words."))
     created = await client.responses.create(
         model="assistant",
         input=[{"role": "user", "content": "first"}, {"role": "user", "content": "second"}],
@@ -173,7 +173,7 @@ async def test_retrieve_input_items_and_delete(setup):
 
 async def test_another_client_cannot_see_or_continue_a_response(setup):
     backend, client, other, upstream = setup
-    upstream.on(backend.path, backend.text("Private answer."))
+    backend.on(upstream, backend.text("Private answer."))
     created = await client.responses.create(model="assistant", input="a secret")
     with pytest.raises(openai.NotFoundError):
         await other.responses.retrieve(created.id)
@@ -193,7 +193,7 @@ async def test_another_client_cannot_see_or_continue_a_response(setup):
 
 async def test_store_false_keeps_nothing(setup):
     backend, client, _, upstream = setup
-    upstream.on(backend.path, backend.text("Unstored."))
+    backend.on(upstream, backend.text("Unstored."))
     created = await client.responses.create(model="assistant", input="forget me", store=False)
     assert created.output_text == "Unstored."
     with pytest.raises(openai.NotFoundError):
@@ -205,7 +205,7 @@ async def test_store_false_keeps_nothing(setup):
 
 async def test_bad_input_is_a_400_naming_the_field_and_nothing_goes_upstream(setup):
     backend, client, _, upstream = setup
-    upstream.on(backend.path, backend.text("never"))
+    backend.on(upstream, backend.text("never"))
     with pytest.raises(openai.BadRequestError) as caught:
         await client.responses.create(model="assistant", input=42)  # type: ignore[arg-type]
     assert caught.value.body["param"] == "input"

@@ -21,7 +21,15 @@ from multidict import CIMultiDict
 from sluicegate import hookimpl
 from sluicegate.config.checks import http_url
 from sluicegate.errors import UpstreamError, UpstreamUnavailable
-from sluicegate.exchange import OPENAI_ENDPOINTS, Endpoint, Reply, SSEEvent, StreamReply
+from sluicegate.exchange import (
+    OPENAI_ENDPOINTS,
+    Endpoint,
+    Reply,
+    RequestContext,
+    SSEEvent,
+    StreamReply,
+    Target,
+)
 from sluicegate.provider import ProviderOptions
 from sluicegate.resilience.classify import CODES, ErrorClass, for_status
 from sluicegate.upstream import HttpProvider, error_message_from_body, forwardable_headers
@@ -94,8 +102,11 @@ class OpenAIProvider(HttpProvider):
     requires_key = False
 
     def __init__(self, name, options: OpenAIOptions, services) -> None:
-        # Decided before the base class maps each operation to its sender (native or bridged).
-        self.endpoints = (OPENAI_ENDPOINTS | {Endpoint.RESPONSES}) if speaks_responses(options) else OPENAI_ENDPOINTS
+        # Decided before the base class maps each operation to its sender (native or bridged);
+        # from the class's own set, so a subclass for a vendor without some of them (Azure has no
+        # moderations) names its own.
+        served = type(self).endpoints
+        self.endpoints = (served | {Endpoint.RESPONSES}) if speaks_responses(options) else served
         super().__init__(name, options, services)
         self.reasoning_effort = options.reasoning_effort
         self.base_url = api_root(self.base_url)
@@ -120,10 +131,8 @@ class OpenAIProvider(HttpProvider):
         # has already replayed the stored conversation into ``input`` (an id it does not hold is
         # refused there), so the vendor gets the whole history, not an id it may not know.
         payload = req.wire_for(target, omit=_ENTRANCE_ONLY if responses else ())
-        headers = CIMultiDict(forwardable_headers(ctx.client_headers))
-        headers.update(self._fixed_headers)
-        headers["X-Request-Id"] = ctx.request_id
-        response = await self.post(self._urls[req.endpoint], payload, headers, req.stream)
+        headers = await self.request_headers(ctx)
+        response = await self.post(self.url_for(req.endpoint, target), payload, headers, req.stream)
         if not req.stream:
             try:
                 data = await self.read(response)
@@ -149,6 +158,19 @@ class OpenAIProvider(HttpProvider):
             return StreamReply(_single_response(data) if responses else _single(data))
         relay = self._relay_responses(response) if responses else self._relay(response)
         return self.stream_reply(relay, response)
+
+    def url_for(self, endpoint: Endpoint, target: Target) -> str:
+        """Where a call for ``endpoint`` goes: one URL per operation here; a subclass whose
+        vendor puts the model in the path (Azure's deployments) builds it per target."""
+        return self._urls[endpoint]
+
+    async def request_headers(self, ctx: RequestContext) -> CIMultiDict[str]:
+        """One call's headers: the client's forwardable ones, then the provider's own. Async so a
+        subclass can add a credential that expires and must be fetched (an Entra ID token)."""
+        headers = CIMultiDict(forwardable_headers(ctx.client_headers))
+        headers.update(self._fixed_headers)
+        headers["X-Request-Id"] = ctx.request_id
+        return headers
 
     async def _relay(self, response) -> AsyncIterator[SSEEvent]:
         done = False
