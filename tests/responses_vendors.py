@@ -6,6 +6,7 @@
 - ``gemini``: Google's Gemini API; bridged onto chat, then translated to generateContent.
 - ``vertex-gemini``, ``vertex-claude``: Vertex AI's two families (Gemini's and Anthropic's
   dialects under Vertex's paths and OAuth token); bridged onto chat, then translated.
+- ``bedrock``: AWS Bedrock's Converse API (its binary event stream); bridged onto chat.
 - ``azure``: Azure OpenAI's classic paths (api-version, a deployment); bridged onto chat.
 - ``azure-native``: Azure's own Responses API (its v1 API), passed through.
 - ``native``: OpenAI's own ``/v1/responses`` (``responses = true``), passed through.
@@ -26,6 +27,7 @@ from sluicegate.testing.upstream import FakeUpstream, RecordedRequest
 from sluicegate.testing.vendor import RequestSummary, Responder, ToolCall, Usage, VendorScript
 from sluicegate_anthropic.fake import AnthropicScript
 from sluicegate_azure.fake import AzureScript
+from sluicegate_bedrock.fake import BedrockScript
 from sluicegate_dashscope.fake import DashScopeScript
 from sluicegate_gemini.fake import GeminiScript
 from sluicegate_openai.fake import OpenAIScript, ResponsesScript
@@ -71,9 +73,9 @@ def either(complete: Responder, streamed: Responder) -> Responder:
 
     async def respond(request: web.Request) -> web.StreamResponse:
         body = await request.json()
-        # DashScope asks for a stream in a header, Gemini and Vertex at a path of its own.
+        # DashScope asks for a stream in a header; Gemini, Vertex and Bedrock at paths of their own.
         stream = (body.get("stream") is True or request.headers.get("X-DashScope-SSE") == "enable"
-                  or ":stream" in request.path)
+                  or ":stream" in request.path or request.path.endswith("-stream"))
         return await (streamed if stream else complete)(request)
 
     return respond
@@ -132,6 +134,13 @@ def vertex_claude() -> Backend:
     return _vertex("vertex-claude", VertexClaudeScript())
 
 
+def bedrock() -> Backend:
+    """AWS Bedrock's Converse API (a Bedrock API key: the signing tests cover SigV4)."""
+    script = BedrockScript()
+    table = f'type = "bedrock"\nbase_url = "{{url}}"\n{script.provider_options()}'
+    return _bridged("bedrock", script, table, model=script.upstream_model)
+
+
 def azure() -> Backend:
     """Azure OpenAI on its classic paths (api-version, deployments), Responses bridged onto chat."""
     script = AzureScript(api_version="2024-10-21", deployments={"gpt-4o-mini": "chat-deployment"})
@@ -168,5 +177,5 @@ def native() -> Backend:
 
 
 BACKENDS = {"chat": chat, "anthropic": anthropic, "dashscope": dashscope, "gemini": gemini,
-            "vertex-gemini": vertex_gemini, "vertex-claude": vertex_claude, "azure": azure,
+            "vertex-gemini": vertex_gemini, "vertex-claude": vertex_claude, "azure": azure, "bedrock": bedrock,
             "azure-native": azure_native, "native": native}
