@@ -5,8 +5,9 @@ composed once per assembly into one ``Authenticate`` callable the API handlers a
 makes no plugin-manager call per request.
 
 This module is also the default plugin ``sluicegate.auth``: authenticator ``auth`` checks the
-bearer token (or ``x-api-key``) against ``[auth] tokens`` and ``[auth.clients]``. With neither
-set it leaves itself out, and with no authenticator at all the gateway is open.
+bearer token (or ``x-api-key``, or ``x-goog-api-key``) against ``[auth] tokens`` and
+``[auth.clients]``. With neither set it leaves itself out, and with no authenticator at all the
+gateway is open.
 """
 
 from __future__ import annotations
@@ -31,14 +32,15 @@ Authenticate = Callable[[Mapping[str, str]], Awaitable[Identity | None]]
 
 
 def client_token(headers: Mapping[str, str]) -> str | None:
-    """The credential a client sent: ``Authorization: Bearer <token>``, else ``x-api-key``."""
+    """The credential a client sent: ``Authorization: Bearer <token>``, else ``x-api-key`` (the
+    anthropic SDK's), else ``x-goog-api-key`` (the google-genai SDK's and Gemini CLI's)."""
     authorization = headers.get("authorization")
     if authorization:
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() == "bearer":
             return token.strip() or None
         return None
-    return headers.get("x-api-key") or None
+    return headers.get("x-api-key") or headers.get("x-goog-api-key") or None
 
 
 def chain(authenticators: Sequence[Authenticator]) -> Authenticate:

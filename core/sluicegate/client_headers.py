@@ -8,7 +8,8 @@ They are meant for the vendor whose API the client speaks. So:
 - a vendor the request was translated for (a bridge, or an adapter speaking another dialect)
   receives none of them (``TRANSLATED``);
 - a vendor of the client's own dialect receives them, except another API's clients' family
-  (``TO_OPENAI`` for an OpenAI-dialect vendor, ``TO_ANTHROPIC`` for Anthropic).
+  (``TO_OPENAI`` for an OpenAI-dialect vendor, ``TO_ANTHROPIC`` for Anthropic, ``TO_GEMINI``
+  for Gemini, which keeps Google's own ``x-goog-*`` headers back too).
 
 Each rule is a frozen set and a prefix tuple built at import: a check is one set lookup and
 one ``str.startswith``, never a pattern match.
@@ -59,16 +60,22 @@ OPENAI_CLIENTS = HeaderRule(
     ),
     ("openai-", "x-openai-", "x-codex-"),
 )
+#: Google's SDKs and Gemini CLI: the SDK and its version (``x-goog-api-client``), and every other
+#: ``x-goog-*`` header, which steers Google's API (another project, another key).
+GOOGLE_CLIENTS = HeaderRule(frozenset(), ("x-goog-",))
 #: Any client: the program and its version (``User-Agent``; the HTTP client sends its own
 #: instead), and the runtime, OS and retry count of every Stainless-made SDK.
 ANY_CLIENT = HeaderRule(frozenset({"user-agent"}), ("x-stainless-",))
 
 #: Kept from an OpenAI-dialect vendor serving a client of that dialect.
-TO_OPENAI = ANTHROPIC_CLIENTS
+TO_OPENAI = ANTHROPIC_CLIENTS | GOOGLE_CLIENTS
 #: Kept from Anthropic serving an Anthropic client.
-TO_ANTHROPIC = OPENAI_CLIENTS
+TO_ANTHROPIC = OPENAI_CLIENTS | GOOGLE_CLIENTS
+#: Kept from Gemini serving a Gemini client: the other families, and the client's own
+#: ``x-goog-*`` too, since the gateway's key decides which project and quota Google uses.
+TO_GEMINI = ANTHROPIC_CLIENTS | OPENAI_CLIENTS | GOOGLE_CLIENTS
 #: Kept from a vendor the request was translated for: every client's own headers.
-TRANSLATED = ANTHROPIC_CLIENTS | OPENAI_CLIENTS | ANY_CLIENT
+TRANSLATED = ANTHROPIC_CLIENTS | OPENAI_CLIENTS | GOOGLE_CLIENTS | ANY_CLIENT
 
 
 def without(headers: Iterable[tuple[str, str]], rule: HeaderRule) -> list[tuple[str, str]]:

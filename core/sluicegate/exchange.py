@@ -19,7 +19,7 @@ from attrs import define, field, frozen
 from multidict import CIMultiDictProxy
 
 from sluicegate.telemetry import AttemptRecord
-from sluicegate.usage import StreamObserver, usage_object
+from sluicegate.usage import StreamObserver, usage_object, usage_of
 
 T = TypeVar("T")
 
@@ -37,6 +37,11 @@ class Endpoint(enum.StrEnum):
     COUNT_TOKENS = "messages/count_tokens"
     #: The OpenAI Responses API (bridged onto chat for providers that do not speak it).
     RESPONSES = "responses"
+    #: Gemini's ``generateContent`` and ``streamGenerateContent`` (the model is in the path, not
+    #: the body; bridged onto chat for providers that do not speak it).
+    GENERATE_CONTENT = "models/{model}:generateContent"
+    #: Gemini's token counting for a ``generateContent`` request (estimated for other vendors).
+    GEMINI_COUNT_TOKENS = "models/{model}:countTokens"
 
 
 #: The operations of the OpenAI API (bodies in OpenAI's format).
@@ -44,7 +49,16 @@ OPENAI_ENDPOINTS = frozenset(
     {Endpoint.CHAT, Endpoint.COMPLETIONS, Endpoint.EMBEDDINGS, Endpoint.MODERATIONS}
 )
 
+#: The operations of the Gemini API (bodies in Google's format, the model in the path).
+GEMINI_ENDPOINTS = frozenset({Endpoint.GENERATE_CONTENT, Endpoint.GEMINI_COUNT_TOKENS})
+
+#: The operations that count a request's tokens: they generate nothing, so limits and budgets
+#: reserve no output for them.
+COUNTING = frozenset({Endpoint.COUNT_TOKENS, Endpoint.GEMINI_COUNT_TOKENS})
+
 #: The body fields that bound the output, per operation: lowered to a target's ``output_cap``.
+#: (Gemini's ``generationConfig.maxOutputTokens`` is nested: the Gemini bridge and a native
+#: Gemini provider lower it themselves.)
 LIMIT_FIELDS: dict[Endpoint, tuple[str, ...]] = {
     Endpoint.CHAT: ("max_tokens", "max_completion_tokens"),
     Endpoint.COMPLETIONS: ("max_tokens",),
@@ -65,6 +79,8 @@ class Adapter(Protocol):
     first_byte_timeout: float
     #: Whether the vendor's chat API takes ``reasoning_effort`` (the bridges map onto it).
     reasoning_effort: bool
+    #: Whether its chat dialect takes ``cache_control`` marks (the Messages bridge keeps them).
+    cache_control: bool
     #: How each operation is served: natively, or bridged onto another (decided at assembly).
     senders: Mapping[Endpoint, Sender]
 
@@ -370,7 +386,7 @@ class Reply:
         if usage is _UNPARSED:
             parsed = self._data
             if isinstance(parsed, dict):  # already parsed by someone (a translation)
-                usage = parsed.get("usage")
+                usage = usage_of(parsed)
             elif self._body is not None:
                 usage = usage_object(self._body)
             else:

@@ -315,12 +315,14 @@ def gateway_error_body(error, request_id, api):
     Collected once per assembly into a plain function; it then runs for each error response
     without going through pluggy. ``error`` is a ``sluicegate.errors.GatewayError`` whose
     message is already free of secrets; ``request_id`` is the response's ``x-request-id``;
-    ``api`` names the API the client spoke: ``"openai"`` (every ``/v1/...`` route but one) or
-    ``"anthropic"`` (``/v1/messages``), whose SDKs expect different shapes. Return a
-    JSON-serialisable object to use it as the body, or ``None`` to let the next implementation
-    decide (return ``None`` for an ``api`` you do not shape). The built-in defaults return the
-    OpenAI shape ``{"error": {"message", "type", "param", "code"}}`` and the Anthropic shape
-    ``{"type": "error", "error": {"type", "message"}, "request_id"}``; they are the only
+    ``api`` names the API the client spoke: ``"openai"`` (every ``/v1/...`` route but these),
+    ``"anthropic"`` (``/v1/messages``) or ``"gemini"`` (``/v1beta/models/{model}:generateContent``
+    and its kin), whose SDKs expect different shapes. Return a JSON-serialisable object to use it
+    as the body, or ``None`` to let the next implementation decide (return ``None`` for an
+    ``api`` you do not shape). The built-in defaults return the OpenAI shape
+    ``{"error": {"message", "type", "param", "code"}}``, the Anthropic shape
+    ``{"type": "error", "error": {"type", "message"}, "request_id"}`` and Google's
+    ``{"error": {"code", "message", "status", "details"}}``; they are the only
     implementation (there is no hard-coded fallback), so disabling one without installing a
     plugin that shapes that API's errors is a config problem. Raising is treated as ``None``.
     The same body is used for an error that ends a stream in-band.

@@ -24,6 +24,7 @@ log = logging.getLogger("sluicegate")
 DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("sluicegate.openai_errors", "sluicegate.defaults.openai_errors"),
     ("sluicegate.anthropic_errors", "sluicegate.defaults.anthropic_errors"),
+    ("sluicegate.gemini_errors", "sluicegate.defaults.gemini_errors"),
     ("sluicegate.auth", "sluicegate.auth"),
     ("sluicegate.breakers", "sluicegate.resilience.breaker"),
     ("sluicegate.ratelimit", "sluicegate.features.ratelimit"),
@@ -38,7 +39,8 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
 )
 
 #: The default plugin shaping each API's error bodies (``gateway_error_body``).
-ERROR_BODY_DEFAULTS = {"openai": "sluicegate.openai_errors", "anthropic": "sluicegate.anthropic_errors"}
+ERROR_BODY_DEFAULTS = {"openai": "sluicegate.openai_errors", "anthropic": "sluicegate.anthropic_errors",
+                       "gemini": "sluicegate.gemini_errors"}
 
 
 @define

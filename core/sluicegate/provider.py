@@ -10,7 +10,9 @@ from sluicegate.errors import InvalidRequest, ProviderNotConfigured
 from sluicegate.exchange import Endpoint, GatewayRequest, RequestContext, Result, Sender, Target
 from sluicegate.secrets import config_secrets, mask_url
 from sluicegate.services import Services
+from sluicegate.translate import gemini_count
 from sluicegate.translate.count_tokens import estimate_count
+from sluicegate.translate.gemini_bridge import generate_via_chat
 from sluicegate.translate.messages_bridge import messages_via_chat
 from sluicegate.translate.responses_bridge import responses_via_chat
 
@@ -30,6 +32,10 @@ class Provider:
     #: ``/v1/messages`` bridge maps the client's ``thinking`` and ``output_config.effort`` onto
     #: it only then, since some vendors refuse a field they do not know.
     reasoning_effort: bool = False
+    #: Whether the vendor's chat dialect takes Anthropic's ``cache_control`` marks on content
+    #: parts and tools (Bedrock turns them into ``cachePoint`` blocks): the ``/v1/messages``
+    #: bridge keeps them only then, since OpenAI-compatible vendors may refuse the field.
+    cache_control: bool = False
     #: Whether the vendor needs a key; providers without one report as unconfigured.
     requires_key: bool = True
 
@@ -48,16 +54,22 @@ class Provider:
 
         A provider that speaks OpenAI chat but not the Anthropic Messages API still serves
         ``/v1/messages``: the request is translated to chat and the answer back (so is
-        ``/v1/responses`` for one that does not speak the Responses API); and
-        ``/v1/messages/count_tokens`` gets an estimate unless the provider counts natively.
+        ``/v1/responses`` for one that does not speak the Responses API, and Gemini's
+        ``generateContent`` for one that does not speak Gemini's API); and
+        ``/v1/messages/count_tokens`` and Gemini's ``countTokens`` get an estimate unless the
+        provider counts natively.
         """
         senders: dict[Endpoint, Sender] = {endpoint: self.send for endpoint in self.endpoints}
         if Endpoint.MESSAGES not in senders and Endpoint.CHAT in senders:
             senders[Endpoint.MESSAGES] = messages_via_chat(self)
         if Endpoint.RESPONSES not in senders and Endpoint.CHAT in senders:
             senders[Endpoint.RESPONSES] = responses_via_chat(self)
+        if Endpoint.GENERATE_CONTENT not in senders and Endpoint.CHAT in senders:
+            senders[Endpoint.GENERATE_CONTENT] = generate_via_chat(self)
         if Endpoint.COUNT_TOKENS not in senders and Endpoint.MESSAGES in senders:
             senders[Endpoint.COUNT_TOKENS] = estimate_count
+        if Endpoint.GEMINI_COUNT_TOKENS not in senders and Endpoint.GENERATE_CONTENT in senders:
+            senders[Endpoint.GEMINI_COUNT_TOKENS] = gemini_count.estimate_count
         return senders
 
     def _check_configured(self, options: ProviderOptions) -> str | None:

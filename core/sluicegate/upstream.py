@@ -43,6 +43,7 @@ BLOCKED_REQUEST_HEADERS = frozenset(
         "accept-encoding",
         "authorization",
         "x-api-key",
+        "x-goog-api-key",
         "api-key",
         "cookie",
         "openai-organization",

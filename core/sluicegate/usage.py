@@ -12,6 +12,8 @@ from typing import Any, Protocol
 import orjson
 
 _USAGE_KEY = b'"usage"'
+# Gemini's (a GenerateContentResponse's, whole or one stream event).
+_GEMINI_USAGE_KEY = b'"usageMetadata"'
 # Responses API stream events that carry the finished Response, and with it the usage.
 _RESPONSE_ENDS = frozenset({"response.completed", "response.incomplete", "response.failed"})
 # The events that end a stream cleanly, per dialect ([DONE] for OpenAI chat).
@@ -26,13 +28,20 @@ class StreamEvent(Protocol):
 
 
 def usage_counts(usage: Any) -> tuple[int | None, int | None]:
-    """(prompt, completion) tokens from an OpenAI or Anthropic usage object; None where absent.
+    """(prompt, completion) tokens from an OpenAI, Anthropic or Gemini usage object; None where
+    absent.
 
     Anthropic reports cache reads and writes apart from ``input_tokens``; they are added back so
     both dialects count every prompt token the model processed (OpenAI's ``prompt_tokens`` does).
+    Gemini reports thoughts apart from the candidates; they are output (as OpenAI counts them).
     """
     if not isinstance(usage, dict):
         return None, None
+    if "promptTokenCount" in usage or "candidatesTokenCount" in usage:
+        prompt = usage.get("promptTokenCount")
+        outputs = [usage.get(name) for name in ("candidatesTokenCount", "thoughtsTokenCount")]
+        numbers = [part for part in outputs if _number(part)]
+        return (prompt if _number(prompt) else None), (sum(numbers) if numbers else None)
     if "input_tokens" in usage or "output_tokens" in usage:
         parts = [usage.get(name) for name in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")]
         numbers = [part for part in parts if _number(part)]
@@ -58,6 +67,9 @@ def cache_counts(usage: Any) -> tuple[int | None, int | None]:
     """
     if not isinstance(usage, dict):
         return None, None
+    if "cachedContentTokenCount" in usage:  # Gemini's
+        read = usage["cachedContentTokenCount"]
+        return (read if _number(read) else None), None
     if "cache_read_input_tokens" in usage or "cache_creation_input_tokens" in usage:
         read, written = usage.get("cache_read_input_tokens"), usage.get("cache_creation_input_tokens")
         return (read if _number(read) else None), (written if _number(written) else None)
@@ -69,18 +81,35 @@ def cache_counts(usage: Any) -> tuple[int | None, int | None]:
 
 
 def usage_object(data: bytes) -> Any:
-    """The ``"usage"`` object of a JSON document, cut out and parsed alone; None if there is none.
+    """The ``"usage"`` object of a JSON document (Gemini's ``"usageMetadata"``), cut out and
+    parsed alone; None if there is none.
 
     Answers are relayed as bytes; parsing a whole completion to read three numbers would cost
     more than the rest of the request path. The last ``"usage"`` key is taken (vendors put it
     last); text inside JSON strings cannot fake it, because its quotes would be escaped.
     """
-    at = data.rfind(_USAGE_KEY)
+    # Gemini's first: a function call's arguments are an object there, which may hold a
+    # "usage" key; Gemini puts its usageMetadata after the candidates, so the last one is real.
+    if _GEMINI_USAGE_KEY in data:
+        usage = _last_object(data, _GEMINI_USAGE_KEY)
+        if usage is not None:
+            return usage
+    return _last_object(data, _USAGE_KEY)
+
+
+def usage_of(answer: dict[str, Any]) -> Any:
+    """The usage object of an answer already parsed (``usage``, or Gemini's ``usageMetadata``)."""
+    usage = answer.get("usage")
+    return usage if usage is not None else answer.get("usageMetadata")
+
+
+def _last_object(data: bytes, key: bytes) -> Any:
+    at = data.rfind(key)
     while at >= 0:
-        start = _object_start(data, at + len(_USAGE_KEY))
+        start = _object_start(data, at + len(key))
         if start >= 0:
             return _first_object(data, start)
-        at = data.rfind(_USAGE_KEY, 0, at)
+        at = data.rfind(key, 0, at)
     return None
 
 
@@ -115,7 +144,8 @@ class StreamUsage:
 
     OpenAI-dialect streams report it in one chunk (``stream_options.include_usage``), the
     Anthropic Messages API in ``message_start`` (input) and ``message_delta`` (output), the
-    Responses API in the Response of its last event (``response.completed``).
+    Responses API in the Response of its last event (``response.completed``), Gemini in every
+    event (the counts so far, so the last is the total).
     """
 
     __slots__ = ("prompt", "completion", "cached", "written")
@@ -159,7 +189,7 @@ class StreamUsage:
                 self.prompt, self.completion = prompt, completion
                 self._cache(usage)
             return False
-        if _USAGE_KEY not in data:
+        if _USAGE_KEY not in data and _GEMINI_USAGE_KEY not in data:
             return False
         usage = usage_object(data)
         if usage is None:  # "usage": null, on every chunk when include_usage is on
@@ -242,13 +272,20 @@ class StreamObserver:
 
 
 def _text_of(chunk: dict[str, Any]) -> str:
-    """The generated text of one OpenAI chunk or Anthropic content delta, or ''."""
+    """The generated text of one OpenAI chunk, Anthropic content delta or Gemini event, or ''."""
     delta = chunk.get("delta")
     if isinstance(delta, dict):  # Anthropic content_block_delta
         for name in ("text", "partial_json", "thinking"):
             if isinstance(delta.get(name), str):
                 return delta[name]
         return ""
+    candidates = chunk.get("candidates")
+    if isinstance(candidates, list):  # Gemini's GenerateContentResponse
+        content = candidates[0].get("content") if candidates and isinstance(candidates[0], dict) else None
+        parts = content.get("parts") if isinstance(content, dict) else None
+        if not isinstance(parts, list):
+            return ""
+        return "".join(part["text"] for part in parts if isinstance(part, dict) and isinstance(part.get("text"), str))
     choices = chunk.get("choices")
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         return ""

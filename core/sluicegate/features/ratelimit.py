@@ -26,7 +26,7 @@ from sluicegate.config.checks import at_least_one, positive
 from sluicegate.config.converter import suggest
 from sluicegate.contracts import Decision, RateLimiter
 from sluicegate.errors import ConfigError, ConfigProblem, GatewayError
-from sluicegate.exchange import Endpoint, GatewayRequest, RequestContext, StateKey, StreamReply
+from sluicegate.exchange import COUNTING, GatewayRequest, RequestContext, StateKey, StreamReply
 from sluicegate.features.token_usage import completion_allowance, estimate_prompt_tokens, reply_tokens
 from sluicegate.hookspecs import hookimpl
 from sluicegate.pipeline import Order
@@ -227,8 +227,8 @@ class RateLimit:
         self.every_request = client.active or self.provider_tokens
 
     async def __call__(self, ctx: RequestContext, req: GatewayRequest, call_next) -> Any:
-        if req.endpoint is Endpoint.COUNT_TOKENS:
-            # Counting generates nothing, and Anthropic limits it apart from messages.
+        if req.endpoint in COUNTING:
+            # Counting generates nothing, and Anthropic and Google limit it apart from generation.
             return await call_next(ctx, req)
         model = self.models.get(req.model)
         if model is None and req.route is not None:
@@ -413,7 +413,7 @@ class GatedRateLimit(RateLimit):
 
     async def gate_target(self, ctx: RequestContext, req: GatewayRequest, target: Any):
         scope = self.providers.get(target.provider.name)
-        if scope is None or req.endpoint is Endpoint.COUNT_TOKENS:
+        if scope is None or req.endpoint in COUNTING:
             return None
         slot = None
         if scope.concurrency is not None:

@@ -9,12 +9,15 @@ import re
 from typing import Any
 
 from sluicegate.exchange import Endpoint, GatewayRequest, Reply
+from sluicegate.translate.gemini_dialect import pick
 from sluicegate.usage import usage_counts
 
 #: Estimated tokens for one base64 payload (an image, a file) instead of its size.
 BINARY_TOKENS = 1000
 #: Operations whose answer is generated text (and so reserve a completion allowance).
-GENERATING = frozenset({Endpoint.CHAT, Endpoint.COMPLETIONS, Endpoint.MESSAGES, Endpoint.RESPONSES})
+GENERATING = frozenset(
+    {Endpoint.CHAT, Endpoint.COMPLETIONS, Endpoint.MESSAGES, Endpoint.RESPONSES, Endpoint.GENERATE_CONTENT}
+)
 
 # A run this long of base64 characters is a binary payload, not prose (prose has spaces).
 _BASE64_RUN = re.compile(rb"[A-Za-z0-9+/=]{1024,}")
@@ -32,16 +35,28 @@ def estimate_prompt_tokens(raw: bytes) -> int:
 
 def completion_allowance(req: GatewayRequest, default: int) -> int:
     """The most tokens the answer may hold: ``max_completion_tokens``/``max_tokens`` (the Responses
-    API's ``max_output_tokens``) times ``n``."""
+    API's ``max_output_tokens``, Gemini's ``generationConfig.maxOutputTokens``) times ``n``
+    (Gemini's ``candidateCount``)."""
     if req.endpoint not in GENERATING:
         return 0
     body = req.body
+    if req.endpoint is Endpoint.GENERATE_CONTENT:
+        return _gemini_allowance(body, default)
     limit = body.get("max_completion_tokens")
     if not _count(limit):
         limit = body.get("max_output_tokens" if req.endpoint is Endpoint.RESPONSES else "max_tokens")
     if not _count(limit):
         limit = default
     n = body.get("n")
+    return limit * n if _count(n) else limit
+
+
+def _gemini_allowance(body: dict[str, Any], default: int) -> int:
+    config = pick(body, "generationConfig")
+    if not isinstance(config, dict):
+        return default
+    limit, n = pick(config, "maxOutputTokens"), pick(config, "candidateCount")
+    limit = limit if _count(limit) else default
     return limit * n if _count(n) else limit
 
 

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from sluicegate.exchange import OPENAI_ENDPOINTS, Endpoint
 from sluicegate.gateway import Gateway
-from sluicegate.server import handlers, health, responses
+from sluicegate.server import gemini, handlers, health, responses
 from sluicegate.server.drain import Drain
 from sluicegate.server.edge import add_cors_headers, edge_middleware, fallback
 from sluicegate.server.keys import DRAIN, GATEWAY
@@ -36,6 +36,7 @@ def create_app(gateway: Gateway) -> web.Application:
     router.add_get("/v1/responses/{response_id}/input_items", responses.list_input_items)
     router.add_get("/v1/models", handlers.list_models)
     router.add_get("/v1/models/{model:.+}", handlers.get_model)
+    gemini.add_routes(router)
     router.add_get("/health", health.health)
     router.add_get("/health/live", health.live)
     router.add_get("/health/ready", health.ready)

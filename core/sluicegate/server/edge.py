@@ -15,6 +15,7 @@ from sluicegate.errors import GatewayError, MethodNotAllowed, PayloadTooLarge, R
 from sluicegate.resilience.classify import classify
 from sluicegate.retry_hints import with_retry_hints
 from sluicegate.server.drain import Phase, cut_at_shutdown, is_cut, refused_while_draining
+from sluicegate.server.gemini import is_gemini_request
 from sluicegate.server.keys import ASSEMBLY, DRAIN, GATEWAY, RECORD, REQUEST_ID
 from sluicegate.server.model_list import MODELS_PATH, wants_anthropic
 from sluicegate.telemetry import RequestRecord
@@ -44,6 +45,8 @@ def api_of(request: web.Request) -> str:
     path = request.path
     if path.startswith(ANTHROPIC_PREFIX):
         return "anthropic"
+    if is_gemini_request(request):
+        return "gemini"
     # Both APIs list models on one path; the anthropic SDK says which it speaks.
     if path.startswith(MODELS_PATH) and wants_anthropic(request.headers):
         return "anthropic"

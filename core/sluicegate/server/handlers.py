@@ -11,7 +11,15 @@ import orjson
 from aiohttp import web
 
 from sluicegate.errors import GatewayError
-from sluicegate.exchange import OPENAI_ENDPOINTS, Endpoint, GatewayRequest, Reply, RequestContext, StreamReply
+from sluicegate.exchange import (
+    GEMINI_ENDPOINTS,
+    OPENAI_ENDPOINTS,
+    Endpoint,
+    GatewayRequest,
+    Reply,
+    RequestContext,
+    StreamReply,
+)
 from sluicegate.server.drain import EndAtCut
 from sluicegate.server.inbound import CHECKS, parse_object, read_body
 from sluicegate.server.keys import ASSEMBLY, DRAIN, RECORD, REQUEST_ID
@@ -34,9 +42,38 @@ SSE_HEADERS = {
 }
 
 
-def api_handler(endpoint: Endpoint):
+#: Turns a request and its body's bytes into (the parsed body, the requested model, stream?):
+#: the body's own fields by default (``CHECKS``), the path's for Gemini's API.
+Reader = Callable[[web.Request, bytes], tuple[dict[str, Any], str, bool]]
+
+
+def api_name(endpoint: Endpoint) -> str:
+    """The API whose shapes (errors, in-band errors) a client of ``endpoint`` expects."""
+    if endpoint in GEMINI_ENDPOINTS:
+        return "gemini"
+    return "openai" if endpoint in OPENAI_ENDPOINTS or endpoint is Endpoint.RESPONSES else "anthropic"
+
+
+def checked_reader(endpoint: Endpoint) -> Reader:
+    """The reader of an operation whose model and stream flag are in its body."""
     check = CHECKS[endpoint]
-    api = "openai" if endpoint in OPENAI_ENDPOINTS or endpoint is Endpoint.RESPONSES else "anthropic"
+
+    def read(request: web.Request, raw: bytes) -> tuple[dict[str, Any], str, bool]:
+        body = parse_object(raw)
+        model, stream = check(body)
+        return body, model, stream
+
+    return read
+
+
+def api_handler(endpoint: Endpoint, read: Reader | None = None,
+                screen: Callable[[web.Request], None] | None = None):
+    """The handler of one operation. ``read`` gives the body, model and stream flag
+    (``checked_reader`` by default); ``screen`` may refuse a request before it is authenticated
+    (a key where keys must not go)."""
+    if read is None:
+        read = checked_reader(endpoint)
+    api = api_name(endpoint)
     # The Responses API stores its answers and replays stored conversations (server/responses.py).
     stateful = endpoint is Endpoint.RESPONSES
     may_ask_usage = endpoint in USAGE_OPTION
@@ -47,14 +84,15 @@ def api_handler(endpoint: Endpoint):
         # Facts are noted on one path; when no extension watches, the null record drops them.
         record = request.get(RECORD, NO_RECORD)
         record.api = api  # before anything can refuse the request: its errors count too
+        if screen is not None:
+            screen(request)
         identity = await assembly.authenticate(request.headers)
         tenant = identity.tenant if identity is not None else None
         if identity is not None:
             record.tenant, record.client = identity.tenant, identity.client
             record.key_id, record.team_id = identity.key_id, identity.team_id
         raw = await read_body(request, assembly.max_body, assembly.body_idle_timeout)
-        body = parse_object(raw)
-        model, stream = check(body)
+        body, model, stream = read(request, raw)
         record.model, record.stream = model, stream  # a log names even an unknown model
         route = assembly.router.resolve(model)
         name = route.name
@@ -199,8 +237,8 @@ async def write_stream(
         if inband is not None:
             frame = inband(error, body)
         else:
-            # Each API's SDK recognises its own in-band error: OpenAI's a data-only event with an
-            # "error" key, Anthropic's an event named "error".
+            # Each API's SDK recognises its own in-band error: OpenAI's (and Google's) a data-only
+            # event with an "error" key, Anthropic's an event named "error".
             prefix = b"event: error\ndata: " if api == "anthropic" else b"data: "
             frame = prefix + orjson.dumps(body) + b"\n\n"
         try:

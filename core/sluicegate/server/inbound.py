@@ -1,4 +1,5 @@
-"""Reading and checking an OpenAI-style request body: once, and only what the gateway needs."""
+"""Reading and checking a request body (OpenAI's, Anthropic's, Gemini's): once, and only what the
+gateway needs."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from aiohttp import web
 from sluicegate import nesting
 from sluicegate.errors import GatewayError, InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from sluicegate.exchange import Endpoint
+from sluicegate.translate.gemini_inbound import check_contents, count_request
 
 # Request bodies the gateway inflates itself (aiohttp's own inflation is off: it knows no limit).
 # wbits 32+15 accepts both the gzip and the zlib wrapper.
@@ -230,6 +232,26 @@ def check_responses(body: dict[str, Any]) -> tuple[str, bool]:
         raise InvalidRequest("Background responses are not supported by this gateway; leave 'background' unset.",
                              param="background", code="unsupported_parameter")
     return model, stream
+
+
+def check_generate_content(body: dict[str, Any]) -> None:
+    """Gemini's ``generateContent``: ``contents`` shaped as Google requires (the model and the
+    stream are in the path). The parts themselves are judged by Gemini on a native pass-through
+    and by the bridge's translation for every other provider
+    (``sluicegate.translate.gemini_inbound``), which refuses before any vendor call."""
+    check_contents(body.get("contents"))
+
+
+def check_gemini_count(body: dict[str, Any]) -> None:
+    """Gemini's ``countTokens``: ``contents``, or a whole ``generateContentRequest``."""
+    count_request(body)
+
+
+#: The body checks of the Gemini operations, whose model and stream come from the path.
+GEMINI_CHECKS: dict[Endpoint, Callable[[dict[str, Any]], None]] = {
+    Endpoint.GENERATE_CONTENT: check_generate_content,
+    Endpoint.GEMINI_COUNT_TOKENS: check_gemini_count,
+}
 
 
 CHECKS: dict[Endpoint, Callable[[dict[str, Any]], tuple[str, bool]]] = {

@@ -142,13 +142,17 @@ def anthropic_usage(usage: Any) -> dict[str, int]:
     if not isinstance(cached, int):
         cached = usage.get("prompt_cache_hit_tokens")  # DeepSeek's own field
     cached = cached if isinstance(cached, int) else 0
+    # Cache writes, where a translating provider reports them under Anthropic's name (Bedrock).
+    written = usage.get("cache_creation_input_tokens")
+    written = written if isinstance(written, int) else 0
     prompt = usage.get("prompt_tokens")
     prompt = prompt if isinstance(prompt, int) else 0
     output = usage.get("completion_tokens")
-    # Anthropic counts cache reads apart from input tokens; OpenAI includes them in the prompt.
+    # Anthropic counts cache reads and writes apart from input tokens; OpenAI includes them in
+    # the prompt.
     return {
-        "input_tokens": max(prompt - cached, 0),
+        "input_tokens": max(prompt - cached - written, 0),
         "output_tokens": output if isinstance(output, int) else 0,
-        "cache_creation_input_tokens": 0,
+        "cache_creation_input_tokens": written,
         "cache_read_input_tokens": cached,
     }

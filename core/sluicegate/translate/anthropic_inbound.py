@@ -49,7 +49,9 @@ def _invalid(path: str, problem: str) -> InvalidRequest:
 # --- request: Anthropic Messages -> OpenAI chat ---------------------------------------------
 
 
-def messages_to_chat(body: dict[str, Any], model: str, *, reasoning_effort: bool = False) -> dict[str, Any]:
+def messages_to_chat(
+    body: dict[str, Any], model: str, *, reasoning_effort: bool = False, cache_control: bool = False
+) -> dict[str, Any]:
     """The OpenAI chat request that asks ``model`` what the Anthropic request ``body`` asks.
 
     The gateway checks only what routing needs before this, so this is where a Messages
@@ -60,18 +62,20 @@ def messages_to_chat(body: dict[str, Any], model: str, *, reasoning_effort: bool
 
     ``system`` messages inside ``messages`` stay where they are, as chat system messages.
     With ``reasoning_effort`` (the vendor takes that field) ``output_config.effort`` or
-    ``thinking`` become ``reasoning_effort``. Fields without an OpenAI meaning (``top_k``,
-    ``thinking`` otherwise, ``context_management``, ``cache_control``, ``service_tier``,
-    ...) are dropped.
+    ``thinking`` become ``reasoning_effort``. With ``cache_control`` (the vendor's chat dialect
+    takes the marks) a block's ``cache_control`` stays on its chat part (text, image, the tool
+    message of a tool result, the tool); a marked system prompt stays a list of text parts.
+    Fields without an OpenAI meaning (``top_k``, ``thinking`` otherwise,
+    ``context_management``, ``cache_control`` otherwise, ``service_tier``, ...) are dropped.
     """
     _check_max_tokens(body)
     turns = check_conversation(body)
     messages: list[dict[str, Any]] = []
-    system = _system_text(body.get("system"))
+    system = _system_content(body.get("system"), cache_control)
     if system:
         messages.append({"role": "system", "content": system})
     for index, turn in enumerate(turns):
-        _turn(turn, f"messages.{index}", messages)
+        _turn(turn, f"messages.{index}", messages, cache_control)
 
     chat: dict[str, Any] = {"model": model, "messages": messages}
     for name in ("max_tokens", "temperature", "top_p"):
@@ -87,7 +91,7 @@ def messages_to_chat(body: dict[str, Any], model: str, *, reasoning_effort: bool
         effort = _reasoning_effort(body)
         if effort is not None:
             chat["reasoning_effort"] = effort
-    _tools(body, chat)
+    _tools(body, chat, cache_control)
     response_format = _response_format(body.get("output_config"))
     if response_format is not None:
         chat["response_format"] = response_format
@@ -170,6 +174,21 @@ def _system_text(system: Any, path: str = "system") -> str:
     return _TEXT_JOIN.join(texts)
 
 
+def _marked(part: dict[str, Any], block: dict[str, Any], keep: bool) -> dict[str, Any]:
+    """``part`` with ``block``'s ``cache_control`` when the marks are kept."""
+    if keep and isinstance(block.get("cache_control"), dict):
+        part["cache_control"] = block["cache_control"]
+    return part
+
+
+def _system_content(system: Any, keep: bool) -> str | list[dict[str, Any]]:
+    """The system prompt as one string, or as text parts when a kept mark needs them."""
+    text = _system_text(system)
+    if keep and isinstance(system, list) and any(isinstance(block.get("cache_control"), dict) for block in system):
+        return [_marked({"type": "text", "text": block["text"]}, block, keep) for block in system]
+    return text
+
+
 def _text_of(block: dict[str, Any], path: str) -> str:
     text = block.get("text")
     if not isinstance(text, str):
@@ -177,7 +196,7 @@ def _text_of(block: dict[str, Any], path: str) -> str:
     return text
 
 
-def _turn(turn: dict[str, Any], path: str, messages: list[dict[str, Any]]) -> None:
+def _turn(turn: dict[str, Any], path: str, messages: list[dict[str, Any]], keep: bool = False) -> None:
     """Append the chat messages for one (already shape-checked) turn to ``messages``."""
     role, content = turn["role"], turn["content"]
     if role == "system":
@@ -194,9 +213,9 @@ def _turn(turn: dict[str, Any], path: str, messages: list[dict[str, Any]]) -> No
     elif isinstance(content, str):
         messages.append({"role": role, "content": content})
     elif role == "user":
-        messages.extend(_user_turn(content, f"{path}.content"))
+        messages.extend(_user_turn(content, f"{path}.content", keep))
     else:
-        messages.append(_assistant_turn(content, f"{path}.content"))
+        messages.append(_assistant_turn(content, f"{path}.content", keep))
 
 
 def _block_type(block: Any, path: str) -> str:
@@ -205,7 +224,7 @@ def _block_type(block: Any, path: str) -> str:
     return block["type"]
 
 
-def _user_turn(blocks: list[Any], path: str) -> list[dict[str, Any]]:
+def _user_turn(blocks: list[Any], path: str, keep: bool = False) -> list[dict[str, Any]]:
     """Tool results first, as OpenAI ``tool`` messages, then the rest of the turn as one message.
 
     OpenAI requires the tool messages to follow the assistant's ``tool_calls`` directly.
@@ -216,11 +235,13 @@ def _user_turn(blocks: list[Any], path: str) -> list[dict[str, Any]]:
         where = f"{path}.{index}"
         kind = _block_type(block, where)
         if kind == "text":
-            parts.append({"type": "text", "text": _text_of(block, where)})
+            parts.append(_marked({"type": "text", "text": _text_of(block, where)}, block, keep))
         elif kind == "image":
-            parts.append(_image_part(block, where))
+            parts.append(_marked(_image_part(block, where), block, keep))
         elif kind == "tool_result":
             tool_message, images = _tool_result(block, where)
+            if keep and isinstance(block.get("cache_control"), dict):
+                tool_message["content"] = [_marked({"type": "text", "text": tool_message["content"]}, block, keep)]
             tool_messages.append(tool_message)
             # Tool messages carry text only; the images still reach the model in the user turn.
             parts.extend(images)
@@ -228,26 +249,30 @@ def _user_turn(blocks: list[Any], path: str) -> list[dict[str, Any]]:
             raise _invalid(where, f"content blocks of type {kind!r} cannot be sent to this model")
     if not parts and tool_messages:
         return tool_messages
-    if all(part["type"] == "text" for part in parts):
+    if all(part["type"] == "text" and "cache_control" not in part for part in parts):
         content: Any = _TEXT_JOIN.join(part["text"] for part in parts)
     else:
         content = parts
     return [*tool_messages, {"role": "user", "content": content}]
 
 
-def _assistant_turn(blocks: list[Any], path: str) -> dict[str, Any]:
+def _assistant_turn(blocks: list[Any], path: str, keep: bool = False) -> dict[str, Any]:
     texts: list[str] = []
+    parts: list[dict[str, Any]] = []
     calls: list[dict[str, Any]] = []
     for index, block in enumerate(blocks):
         where = f"{path}.{index}"
         kind = _block_type(block, where)
         if kind == "text":
             texts.append(_text_of(block, where))
+            parts.append(_marked({"type": "text", "text": texts[-1]}, block, keep))
         elif kind == "tool_use":
             calls.append(_tool_call(block, where))
         elif kind not in _DROPPED_BLOCKS:
             raise _invalid(where, f"content blocks of type {kind!r} cannot be sent to this model")
     message: dict[str, Any] = {"role": "assistant", "content": _TEXT_JOIN.join(texts) if texts else None}
+    if any("cache_control" in part for part in parts):
+        message["content"] = parts
     if calls:
         message["tool_calls"] = calls
     elif message["content"] is None:
@@ -318,13 +343,13 @@ def _image_part(block: dict[str, Any], path: str) -> dict[str, Any]:
     return {"type": "image_url", "image_url": {"url": url}}
 
 
-def _tools(body: dict[str, Any], chat: dict[str, Any]) -> None:
+def _tools(body: dict[str, Any], chat: dict[str, Any], keep: bool = False) -> None:
     tools = body.get("tools")
     if tools is None:
         return
     if not isinstance(tools, list):
         raise _invalid("tools", "must be an array of tool definitions")
-    functions = [_function(tool, f"tools.{index}") for index, tool in enumerate(tools)]
+    functions = [_marked(_function(tool, f"tools.{index}"), tool, keep) for index, tool in enumerate(tools)]
     # OpenAI refuses tool_choice and parallel_tool_calls when no tools are given.
     if not functions:
         return

@@ -33,7 +33,9 @@ def messages_via_chat(provider: Adapter) -> Sender:
     """A sender for ``Endpoint.MESSAGES`` that translates to ``provider.send`` on chat and back."""
 
     async def send_messages(ctx: RequestContext, req: GatewayRequest, target: Target) -> Result:
-        chat_body = messages_to_chat(req.body, target.model, reasoning_effort=provider.reasoning_effort)
+        chat_body = messages_to_chat(
+            req.body, target.model, reasoning_effort=provider.reasoning_effort, cache_control=provider.cache_control
+        )
         chat = req.replace(endpoint=Endpoint.CHAT, body=chat_body, stream_usage=False)
         result = await provider.send(translated_context(ctx), chat, target)
         if isinstance(result, StreamReply):

@@ -2,27 +2,33 @@
 
 OpenAI chat requests are translated to ``models/{model}:generateContent`` (and
 ``:streamGenerateContent?alt=sse`` for a stream), and the answers back to ``chat.completion``
-and ``chat.completion.chunk``. The key goes in ``x-goog-api-key``, never in the URL, so it
-cannot land in an access log.
+and ``chat.completion.chunk``. Requests from the gateway's Gemini entrance already speak
+Gemini and pass through (``sluicegate_gemini.native``): the client's bytes are sent as they
+came unless the target needs a change, answers and stream events are relayed as Google sent
+them, and ``countTokens`` is Google's own count. The key goes in ``x-goog-api-key``, never in
+the URL, so it cannot land in an access log.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from types import MappingProxyType
 
 import orjson
 from attrs import define, field
+from multidict import CIMultiDict
 
 from sluicegate import hookimpl
+from sluicegate.client_headers import TO_GEMINI
 from sluicegate.config.checks import http_url
 from sluicegate.errors import UpstreamError
-from sluicegate.exchange import Endpoint, Reply
+from sluicegate.exchange import GEMINI_ENDPOINTS, Endpoint, Reply, SSEEvent
 from sluicegate.provider import ProviderOptions
 from sluicegate.resilience import classify
 from sluicegate.translating import TRANSLATION_FAILURES, TranslatingProvider, VendorCall
-from sluicegate_gemini import embed, errors, translate
+from sluicegate.upstream import forwardable_headers
+from sluicegate_gemini import embed, errors, native, translate
 
 
 @define(kw_only=True)
@@ -38,7 +44,7 @@ def new_call_id() -> str:
 
 
 class GeminiProvider(TranslatingProvider):
-    endpoints = frozenset({Endpoint.CHAT, Endpoint.EMBEDDINGS})
+    endpoints = frozenset({Endpoint.CHAT, Endpoint.EMBEDDINGS, *GEMINI_ENDPOINTS})
     requires_key = True
     answer_name = "a Gemini answer"
     # A client's own x-goog-* headers (another key, another project) would steer the vendor.
@@ -52,7 +58,46 @@ class GeminiProvider(TranslatingProvider):
     async def send(self, ctx, req, target):
         if req.endpoint is Endpoint.EMBEDDINGS:
             return await self._embed(ctx, req, target)
+        if req.endpoint in GEMINI_ENDPOINTS:
+            return await self._pass_through(ctx, req, target)
         return await super().send(ctx, req, target)
+
+    # -- Gemini's own API, passed through -----------------------------------------------------------
+
+    async def _pass_through(self, ctx, req, target):
+        url = self.base_url + native.resource_path(target.model)
+        if req.endpoint is Endpoint.GEMINI_COUNT_TOKENS:
+            url += native.COUNT
+        else:
+            url += translate.STREAM if req.stream else translate.GENERATE
+        # The client speaks Gemini's API: its headers are meant for this vendor, but for its
+        # x-goog-* ones (the gateway's key decides the project and quota) and its credential.
+        headers = CIMultiDict(forwardable_headers(ctx.client_headers, TO_GEMINI))
+        headers.update(self.fixed_headers)
+        if req.stream:
+            headers.update(_STREAM_HEADERS)
+        headers["X-Request-Id"] = ctx.request_id
+        response = await self.post(url, native.vendor_body(req, target), headers, req.stream)
+        if not req.stream:
+            return Reply(await self.read_all(response))
+        return self.stream_reply(self._relay(response), response)
+
+    async def _relay(self, response) -> AsyncIterator[SSEEvent]:
+        """Google's events as they came; an error event raises (the edge reports it in band, in
+        Google's shape), and a stream that ends before a finish reason is cut off."""
+        finished = False
+        async for event in self.events(response):
+            if event.event == "error":
+                raise self.stream_error(event.data)
+            data = event.data
+            if native.is_error_event(data):
+                error = self.reported_error(self.parse(data), mid_stream=True)
+                if error is not None:
+                    raise error
+            finished = finished or native.is_final_event(data)
+            yield event
+        if not finished:
+            raise self.cut_off()
 
     async def _embed(self, ctx, req, target) -> Reply:
         request = embed.embed_request(req.body, target.model)

@@ -16,7 +16,7 @@ from typing import Any
 from attrs import define
 
 from sluicegate.errors import GatewayError, PermissionDenied
-from sluicegate.exchange import Endpoint, GatewayRequest, RequestContext, StreamReply
+from sluicegate.exchange import COUNTING, GatewayRequest, RequestContext, StreamReply
 from sluicegate.extensions.pricing import Pricing
 from sluicegate.features.token_usage import completion_allowance, estimate_prompt_tokens
 from sluicegate.pipeline import Order
@@ -80,7 +80,7 @@ class Guard:
             raise PermissionDenied(
                 f"This API key may not call model {req.model!r}.", code="model_not_allowed",
                 headers={"x-should-retry": "false"})
-        generating = req.endpoint is not Endpoint.COUNT_TOKENS
+        generating = req.endpoint not in COUNTING
         claims = self.claims(grant, self.wall_clock()) if generating else []
         prompt = estimate_prompt_tokens(req.wire) if generating else 0
         tokens = prompt + completion_allowance(req, self.default_max_tokens)
