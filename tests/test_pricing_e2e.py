@@ -414,3 +414,29 @@ async def test_cache_reads_are_priced_at_the_cached_input_price(h):
     record = await h.recorder.last()
     assert (record.path, record.stream, record.tokens_cached) == ("/v1/messages", True, 4000)
     assert record.cost == pytest.approx(want, rel=1e-9)
+
+
+async def test_cache_writes_are_priced_at_their_own_rates_five_minutes_and_an_hour_apart(h):
+    """Anthropic bills a prompt written to its cache at 1.25 x input for 5 minutes and 2 x for an
+    hour: each part at its own price, through the chat entrance (translated) and /v1/messages
+    (passed through, whole and streamed)."""
+    usage = Usage(prompt_tokens=5000, completion_tokens=10, cache_written=3000, cache_written_1h=1000)
+    h.up.on(CLAUDE, ANTHROPIC.answer_text("written", usage), ANTHROPIC.answer_text("written", usage),
+            ANTHROPIC.answer_stream(["writ", "ten"], usage))
+    text = config(h.up.url).replace(f"output = {CLAUDE_OUT}\n",
+                                    f"output = {CLAUDE_OUT}\ncache_write = 3.75\ncache_write_1h = 6.0\n", 1)
+    await h.start(text=text)
+    want = (2000 * CLAUDE_IN + 2000 * 3.75 + 1000 * 6.0 + 10 * CLAUDE_OUT) / 1e6
+    await h.openai().chat.completions.create(model="sonnet", messages=MSG)
+    record = await h.recorder.last()
+    assert (record.tokens_in, record.tokens_cache_written, record.tokens_cache_written_1h) == (5000, 3000, 1000)
+    assert record.cost == pytest.approx(want, rel=1e-9)
+    claude = h.claude()
+    message = await claude.messages.create(model="sonnet", max_tokens=50, messages=MSG)
+    assert message.usage.cache_creation.ephemeral_1h_input_tokens == 1000
+    assert (await h.recorder.last()).cost == pytest.approx(want, rel=1e-9)
+    async with claude.messages.stream(model="sonnet", max_tokens=50, messages=MSG) as stream:
+        assert "".join([piece async for piece in stream.text_stream]) == "written"
+    record = await h.recorder.last()
+    assert (record.stream, record.tokens_cache_written_1h) == (True, 1000)
+    assert record.cost == pytest.approx(want, rel=1e-9)

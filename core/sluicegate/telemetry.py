@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 from attrs import define, field
 
-from sluicegate.usage import StreamObserver, cache_counts, usage_counts
+from sluicegate.usage import StreamObserver, cache_counts, hour_cache_writes, usage_counts
 
 log = logging.getLogger("sluicegate")
 
@@ -70,6 +70,8 @@ class RequestRecord:
     #: Of ``tokens_in``: read from the vendor's prompt cache, and written to it (Anthropic).
     tokens_cached: int | None = None
     tokens_cache_written: int | None = None
+    #: Of ``tokens_cache_written``: those written for an hour (Anthropic's 1-hour cache).
+    tokens_cache_written_1h: int | None = None
     cost: float | None = None
     latency: float | None = None  # seconds until the last byte
     ttft: float | None = None  # streams: seconds until the first event reached the client
@@ -89,6 +91,8 @@ class RequestRecord:
         """Put a usage object's counts (either dialect) on the record."""
         self.tokens_in, self.tokens_out = usage_counts(usage)
         self.tokens_cached, self.tokens_cache_written = cache_counts(usage)
+        if self.tokens_cache_written:
+            self.tokens_cache_written_1h = hour_cache_writes(usage)
 
     def stream_observer(self, ctx: Any, hide_usage: bool) -> StreamObserver | None:
         """The observer the stream writer feeds, to read the stream's usage for this record
@@ -101,6 +105,7 @@ class RequestRecord:
             usage = observer.usage
             self.tokens_in, self.tokens_out = usage.prompt, usage.completion
             self.tokens_cached, self.tokens_cache_written = usage.cached, usage.written
+            self.tokens_cache_written_1h = usage.written_for_an_hour
 
     @property
     def retries(self) -> int:

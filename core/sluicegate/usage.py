@@ -139,6 +139,19 @@ def _first_object(data: bytes, start: int) -> Any:
     return None
 
 
+def hour_cache_writes(usage: Any) -> int | None:
+    """Of the cache writes ``cache_counts`` gives, those kept for an hour (Anthropic's
+    ``cache_creation.ephemeral_1h_input_tokens``, Claude's on Bedrock and Vertex too): priced
+    apart from 5-minute writes. None where the usage does not say."""
+    if not isinstance(usage, dict):
+        return None
+    creation = usage.get("cache_creation")
+    if not isinstance(creation, dict):
+        return None
+    hour = creation.get("ephemeral_1h_input_tokens")
+    return hour if _number(hour) else None
+
+
 class StreamUsage:
     """Reads the usage a stream reports as its events go by.
 
@@ -148,13 +161,14 @@ class StreamUsage:
     event (the counts so far, so the last is the total).
     """
 
-    __slots__ = ("prompt", "completion", "cached", "written")
+    __slots__ = ("prompt", "completion", "cached", "written", "written_for_an_hour")
 
     def __init__(self) -> None:
         self.prompt: int | None = None
         self.completion: int | None = None
         self.cached: int | None = None
         self.written: int | None = None
+        self.written_for_an_hour: int | None = None
 
     def _cache(self, usage: Any) -> None:
         read, written = cache_counts(usage)
@@ -162,6 +176,7 @@ class StreamUsage:
             self.cached = read
         if written is not None:
             self.written = written
+            self.written_for_an_hour = hour_cache_writes(usage)
 
     def see(self, event: StreamEvent) -> bool:
         """Take the usage from ``event``; True if it is a usage-only chunk (no choices)."""

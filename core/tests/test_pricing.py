@@ -247,6 +247,36 @@ output = 1.10
     assert other.cost == pytest.approx((10_000 * 0.27 + 1_000 * 1.10) / 1e6)
 
 
+def test_hour_long_cache_writes_have_their_own_price(build):
+    pricing = build(PROVIDERS + """
+[pricing.prices."openai/gpt-4o-mini"]
+input = 3.0
+output = 15.0
+cache_write = 3.75
+cache_write_1h = 6.0
+
+[pricing.prices."openai/*"]
+input = 3.0
+output = 15.0
+cache_write = 3.75
+""").extensions["pricing"]
+    # 2,000 written to the cache, 500 of them for an hour.
+    rec = record(tokens_in=10_000, tokens_out=1_000)
+    rec.tokens_cache_written, rec.tokens_cache_written_1h = 2_000, 500
+    pricing.request_finished(rec)
+    assert rec.cost == pytest.approx((8_000 * 3.0 + 1_500 * 3.75 + 500 * 6.0 + 1_000 * 15.0) / 1e6)
+    # Without a 1-hour price every write costs cache_write.
+    other = record(model="gpt-4o", tokens_in=10_000, tokens_out=1_000)
+    other.tokens_cache_written, other.tokens_cache_written_1h = 2_000, 500
+    pricing.request_finished(other)
+    assert other.cost == pytest.approx((8_000 * 3.0 + 2_000 * 3.75 + 1_000 * 15.0) / 1e6)
+    # A vendor reporting more hour-long writes than writes is held to its writes.
+    odd = record(tokens_in=10_000, tokens_out=0)
+    odd.tokens_cache_written, odd.tokens_cache_written_1h = 100, 900
+    pricing.request_finished(odd)
+    assert odd.cost == pytest.approx((9_900 * 3.0 + 100 * 6.0) / 1e6)
+
+
 def test_cache_prices_are_validated(build):
     with pytest.raises(ConfigError) as caught:
         build(PROVIDERS + '[pricing.prices."openai/*"]\ninput = 1\noutput = 1\ncached_input = -1\n')

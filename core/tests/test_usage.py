@@ -124,3 +124,14 @@ def test_the_stream_usage_the_edge_asks_for_is_applied_in_the_targets_one_copy()
     assert sent.body["stream_options"] == {"x": 1, "include_usage": True}
     assert orjson.loads(sent.wire) == sent.body
     assert req.body["stream_options"] == {"x": 1} and req.wire is raw  # the client's request is untouched
+
+
+def test_hour_long_cache_writes_are_read_from_anthropic_usage():
+    from sluicegate.usage import hour_cache_writes
+
+    usage = {"input_tokens": 10, "cache_creation_input_tokens": 300, "cache_read_input_tokens": 0,
+             "cache_creation": {"ephemeral_5m_input_tokens": 200, "ephemeral_1h_input_tokens": 100}}
+    assert hour_cache_writes(usage) == 100
+    assert hour_cache_writes({"cache_creation_input_tokens": 300}) is None
+    assert hour_cache_writes({"cache_creation": {"ephemeral_1h_input_tokens": -1}}) is None
+    assert hour_cache_writes(None) is None

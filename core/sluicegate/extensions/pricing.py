@@ -53,6 +53,9 @@ class Price:
     cached_input: float | None = field(default=None, validator=optional(_per_million))
     # Per million prompt tokens written to the vendor's cache; unset: the input price.
     cache_write: float | None = field(default=None, validator=optional(_per_million))
+    # Per million prompt tokens written to the cache for an hour (Anthropic: 2 x input, where
+    # 5-minute writes are 1.25 x); unset: the cache_write price.
+    cache_write_1h: float | None = field(default=None, validator=optional(_per_million))
 
 
 @define(kw_only=True)
@@ -94,8 +97,13 @@ class Pricing:
         cached, written = record.tokens_cached, record.tokens_cache_written
         if cached and price.cached_input is not None:
             prompt += cached * (price.cached_input - price.input)
-        if written and price.cache_write is not None:
-            prompt += written * (price.cache_write - price.input)
+        if written:
+            five_minutes = price.cache_write if price.cache_write is not None else price.input
+            hour = min(record.tokens_cache_written_1h or 0, written)
+            if hour and price.cache_write_1h is not None:
+                prompt += hour * (price.cache_write_1h - price.input)
+                written -= hour
+            prompt += written * (five_minutes - price.input)
         # One division at the end keeps round prices round (0.15 * 1000 / 1e6 == 0.00015).
         record.cost = (prompt + (tokens_out or 0) * price.output) / 1e6
         record.extras[CURRENCY] = self.currency

@@ -56,6 +56,10 @@ class Usage:
     prompt_tokens: int = 11
     completion_tokens: int = 7
     cached_tokens: int = 0
+    #: Prompt tokens written to the vendor's cache (of ``prompt_tokens``), and of those the ones
+    #: written for an hour (Anthropic prices 5-minute and 1-hour writes apart).
+    cache_written: int = 0
+    cache_written_1h: int = 0
 
 
 @define(frozen=True)

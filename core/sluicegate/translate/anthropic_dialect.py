@@ -123,7 +123,7 @@ def openai_usage(usage: dict[str, Any]) -> dict[str, Any]:
     read = usage.get("cache_read_input_tokens") or 0
     output = usage.get("output_tokens") or 0
     prompt = fresh + written + read
-    return {
+    answer = {
         "prompt_tokens": prompt,
         "completion_tokens": output,
         "total_tokens": prompt + output,
@@ -131,9 +131,13 @@ def openai_usage(usage: dict[str, Any]) -> dict[str, Any]:
         "cache_creation_input_tokens": written,
         "cache_read_input_tokens": read,
     }
+    creation = usage.get("cache_creation")
+    if isinstance(creation, dict):  # 5-minute and 1-hour writes apart: priced apart
+        answer["cache_creation"] = creation
+    return answer
 
 
-def anthropic_usage(usage: Any) -> dict[str, int]:
+def anthropic_usage(usage: Any) -> dict[str, Any]:
     """OpenAI usage (or an OpenAI-compatible vendor's) as Anthropic's."""
     if not isinstance(usage, dict):
         usage = {}
@@ -150,9 +154,13 @@ def anthropic_usage(usage: Any) -> dict[str, int]:
     output = usage.get("completion_tokens")
     # Anthropic counts cache reads and writes apart from input tokens; OpenAI includes them in
     # the prompt.
-    return {
+    answer: dict[str, Any] = {
         "input_tokens": max(prompt - cached - written, 0),
         "output_tokens": output if isinstance(output, int) else 0,
         "cache_creation_input_tokens": written,
         "cache_read_input_tokens": cached,
     }
+    creation = usage.get("cache_creation")
+    if isinstance(creation, dict):
+        answer["cache_creation"] = creation
+    return answer

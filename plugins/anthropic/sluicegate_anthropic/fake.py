@@ -28,14 +28,19 @@ SSE_HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Contro
 
 
 def usage_of(usage: Usage) -> dict[str, Any]:
-    """Anthropic counts cache reads apart from ``input_tokens``."""
-    return {
-        "input_tokens": usage.prompt_tokens - usage.cached_tokens,
-        "cache_creation_input_tokens": 0,
+    """Anthropic counts cache reads and writes apart from ``input_tokens``; writes by lifetime in
+    ``cache_creation`` (sent here only when there are some, as older answers had none)."""
+    answer = {
+        "input_tokens": usage.prompt_tokens - usage.cached_tokens - usage.cache_written,
+        "cache_creation_input_tokens": usage.cache_written,
         "cache_read_input_tokens": usage.cached_tokens,
         "output_tokens": usage.completion_tokens,
         "service_tier": "standard",
     }
+    if usage.cache_written:
+        answer["cache_creation"] = {"ephemeral_5m_input_tokens": usage.cache_written - usage.cache_written_1h,
+                                    "ephemeral_1h_input_tokens": usage.cache_written_1h}
+    return answer
 
 
 def frame(event: str, data: dict[str, Any]) -> bytes:
