@@ -107,6 +107,12 @@ class Gov:
         return await self.call("POST", "/v1/messages", body, token=None,
                                headers={"x-api-key": key, "anthropic-version": "2023-06-01"})
 
+    async def generate(self, key: str, model: str = "echo") -> Answer:
+        """The Gemini entrance, with the key where the google-genai SDK sends it."""
+        body = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}], "generationConfig": {"maxOutputTokens": 1}}
+        return await self.call("POST", f"/v1beta/models/{model}:generateContent", body, token=None,
+                               headers={"x-goog-api-key": key})
+
     async def new_key(self, **fields: Any) -> dict[str, Any]:
         answer = await self.call("POST", "/admin/api/keys", {"name": "bot", **fields})
         assert answer.status == 201, answer.text
@@ -362,6 +368,11 @@ async def test_a_model_outside_the_allow_list_is_refused_in_each_apis_shape(gov)
     assert anthropic.data["type"] == "error" and anthropic.data["error"]["type"] == "permission_error"
     assert "other" in anthropic.data["error"]["message"]
 
+    assert (await gov.generate(key["key"])).status == 200
+    google = await gov.generate(key["key"], model="other")
+    assert google.status == 403 and google.headers["x-should-retry"] == "false"
+    assert google.data["error"]["status"] == "PERMISSION_DENIED" and "other" in google.data["error"]["message"]
+
 
 async def test_a_spent_budget_is_refused_until_it_renews(gov):
     key = await gov.new_key(budget={"amount": 0.2, "period": "day"})
@@ -387,6 +398,9 @@ async def test_a_spent_budget_is_refused_until_it_renews(gov):
     anthropic = await gov.messages(key["key"])
     assert anthropic.status == 429 and anthropic.headers["x-should-retry"] == "false"
     assert anthropic.data["type"] == "error" and renews in anthropic.data["error"]["message"]
+    google = await gov.generate(key["key"])
+    assert google.status == 429 and google.headers["x-should-retry"] == "false"
+    assert google.data["error"]["status"] == "RESOURCE_EXHAUSTED" and renews in google.data["error"]["message"]
 
     # The admin view shows the same standing; the next day the budget renews.
     shown = (await gov.call("GET", f"/admin/api/keys/{key['id']}")).data
