@@ -2,9 +2,10 @@
 in one validated change of gateway.toml.
 
 The provider's ``type`` comes from the preset, never from the body: the type's adapter sends the
-vendor's auth and version headers, so they cannot be typed wrong. Every refusal names the body
-field it is about (``param``), so the dialog can show it beside that field; a literal key is never
-shown back, in an answer or an error.
+vendor's auth and version headers, so they cannot be typed wrong. Keys of the type's own (a
+region, a project) come under ``options``, only those the preset declares. Every refusal names
+the body field it is about (``param``; ``options.<name>`` for those), so the dialog can show it
+beside that field; a literal key is never shown back, in an answer or an error.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from attrs import define, field
 from sluicegate.errors import GatewayError, InvalidRequest
 from sluicegate_admin import toml_edit
 from sluicegate_admin.body import ALIAS, PROVIDER_ID, api_key_value, check_name
+from sluicegate_admin.preset_fields import BODY_FIELD, check_options, param_of
 from sluicegate_admin.presets import BY_ID, Preset, env_name_for, unavailable_reason
 
 #: The body fields this route reads; anything else (a "type", "headers") is refused.
-FIELDS = frozenset({"preset", "provider_id", "base_url", "model", "alias", "api_key", "api_key_env"})
+FIELDS = frozenset({"preset", "provider_id", "base_url", "model", "alias", "api_key", "api_key_env", BODY_FIELD})
 MAX_MODEL = 200
 MAX_URL = 2048
 
@@ -33,9 +35,11 @@ class NewModel:
 
     preset: Preset
     provider_id: str
-    base_url: str
+    base_url: str | None  # None: the type derives it (no base_url line)
     model: str
     alias: str
+    # The preset's own keys as given (region, project, ...), in the preset's order.
+    options: dict[str, str] = field(factory=dict)
     # The api_key TOML value ("${VAR}" or the literal, "$" doubled); None writes no key line.
     api_key: str | None = field(repr=False)
     key_param: str  # the body field the key came from, for errors about it
@@ -45,7 +49,10 @@ class NewModel:
         return f"{self.provider_id}/{self.model}"
 
     def provider_values(self) -> dict[str, Any]:
-        values: dict[str, Any] = {"type": self.preset.type, "base_url": self.base_url}
+        values: dict[str, Any] = {"type": self.preset.type}
+        if self.base_url is not None:
+            values["base_url"] = self.base_url
+        values.update(self.options)
         if self.api_key is not None:
             values["api_key"] = self.api_key
         return values
@@ -85,12 +92,14 @@ def _alias(value: Any, model: str) -> str:
     return check_name(value, ALIAS, "alias", "alias")
 
 
-def _base_url(value: Any, preset: Preset) -> str:
+def _base_url(value: Any, preset: Preset) -> str | None:
     if value is None or value == "":
-        if not preset.base_url:
-            raise _invalid("base_url", "base_url is required: the vendor's API root, such as "
-                                       "https://api.example.com/v1.")
-        return preset.base_url
+        if preset.base_url:
+            return preset.base_url
+        if preset.base_url_optional:
+            return None
+        raise _invalid("base_url", "base_url is required. " + (
+            preset.base_url_hint or "The vendor's API root, such as https://api.example.com/v1."))
     # The URL is never echoed: it may carry a key in its query.
     if not isinstance(value, str) or len(value) > MAX_URL or any(ch.isspace() for ch in value):
         raise _invalid("base_url", "base_url must be an http:// or https:// URL without spaces.")
@@ -139,9 +148,10 @@ def parse_new_model(body: dict[str, Any], installed_types: Collection[str]) -> N
     model = _model(body.get("model"))
     alias = _alias(body.get("alias"), model)
     base_url = _base_url(body.get("base_url"), preset)
+    options = check_options(body.get(BODY_FIELD), preset.fields, preset.label)
     api_key, key_param = _key(body, preset, provider_id)
     return NewModel(preset=preset, provider_id=provider_id, base_url=base_url, model=model, alias=alias,
-                    api_key=api_key, key_param=key_param)
+                    options=options, api_key=api_key, key_param=key_param)
 
 
 @define
@@ -187,6 +197,9 @@ def problem_param(path: str, new: NewModel) -> str | None:
             return "base_url"
         if rest.startswith("api_key"):
             return new.key_param
+        key = rest.split(".", 1)[0].split("[", 1)[0]
+        if any(option.name == key for option in new.preset.fields):
+            return param_of(key)
         return "provider_id"
     alias = f"models.{new.alias}"
     if path == alias or path.startswith(alias + "."):

@@ -87,8 +87,8 @@ url = "sqlite+aiosqlite:///{path}"
 refresh_interval = 3600
 '''
 
-PRESET_ORDER = ["openai", "anthropic", "deepseek", "qwen", "qwen-compat", "gemini", "azure", "ollama", "vllm",
-                "custom"]
+PRESET_ORDER = ["openai", "anthropic", "deepseek", "qwen", "qwen-compat", "gemini", "gemini-compat", "azure",
+                "bedrock", "vertex", "ollama", "vllm", "custom"]
 
 
 @define
@@ -171,29 +171,38 @@ async def test_presets_come_in_the_dialogs_order_with_the_vendors_types(console)
     assert [entry["id"] for entry in data["data"]] == PRESET_ORDER
     assert presets["deepseek"] == {
         "id": "deepseek", "label": "DeepSeek", "type": "openai", "base_url": "https://api.deepseek.com/v1",
+        "base_url_optional": False, "base_url_hint": None,
         "models": ["deepseek-chat", "deepseek-reasoner"], "key_env": "DEEPSEEK_API_KEY", "key_optional": False,
-        "available": True, "note": None}
+        "available": True, "note": None, "fields": []}
     assert [presets[name]["label"] for name in PRESET_ORDER] == [
         "OpenAI", "Anthropic", "DeepSeek", "Qwen (DashScope native)", "Qwen (compatible mode)", "Gemini",
-        "Azure OpenAI", "Ollama", "vLLM", "OpenAI-compatible"]
-    assert (presets["anthropic"]["type"], presets["qwen"]["type"]) == ("anthropic", "dashscope")
-    gemini = presets["gemini"]
+        "Gemini (OpenAI-compatible)", "Azure OpenAI", "AWS Bedrock", "Vertex AI", "Ollama", "vLLM",
+        "OpenAI-compatible"]
+    assert [presets[name]["type"] for name in PRESET_ORDER] == [
+        "openai", "anthropic", "openai", "dashscope", "openai", "gemini", "openai", "azure", "bedrock", "vertex",
+        "openai", "openai", "openai"]
+    gemini = presets["gemini-compat"]
     assert (gemini["type"], gemini["base_url"], gemini["key_env"]) == (
         "openai", "https://generativelanguage.googleapis.com/v1beta/openai", "GEMINI_API_KEY")
     assert presets["qwen-compat"]["base_url"] == "https://dashscope.aliyuncs.com/compatible-mode/v1"
-    # No Azure provider type is installed: listed, not offered, with the reason.
-    assert presets["azure"]["available"] is False and "provider type" in presets["azure"]["note"]
+    # Every preset's fields, in order (test_console_vendors_api.py checks them in full).
+    assert {name: [field["name"] for field in entry["fields"]] for name, entry in presets.items()
+            if entry["fields"]} == {"azure": ["api_version"], "bedrock": ["region"],
+                                    "vertex": ["region", "project", "credentials_file"]}
     for local, url in (("ollama", "http://localhost:11434/v1"), ("vllm", "http://localhost:8000/v1")):
         assert (presets[local]["base_url"], presets[local]["key_env"], presets[local]["key_optional"]) == (
             url, None, True)
     custom = presets["custom"]
     assert (custom["type"], custom["base_url"], custom["models"], custom["key_env"]) == ("openai", "", [], None)
-    assert all(entry["available"] for name, entry in presets.items() if name != "azure")
+    # Every type a preset names is installed here.
+    assert all(entry["available"] for entry in presets.values())
 
 
 def test_a_preset_whose_type_is_not_installed_is_not_available():
     assert preset_view(BY_ID["anthropic"], {"openai"})["available"] is False
     assert "'anthropic'" in preset_view(BY_ID["anthropic"], {"openai"})["note"]
+    assert preset_view(BY_ID["bedrock"], {"openai"})["note"] == (
+        "The provider type 'bedrock' is not installed (install its plugin, sluicegate-bedrock).")
     assert preset_view(BY_ID["azure"], {"openai", "azure"})["available"] is True
     with pytest.raises(InvalidRequest) as refused:
         parse_new_model(add_body(preset="anthropic", provider_id="claude"), {"openai"})
@@ -271,7 +280,6 @@ async def test_add_model_to_an_existing_provider_adds_only_the_alias(console):
     [
         ({"preset": None}, 400, "invalid_value", "preset"),
         ({"preset": "nope"}, 400, "invalid_value", "preset"),
-        ({"preset": "azure"}, 400, "invalid_value", "preset"),
         ({"provider_id": "a/b"}, 400, "invalid_name", "provider_id"),
         ({"provider_id": None}, 400, "invalid_name", "provider_id"),
         ({"model": ""}, 400, "invalid_value", "model"),
@@ -319,6 +327,15 @@ def test_config_problems_are_mapped_to_the_field_that_caused_them():
     assert problem_param("models.deepseek-chat", new) == "alias"
     assert problem_param("providers.deepseek2.base_url", new) is None
     assert "sk-x-000" not in repr(new)
+    # A key the preset asked for is named as sent (options.<name>); any other key of the table
+    # is the provider's as a whole.
+    vertex = parse_new_model({"preset": "vertex", "provider_id": "gcp", "model": "gemini-2.5-flash",
+                              "options": {"region": "us-east5", "project": "my-project-1"}}, {"vertex"})
+    assert vertex.options == {"region": "us-east5", "project": "my-project-1"}
+    assert problem_param("providers.gcp.region", vertex) == "options.region"
+    assert problem_param("providers.gcp.credentials_file", vertex) == "options.credentials_file"
+    assert problem_param("providers.gcp.publishers.x", vertex) == "provider_id"
+    assert problem_param("providers.gcp", vertex) == "provider_id"
 
 
 async def test_the_vendor_headers_come_from_the_presets_type(console):

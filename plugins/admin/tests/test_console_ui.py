@@ -7,6 +7,7 @@ The server and the browser share the test's event loop, so every browser wait le
 
 from __future__ import annotations
 
+import re
 import tomllib
 from functools import partial
 
@@ -275,3 +276,65 @@ async def test_add_model_with_the_keyboard_only(page, site):
     data = tomllib.loads(path.read_text())
     assert data["providers"]["openai"]["api_key"] == "${OPENAI_API_KEY}"
     assert data["models"]["gpt-4o-mini"] == {"targets": ["openai/gpt-4o-mini"]}
+
+
+async def test_a_vertex_model_with_its_own_fields(page, site, tmp_path, axe_source):
+    server, path = site
+    key_file = tmp_path / "service-account.json"
+    key_file.write_text("{}")  # the config check wants the file to exist; no call is made here
+    await sign_in(page, server.base_url)
+    dialog = await open_dialog(page, "Vertex AI")
+    await expect(dialog.locator("#add-type-value")).to_have_text("vertex")
+    region, project, credentials = (dialog.get_by_label("Region"), dialog.get_by_label("Project"),
+                                    dialog.get_by_label("Credentials file"))
+    # The preset's fields, with their defaults, marks and hints; no key and no URL needed.
+    await expect(region).to_have_value("us-east5")
+    await expect(project).to_have_value("")
+    await expect(credentials).to_have_value("")
+    assert await region.get_attribute("required") is not None
+    assert await project.get_attribute("required") is None
+    await expect(dialog.locator("label[for='add-option-project']")).to_have_text("Project (optional)")
+    await expect(dialog.locator("label[for='add-base-url']")).to_have_text("Base URL (optional)")
+    await expect(dialog.get_by_label("Base URL")).to_have_value("")
+    await expect(dialog.get_by_label("Key variable")).to_have_value("")
+    await expect(region).to_have_accessible_description(re.compile("us-east5 serves Gemini and Claude"))
+    await expect(credentials).to_have_accessible_description(re.compile("application default credentials"))
+    # The fields follow the provider id in the tab order.
+    await dialog.get_by_label("Provider id").focus()
+    await page.keyboard.press("Tab")
+    await expect(region).to_be_focused()
+
+    # A required field left empty is named under it before anything is sent.
+    await region.fill("")
+    await dialog.get_by_role("button", name="Save").click()
+    await expect(dialog.locator("#add-option-region-error")).to_have_text("Enter the region.")
+    await expect(region).to_be_focused()
+    await expect(region).to_have_attribute("aria-invalid", "true")
+    # The server's refusal of a field (options.project) shows under that field.
+    await region.fill("us-east5")
+    await project.fill("Bad_Project")
+    await dialog.get_by_role("button", name="Save").click()
+    await expect(dialog.locator("#add-option-project-error")).to_contain_text("Google Cloud project id")
+    await expect(project).to_be_focused()
+    await expect(region).not_to_have_attribute("aria-invalid", "true")
+    assert await console_browser.axe_violations(page, axe_source) == []
+    assert "[providers.vertex]" not in path.read_text()
+
+    await project.fill("my-project-123")
+    await credentials.fill(str(key_file))
+    await dialog.get_by_role("button", name="Save").click()
+    await expect(dialog).to_be_hidden()
+    await expect(page.locator("#providers-notice")).to_contain_text("Added model gemini-2.5-flash")
+    data = tomllib.loads(path.read_text())
+    assert data["providers"]["vertex"] == {"type": "vertex", "region": "us-east5", "project": "my-project-123",
+                                           "credentials_file": str(key_file)}
+    assert data["models"]["gemini-2.5-flash"] == {"targets": ["vertex/gemini-2.5-flash"]}
+    await expect(page.locator("#providers tbody tr[data-provider='vertex']")).to_be_visible()
+
+    # Another vendor has no such fields: they go.
+    dialog = await open_dialog(page, "Vertex AI")
+    await expect(dialog.get_by_label("Region")).to_have_value("us-east5")
+    await dialog.get_by_label("Vendor").select_option(label="DeepSeek")
+    await expect(dialog.locator("#add-options")).to_be_hidden()
+    assert await dialog.locator("#add-options input").count() == 0
+    await expect(dialog.locator("label[for='add-base-url']")).to_have_text("Base URL")

@@ -1,14 +1,16 @@
 // The "Add model" dialog: pick a vendor preset (GET /admin/api/presets), name the provider, model
-// and alias, and say how the key is given. By default the key is an environment variable
-// reference (api_key = "${VAR}"); only with "Enter API key manually" checked is the API key input
-// enabled, and unchecking clears it, so a password manager's autofill can never be submitted
-// unseen. One POST /admin/api/add-model writes the provider (if new) and the alias.
+// and alias, fill in the preset's own fields (a region, a project: preset_fields.js), and say how
+// the key is given. By default the key is an environment variable reference (api_key = "${VAR}");
+// only with "Enter API key manually" checked is the API key input enabled, and unchecking clears
+// it, so a password manager's autofill can never be submitted unseen. One POST
+// /admin/api/add-model writes the provider (if new) and the alias.
 
 import { api, errorOf, missingRoute } from "./api.js";
 import { $, el, problemItem } from "./dom.js";
 import { notify } from "./feedback.js";
 import { clearFieldErrors, showFieldError } from "./field_errors.js";
 import { Modal } from "./modal.js";
+import * as presetFields from "./preset_fields.js";
 
 // The response's error.param -> the input it is about.
 const FIELDS = {
@@ -41,6 +43,9 @@ const CUSTOM = "custom";
 
 function isCustom(preset) { return Boolean(preset) && preset.id === CUSTOM; }
 
+// A preset with no URL of its own needs one, unless its type works it out (from the region).
+function needsBaseUrl(preset) { return Boolean(preset) && !preset.base_url && !preset.base_url_optional; }
+
 function syncKeyFields() {
   const manual = $("add-key-manual").checked;
   const key = $("add-api-key");
@@ -63,12 +68,17 @@ function applyPreset() {
   $("add-vendor-note").textContent = preset.note || "";
   $("add-provider-id").value = isCustom(preset) ? "" : preset.id;
   $("add-base-url").value = preset.base_url || "";
+  $("add-base-url-label").textContent = "Base URL" + (preset.base_url_optional ? " (optional)" : "");
+  $("add-base-url-hint").textContent = preset.base_url_hint || "";
+  $("add-base-url-hint").hidden = !preset.base_url_hint;
+  presetFields.render($("add-options"), preset.fields);
   const models = preset.models || [];
   $("add-model-choices").replaceChildren(...models.map((model) => el("option", { value: model })));
   $("add-model-name").value = models[0] || "";
   touched.alias = false;
   touched.env = false;
   $("add-key-env").value = isCustom(preset) ? keyVariable($("add-provider-id").value) : preset.key_env || "";
+  $("add-key-env-label").textContent = "Key variable" + (preset.key_optional ? " (optional)" : "");
   syncDerived();
 }
 
@@ -78,7 +88,7 @@ function clearErrors() {
   const alert = $("add-model-errors");
   alert.hidden = true;
   alert.replaceChildren();
-  clearFieldErrors(Object.values(FIELDS));
+  clearFieldErrors([...Object.values(FIELDS), ...presetFields.inputIds($("add-options"))]);
 }
 
 function alertError(text, problems) {
@@ -91,7 +101,8 @@ function alertError(text, problems) {
 
 function showAnswerError(answer) {
   const error = errorOf(answer);
-  const inputId = FIELDS[error.param];
+  const option = presetFields.inputForParam(error.param);
+  const inputId = option ? option.id : FIELDS[error.param];
   if (inputId && !$(inputId).disabled) {
     showFieldError(inputId, error.message);
     $(inputId).focus();
@@ -107,7 +118,8 @@ function checkFilled() {
   const missing = [];
   const need = (id, text) => { if (!$(id).value.trim()) missing.push([id, text]); };
   need("add-provider-id", "Enter a provider id, such as deepseek.");
-  if (isCustom(chosen())) need("add-base-url", "Enter the base URL of the OpenAI-compatible server.");
+  missing.push(...presetFields.missing($("add-options")));
+  if (needsBaseUrl(chosen())) need("add-base-url", ("Enter the base URL. " + (chosen().base_url_hint || "")).trim());
   need("add-model-name", "Enter the model name the vendor uses.");
   need("add-alias", "Enter the alias clients will ask for.");
   if ($("add-key-manual").checked) {
@@ -163,6 +175,8 @@ async function submit(event) {
   };
   const base = $("add-base-url").value.trim();
   if (base) body.base_url = base;
+  const preset = chosen();
+  if (preset && preset.fields && preset.fields.length) body.options = presetFields.values($("add-options"));
   if ($("add-key-manual").checked) body.api_key = $("add-api-key").value;
   else if ($("add-key-env").value.trim()) body.api_key_env = $("add-key-env").value.trim();
   // else: a local server (Ollama, vLLM) that needs no key gets no key line.
