@@ -275,6 +275,8 @@ HTTP_ROWS = [
     row("gemini", "bad argument", 400, google_body(
         400, "INVALID_ARGUMENT", "* GenerateContentRequest.contents: contents is not specified"),
         E.INVALID_REQUEST, False),
+    row("gemini", "unsupported location", 400, google_body(
+        400, "FAILED_PRECONDITION", "User location is not supported for the API use."), E.PERMISSION, False),
     row("gemini", "bad key", 400, google_body(
         400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key.", error_info("API_KEY_INVALID")),
         E.AUTHENTICATION, False),

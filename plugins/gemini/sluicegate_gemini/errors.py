@@ -75,6 +75,9 @@ _CLASSES: dict[str, classify.ErrorClass] = {
 # Gemini answers a bad key with INVALID_ARGUMENT (400) and this reason; to an OpenAI client
 # that is a 401, and no retry or other request fixes it.
 _BAD_KEY_REASONS = frozenset({"API_KEY_INVALID", "API_KEY_EXPIRED"})
+# Gemini's API is not offered in every country: another target (Vertex, another vendor) may
+# well be, so this precondition is a permission failure the router falls back on.
+_LOCATION = re.compile(r"location is not supported", re.IGNORECASE)
 _CONTEXT = re.compile(r"input token count .* exceeds|exceeds the maximum number of tokens", re.IGNORECASE)
 _TYPES = {401: "authentication_error", 403: "permission_error", 404: "not_found_error", 429: "rate_limit_error"}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
@@ -139,6 +142,8 @@ def classify_error(error: GeminiError, http_status: int | None) -> ErrorKind:
         kind = _CLASSES[error.status]  # type: ignore[index]
     elif status == 400 and _CONTEXT.search(error.message):
         kind = classify.ErrorClass.CONTEXT_LENGTH
+    elif error.status == "FAILED_PRECONDITION" and _LOCATION.search(error.message):
+        kind = classify.ErrorClass.PERMISSION
     else:
         kind = classify.for_status(status)
     return ErrorKind(status, _TYPES.get(status) or ("invalid_request_error" if status < 500 else "upstream_error"), kind)
