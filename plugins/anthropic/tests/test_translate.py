@@ -215,6 +215,8 @@ def test_tool_use_message_drops_thinking_and_counts_cached_prompt_tokens():
         "prompt_tokens": 472 + 1024 + 2048, "completion_tokens": 89, "total_tokens": 472 + 1024 + 2048 + 89,
         "prompt_tokens_details": {"cached_tokens": 2048},
         "cache_creation_input_tokens": 1024, "cache_read_input_tokens": 2048,
+        # 5-minute and 1-hour writes apart, as Anthropic reports them: priced apart.
+        "cache_creation": {"ephemeral_5m_input_tokens": 1024, "ephemeral_1h_input_tokens": 0},
     }
 
 
