@@ -125,3 +125,24 @@ async def test_longest_valid_value_kept(rid):
     call, _ = rid
     _, got, _ = await call("POST", "/v1/chat/completions", CHAT, request_id="b" * 128)
     assert got == "b" * 128
+
+
+def test_generated_ids_are_unique_per_process_and_per_fork():
+    import os
+
+    from sluicegate.server.edge import RequestIds, new_request_id
+
+    ids = RequestIds()
+    drawn = [ids() for _ in range(1000)]
+    assert len(set(drawn)) == 1000 and all(GENERATED.match(i) for i in drawn)
+    assert RequestIds()()[:16] != ids()[:16]  # another process's random half
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child, as a forked worker: its ids do not repeat the parent's
+        os.write(write, new_request_id().encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    os.close(write)
+    assert GENERATED.match(child) and child[:16] != new_request_id()[:16]

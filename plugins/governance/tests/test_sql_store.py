@@ -452,6 +452,16 @@ async def test_logs_rows_round_trip_every_field(store):
     assert (await store.logs()).rows == (bare, row)
 
 
+async def test_text_and_numbers_round_trip_exactly_through_a_batch(store):
+    # SQLite takes a batch as one JSON array: quotes, escapes, non-ASCII text and doubles come
+    # back as they were sent.
+    rows = [LedgerRow(at=DAY0 + index / 7, request_id=f"req-{index}", alias='gpt "4o" \\ \u00e9\u6a21\U0001f600',
+                      client="a\tb\nc", cost=index * 0.1 + 1e-12, latency_ms=1 / 3, tokens_in=2**53, stream=index % 2 == 0)
+            for index in range(7)]
+    await store.record(rows)
+    assert (await store.logs(limit=10)).rows == tuple(reversed(rows))
+
+
 async def test_logs_keep_what_no_database_could_take(store):
     odd = LedgerRow(at=DAY0, request_id="r\x00", alias="gpt\x00" + "x" * 1000, cost=math.nan,
                     latency_ms=math.inf, tokens_in=-5, tokens_out=2**70)

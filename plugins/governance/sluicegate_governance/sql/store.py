@@ -19,6 +19,7 @@ the points asked for; several dimensions at once (one team's usage by key) from 
 
 from __future__ import annotations
 
+import enum
 import math
 import operator
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
@@ -92,6 +93,14 @@ _GROUP_COLUMNS = {GroupBy.KEY: "key_id", GroupBy.TEAM: "team_id", GroupBy.MODEL:
                   GroupBy.PROVIDER: "provider"}
 
 
+class _Insert(enum.Enum):
+    """How a batch of ledger rows reaches the driver."""
+
+    JSON = "one JSON array, one statement"  # SQLite
+    ROWS = "executemany of the row tuples"  # drivers with positional parameters (asyncpg)
+    DICTS = "SQLAlchemy's insert of dicts"  # any other
+
+
 class SqlStore:
     """Keys, teams and the spend ledger in the database at ``url``; ``migrate``: bring the schema
     to the newest revision on ``open()``."""
@@ -104,7 +113,7 @@ class SqlStore:
         self._prepared = self._migrated = False
         # The ledger's INSERT compiled once for the driver: its SQL and its parameters' order
         # (None: a dialect with named parameters, which goes through SQLAlchemy's execute).
-        self._ledger_sql: tuple[str, bool] | None = None
+        self._ledger_sql: tuple[str, _Insert] | None = None
         # The rollups' upserts, built once per table (SQLAlchemy caches their compiled form).
         self._accumulating: dict[str, Any] = {}
 
@@ -215,8 +224,14 @@ class SqlStore:
     async def _record(self, rows: Sequence[LedgerRow]) -> None:
         increments = _increments(rows)
         async with self._writing(conflicts=False) as conn:
-            sql, positional = self._ledger_sql or self._compile_ledger_insert(conn)
-            if positional:
+            sql, how = self._ledger_sql or self._compile_ledger_insert(conn)
+            if how is _Insert.JSON:
+                # SQLite: the whole batch as one JSON parameter, inserted by one statement. An
+                # executemany steps once per row, and the driver's thread takes the GIL back for
+                # every row: with a busy event loop that is a wait of up to the switch interval
+                # each (a few hundred rows a second at most), and a forced switch of the loop.
+                await conn.exec_driver_sql(sql, (orjson.dumps(rows, default=tuple),))
+            elif how is _Insert.ROWS:
                 # The rows are tuples in the table's column order: straight to the driver's
                 # executemany, no per-row conversion (SQLAlchemy's was most of a row's cost).
                 await conn.exec_driver_sql(sql, rows if isinstance(rows, list) else list(rows))
@@ -388,12 +403,18 @@ class SqlStore:
 
     # -- statements -------------------------------------------------------------------------------
 
-    def _compile_ledger_insert(self, conn: AsyncConnection) -> tuple[str, bool]:
-        """The ledger's INSERT for the driver, and whether it takes a row as it is (its
-        parameters positional, in ``LedgerRow``'s field order)."""
-        compiled = insert(ledger).compile(dialect=conn.dialect, column_keys=list(LedgerRow._fields))
+    def _compile_ledger_insert(self, conn: AsyncConnection) -> tuple[str, _Insert]:
+        """The ledger's INSERT for the driver, and how it takes a batch."""
+        columns = LedgerRow._fields
+        if self.dialect == "sqlite":
+            picks = ", ".join(f"json_extract(value, '$[{index}]')" for index in range(len(columns)))
+            self._ledger_sql = (f"INSERT INTO {ledger.name} ({', '.join(columns)}) SELECT {picks} FROM json_each(?)",
+                                _Insert.JSON)
+            return self._ledger_sql
+        compiled = insert(ledger).compile(dialect=conn.dialect, column_keys=list(columns))
         order = compiled.positiontup
-        self._ledger_sql = (str(compiled), bool(order) and tuple(order) == LedgerRow._fields)
+        positional = bool(order) and tuple(order) == columns
+        self._ledger_sql = (str(compiled), _Insert.ROWS if positional else _Insert.DICTS)
         return self._ledger_sql
 
     def _insert(self, table: Table) -> Any:
