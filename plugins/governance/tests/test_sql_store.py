@@ -462,6 +462,14 @@ async def test_text_and_numbers_round_trip_exactly_through_a_batch(store):
     assert (await store.logs(limit=10)).rows == tuple(reversed(rows))
 
 
+async def test_a_batch_of_many_rows_is_written_whole_and_in_order(store):
+    # More than one INSERT's worth (SQLite writes ROWS_PER_INSERT rows a statement), and a rest.
+    rows = [LedgerRow(at=DAY0 + index, request_id=f"req-{index:04d}", tokens_in=index) for index in range(123)]
+    await store.record(rows)
+    page = await store.logs(limit=200)
+    assert page.rows == tuple(reversed(rows))
+
+
 async def test_logs_keep_what_no_database_could_take(store):
     odd = LedgerRow(at=DAY0, request_id="r\x00", alias="gpt\x00" + "x" * 1000, cost=math.nan,
                     latency_ms=math.inf, tokens_in=-5, tokens_out=2**70)
