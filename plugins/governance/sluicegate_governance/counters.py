@@ -34,6 +34,9 @@ CounterKey = tuple[str, float]
 # Reservations in flight at once in one process; far above any real concurrency, it only
 # bounds memory when callers reserve and never settle faster than the ttl frees them.
 MAX_RESERVATIONS = 100_000
+# Seconds between two looks for expired ``Bound`` reservations (they are released at most this
+# late after their ttl; the ttl is minutes).
+SWEEP_EVERY = 1.0
 # A sum of float amounts can pass a limit by a rounding error (0.1 + 0.2 > 0.3); a request that
 # fits exactly must not be refused for that. In currency units: a billionth is no money.
 SLACK = 1e-9
@@ -136,6 +139,10 @@ class _Counter:
     # reservation costs O(1), and only a counter with an expired ticket is ever scanned.
     reserved: float = 0.0
     next_expiry: float = math.inf
+    # Reservations made through ``Bound`` (no ticket): their sum, and how many are open (at 0
+    # the sum is set back to exactly 0.0: no float residue).
+    held: float = 0.0
+    holds: int = 0
 
     def add(self, ticket: str, amount: float, expires: float) -> None:
         self.tickets[ticket] = amount
@@ -159,6 +166,61 @@ class _Reservation:
     counters: tuple[CounterKey, ...]
 
 
+@define(slots=True, eq=False)
+class Held:
+    """A reservation made through ``Bound.reserve``: settled, or expired, once."""
+
+    counters: tuple[_Counter, ...]
+    amount: float
+    expires: float  # monotonic seconds
+    open: bool = True
+
+
+class Bound:
+    """A list of claims with its counters looked up once (``MemoryCounters.bind``).
+
+    The guard keeps one per key and period, so a request's reservation and settlement touch the
+    counters directly: no ticket, no lookup, no check of claims checked already. It holds what
+    ``reserve`` holds (a reservation expires after its ``ttl`` if never settled), and counts in
+    the same totals, so both ways of reserving see each other."""
+
+    __slots__ = ("claims", "counters", "_owner")
+
+    def __init__(self, owner: MemoryCounters, claims: tuple[Claim, ...], counters: tuple[_Counter, ...]) -> None:
+        self.claims = claims
+        self.counters = counters
+        self._owner = owner
+
+    def reserve(self, amount: float, ttl: float) -> Held | Admission:
+        """Held, when ``amount`` fits every claim; else the refusal (nothing held)."""
+        owner = self._owner
+        now = owner._clock()
+        if now >= owner._next_sweep:
+            owner._sweep(now)
+        for claim, counter in zip(self.claims, self.counters, strict=True):
+            if not (counter.spent or 0.0) + owner._in_flight(counter, now) + amount <= claim.limit + SLACK:
+                states = [(c.spent or 0.0, owner._in_flight(c, now)) for c in self.counters]
+                refused = next(i for i, (c, (spent, reserved)) in enumerate(zip(self.claims, states, strict=True))
+                               if not fits(spent, reserved, amount, c.limit))
+                return verdict(self.claims, states, amount, refused, "")
+        owner._admit_one()
+        for counter in self.counters:
+            counter.held += amount
+            counter.holds += 1
+        held = Held(self.counters, amount, now + ttl)
+        owner._held.add(held)
+        return held
+
+    def settle(self, held: Held, actual: float) -> None:
+        """Replace ``held`` by the ``actual`` cost (a second call, or one after expiry, only
+        adds nothing twice: the reservation is released once, the cost counted once)."""
+        if held.open:
+            self._owner._release(held)
+        if actual:
+            for counter in held.counters:
+                counter.spent = (counter.spent or 0.0) + actual
+
+
 class MemoryCounters:
     """``SpendCounters`` in one process's memory (no I/O; every method completes at once)."""
 
@@ -175,6 +237,9 @@ class MemoryCounters:
         self._latest_start = -math.inf
         # The earliest end among the counters held: nothing to prune before then.
         self._next_prune = math.inf
+        # Reservations made through ``Bound``, open; looked at for expiry once a second.
+        self._held: set[Held] = set()
+        self._next_sweep = -math.inf
 
     @property
     def counters_held(self) -> int:
@@ -184,7 +249,37 @@ class MemoryCounters:
     @property
     def reservations_held(self) -> int:
         """Reservations in memory, expired ones not yet dropped included."""
-        return len(self._reservations)
+        return len(self._reservations) + len(self._held)
+
+    def bind(self, claims: Sequence[Claim]) -> Bound:
+        """``claims`` with their counters, for reserving and settling without awaiting."""
+        check_claims(claims)
+        self._prune(claims)
+        return Bound(self, tuple(claims), tuple(self._counter(claim) for claim in claims))
+
+    def _admit_one(self) -> None:
+        """Room for one more reservation, or ``TooManyReservations``."""
+        if len(self._reservations) + len(self._held) >= self._max_reservations:
+            now = self._clock()
+            self._expire_all(now)
+            self._sweep(now)
+            if len(self._reservations) + len(self._held) >= self._max_reservations:
+                raise TooManyReservations(
+                    f"The gateway holds {self._max_reservations} budget reservations in flight, its "
+                    "limit; try again shortly.", retryable=True)
+
+    def _release(self, held: Held) -> None:
+        held.open = False
+        self._held.discard(held)
+        for counter in held.counters:
+            counter.holds -= 1
+            counter.held = counter.held - held.amount if counter.holds else 0.0
+
+    def _sweep(self, now: float) -> None:
+        """Release the ``Bound`` reservations whose ttl ran out (their caller never settled)."""
+        self._next_sweep = now + SWEEP_EVERY
+        for held in [held for held in self._held if held.expires <= now]:
+            self._release(held)
 
     async def reserve(self, claims: Sequence[Claim], amount: float, *, ttl: float,
                       ticket: str | None = None) -> Admission:
@@ -198,12 +293,7 @@ class MemoryCounters:
             raise ValueError("that ticket is already reserved")
         now = self._clock()
         self._prune(claims)
-        if len(self._reservations) >= self._max_reservations:
-            self._expire_all(now)
-            if len(self._reservations) >= self._max_reservations:
-                raise TooManyReservations(
-                    f"The gateway holds {self._max_reservations} budget reservations in flight, its "
-                    "limit; try again shortly.", retryable=True)
+        self._admit_one()
         counters = [self._counter(claim) for claim in claims]
         states = [(counter.spent or 0.0, self._in_flight(counter, now)) for counter in counters]
         refused = None
@@ -259,6 +349,7 @@ class MemoryCounters:
     async def aclose(self) -> None:
         self._counters.clear()
         self._reservations.clear()
+        self._held.clear()
 
     def _counter(self, claim: Claim) -> _Counter:
         key = counter_key(claim)
@@ -279,7 +370,7 @@ class MemoryCounters:
                 self._drop(ticket)
             counter.reserved = sum(counter.tickets.values())
             counter.next_expiry = min((self._reservations[t].expires for t in counter.tickets), default=math.inf)
-        return counter.reserved
+        return counter.reserved + counter.held
 
     def _drop(self, ticket: str) -> None:
         held = self._reservations.pop(ticket, None)

@@ -21,6 +21,7 @@ from sluicegate.extensions.pricing import Pricing
 from sluicegate.features.token_usage import completion_allowance, estimate_prompt_tokens
 from sluicegate.pipeline import Order
 from sluicegate.usage import StreamObserver
+from sluicegate_governance.counters import Bound, Held
 from sluicegate_governance.keycache import Grant
 from sluicegate_governance.limits import KeyLimits, LimitHold
 from sluicegate_governance.periods import claims_for
@@ -44,6 +45,13 @@ class Reservation:
     prompt_tokens: int
     hold: LimitHold | None
     meter: StreamObserver | None = None
+    # Made through the counters' ``Bound`` (in-memory counters): settled through it, in place.
+    bound: Bound | None = None
+    held: Held | None = None
+
+
+#: What a request that spends nothing (a token count) claims.
+_NO_CLAIMS: tuple = (None, [], math.inf, None)
 
 
 class Guard:
@@ -56,20 +64,27 @@ class Guard:
         self.pending = pending
         self.default_max_tokens = default_max_tokens
         self.wall_clock = wall_clock
-        # key id -> (the grant, its claims, when the first of their periods ends): calendar
-        # arithmetic once per key and period, not per request.
-        self._claims: dict[str, tuple[Grant, list[Claim], float]] = {}
+        # key id -> (the grant, its claims, when the first of their periods ends, the claims
+        # bound to their counters): calendar arithmetic and counter lookups once per key and
+        # period, not per request.
+        self._claims: dict[str, tuple[Grant, list[Claim], float, Bound | None]] = {}
+        # In-memory counters reserve without awaiting, through a ``Bound`` per key and period.
+        self._bind = getattr(counters, "bind", None)
 
     def claims(self, grant: Grant, now: float) -> list[Claim]:
+        return self._entry(grant, now)[1]
+
+    def _entry(self, grant: Grant, now: float) -> tuple[Grant, list[Claim], float, Bound | None]:
         entry = self._claims.get(grant.key.id)
         if entry is not None and entry[0] is grant and now < entry[2]:
-            return entry[1]
+            return entry
         claims = claims_for(grant.key, grant.team, now)
         until = min((claim.period_end for claim in claims if claim.period_end is not None), default=math.inf)
         if len(self._claims) >= MAX_REMEMBERED:
             self._claims.clear()
-        self._claims[grant.key.id] = (grant, claims, until)
-        return claims
+        bound = self._bind(claims) if self._bind is not None and claims else None
+        entry = self._claims[grant.key.id] = (grant, claims, until, bound)
+        return entry
 
     async def __call__(self, ctx: RequestContext, req: GatewayRequest, call_next) -> Any:
         identity = ctx.identity
@@ -81,13 +96,19 @@ class Guard:
                 f"This API key may not call model {req.model!r}.", code="model_not_allowed",
                 headers={"x-should-retry": "false"})
         generating = req.endpoint not in COUNTING
-        claims = self.claims(grant, self.wall_clock()) if generating else []
+        _, claims, _, bound = self._entry(grant, self.wall_clock()) if generating else _NO_CLAIMS
         prompt = estimate_prompt_tokens(req.wire) if generating else 0
         tokens = prompt + completion_allowance(req, self.default_max_tokens)
         hold = await self.limits.admit(grant, tokens if generating else 0) if grant.limited else None
         reservation = None
         try:
-            if claims:
+            if bound is not None:
+                estimate = self.estimate(req, prompt, tokens - prompt)
+                held = bound.reserve(estimate, RESERVATION_TTL)
+                if type(held) is Admission:
+                    raise budget_exceeded(held)
+                reservation = Reservation(claims, None, estimate, prompt, hold, bound=bound, held=held)
+            elif claims:
                 estimate = self.estimate(req, prompt, tokens - prompt)
                 admission = await self.counters.reserve(claims, estimate, ttl=RESERVATION_TTL)
                 if not admission.admitted:

@@ -231,7 +231,11 @@ class Governance:
             self.metrics.finished(row)
         if reservation is None:
             return
-        if reservation.hold is None and self._settle_now is not None:
+        if reservation.held is not None:
+            reservation.bound.settle(reservation.held, cost)  # in memory: in place
+            if reservation.hold is None:
+                return
+        elif reservation.hold is None and self._settle_now is not None:
             if reservation.ticket is not None:
                 self._settle_now(reservation.claims, reservation.ticket, cost)
             return

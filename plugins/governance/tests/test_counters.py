@@ -16,7 +16,7 @@ from attrs import define
 from sluicegate_governance.counters import MemoryCounters, TooManyReservations
 from sluicegate_governance.model import Budget, Period, Team, VirtualKey
 from sluicegate_governance.periods import claims_for, period_bounds
-from sluicegate_governance.protocols import Claim, SpendCounters
+from sluicegate_governance.protocols import Admission, Claim, SpendCounters
 from sluicegate_governance.redis_counters import RedisCounters
 
 NOON = datetime(2024, 3, 10, 12, tzinfo=UTC).timestamp()
@@ -305,3 +305,59 @@ async def test_memory_drops_a_settled_reservation_from_every_counter():
     await counters.settle(claims, admission.ticket, 0.0)
     assert counters.reservations_held == 0
     assert [await counters.state(c) for c in claims] == [(0.0, 0.0), (0.0, 0.0)]
+
+
+# -- the in-memory fast path: claims bound to their counters -----------------------------------------
+
+
+def bound_counters(**limits: float) -> tuple[MemoryCounters, FakeClock, list[Claim]]:
+    clock = FakeClock(1000.0)
+    return MemoryCounters(clock=clock, max_reservations=limits.pop("cap", 100)), clock, budgets(NOON, **limits)
+
+
+async def test_bound_reservations_admit_exactly_what_the_budget_covers_and_settle_in_place():
+    counters, _, claims = bound_counters(key_limit=1.0, team_limit=0.5)
+    bound = counters.bind(claims)
+    held = [bound.reserve(0.1, TTL) for _ in range(8)]
+    admitted = [h for h in held if type(h) is not Admission]
+    refused = [h for h in held if type(h) is Admission]
+    assert len(admitted) == 5  # the team's 0.5 binds first
+    assert refused[0].refused_by == claims[1] and not refused[0].admitted
+    assert refused[0].reserved == pytest.approx(0.5)
+    assert await counters.state(claims[1]) == (0.0, pytest.approx(0.5))
+    # Ticket reservations see the bound ones, and the other way round: one budget.
+    assert not (await counters.reserve(claims, 0.1, ttl=TTL)).admitted
+    bound.settle(admitted[0], 0.05)
+    bound.settle(admitted[0], 0.0)  # a second settlement releases nothing more
+    assert await counters.state(claims[1]) == (pytest.approx(0.05), pytest.approx(0.4))
+    for held_one in admitted[1:]:
+        bound.settle(held_one, 0.0)
+    assert await counters.state(claims[0]) == (pytest.approx(0.05), 0.0)  # exactly 0: no float residue
+    assert counters.reservations_held == 0
+
+
+async def test_a_bound_reservation_never_settled_is_released_after_its_ttl():
+    counters, clock, claims = bound_counters(key_limit=1.0)
+    bound = counters.bind(claims)
+    assert type(bound.reserve(1.0, TTL)) is not Admission
+    assert type(bound.reserve(0.1, TTL)) is Admission  # the budget is held
+    clock.now += TTL + 1
+    assert type(bound.reserve(0.1, TTL)) is not Admission  # the first one expired, the sweep freed it
+    assert counters.reservations_held == 1
+
+
+async def test_bound_reservations_count_toward_the_in_flight_cap():
+    counters, _, claims = bound_counters(key_limit=100.0, cap=3)
+    bound = counters.bind(claims)
+    for _ in range(3):
+        assert type(bound.reserve(0.1, TTL)) is not Admission
+    with pytest.raises(TooManyReservations):
+        bound.reserve(0.1, TTL)
+    with pytest.raises(TooManyReservations):
+        await counters.reserve(claims, 0.1, ttl=TTL)
+
+
+def test_binding_checks_the_claims():
+    counters, _, claims = bound_counters(key_limit=1.0)
+    with pytest.raises(ValueError, match="given twice"):
+        counters.bind(claims + claims)
