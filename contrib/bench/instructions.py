@@ -1,0 +1,130 @@
+"""Instructions per request under callgrind: a deterministic A/B of gateway set-ups.
+
+Wall-clock and CPU-time benchmarks on a shared VM move by tens of percent between runs; the
+number of instructions a request costs does not. This runs each target under
+``valgrind --tool=callgrind`` (about fifty times slower), sends it a fixed number of requests
+from a plain aiohttp client outside valgrind, counts the instructions of exactly that window
+(``callgrind_control -i on/off``) and prints them per request. Run from the repo root::
+
+    python contrib/bench/instructions.py                       # gateway and governance
+    python contrib/bench/instructions.py gateway --requests 3000
+
+Targets are bench.py's: ``gateway`` ([auth] tokens) and ``governance`` (an issued key in a
+team with budgets, [pricing], the SQLite store). Needs valgrind (``apt-get install valgrind``).
+Time-driven background work (the key store's poll, the ledger's one-second flush) weighs more
+per request here than at full speed, since far fewer requests pass per second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import bench  # noqa: E402  (the sibling script: its configs, key and body)
+
+PYTHON = sys.executable
+
+
+async def send(port: int, body: bytes, count: int, concurrency: int) -> None:
+    """``count`` chat requests, ``concurrency`` at a time; each must succeed."""
+    gate = asyncio.Semaphore(concurrency)
+    headers = {"Authorization": f"Bearer {bench.CLIENT_TOKEN}", "Content-Type": "application/json"}
+    timeout = aiohttp.ClientTimeout(total=120)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        async def one() -> None:
+            async with gate, session.post(f"http://{bench.HOST}:{port}/v1/chat/completions",
+                                          data=body, headers=headers) as answer:
+                await answer.read()
+                if answer.status != 200:
+                    raise RuntimeError(f"HTTP {answer.status}")
+
+        await asyncio.gather(*(one() for _ in range(count)))
+
+
+def wait_until_serving(port: int, body: bytes, log: Path, within: float = 300.0) -> None:
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            asyncio.run(send(port, body, 5, 1))
+            return
+        except (OSError, aiohttp.ClientError, RuntimeError):
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the target did not serve within {within:.0f} s; see {log}") from None
+            time.sleep(1.0)
+
+
+def collected(log: Path) -> int:
+    for line in log.read_text(errors="replace").splitlines():
+        if "Collected :" in line:
+            return int(line.split("Collected :")[1].strip())
+    raise SystemExit(f"no instruction count in {log}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("targets", nargs="*", default=["gateway", "governance"], help="gateway, governance")
+    parser.add_argument("--requests", type=int, default=1500, help="requests counted per target (default 1500)")
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--warmup", type=int, default=300, help="requests before counting (default 300)")
+    args = parser.parse_args()
+    unknown = sorted(set(args.targets) - {"gateway", "governance"})
+    if unknown:
+        parser.error(f"unknown target(s): {', '.join(unknown)}; choose from gateway, governance")
+    for tool in ("valgrind", "callgrind_control"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} is not installed (apt-get install valgrind)")
+    work = Path(tempfile.mkdtemp(prefix="sluicegate-instructions-"))
+    body = bench.body_for(False)
+    up_port = bench.free_port()
+    upstream = subprocess.Popen([PYTHON, str(HERE / "upstream.py"), "--port", str(up_port), "--api-key",
+                                 bench.UPSTREAM_KEY], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        results = {}
+        for name in args.targets:
+            port = bench.free_port()
+            store = None
+            if name == "governance":
+                store = f"sqlite+aiosqlite:///{work / 'governance.db'}"
+                subprocess.run([PYTHON, str(HERE / "governance_seed.py"), store, bench.CLIENT_TOKEN],
+                               check=True, timeout=120)
+            config = work / f"{name}.toml"
+            config.write_text(bench.gateway_config(port, up_port, store))
+            log = work / f"{name}.log"
+            with log.open("w") as sink:
+                target = subprocess.Popen(
+                    ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={work / name}.cg",
+                     PYTHON, "-m", "sluicegate.cli", "serve", "--config", str(config), "--port", str(port)],
+                    stdout=sink, stderr=subprocess.STDOUT, cwd=work)
+            try:
+                wait_until_serving(port, body, log)
+                asyncio.run(send(port, body, args.warmup, args.concurrency))
+                subprocess.run(["callgrind_control", "-i", "on", str(target.pid)], check=True, capture_output=True)
+                asyncio.run(send(port, body, args.requests, args.concurrency))
+                subprocess.run(["callgrind_control", "-i", "off", str(target.pid)], check=True, capture_output=True)
+            finally:
+                target.terminate()
+                target.wait(120)
+            results[name] = collected(log) / args.requests
+            print(f"{name:12s} {results[name] / 1000:8.1f} k instructions a request ({args.requests} requests)",
+                  flush=True)
+        if len(results) == 2 and "gateway" in results:
+            other = next(name for name in results if name != "gateway")
+            extra = results[other] - results["gateway"]
+            print(f"{other} costs {extra / 1000:+.1f} k instructions a request ({extra / results['gateway']:+.1%})")
+    finally:
+        upstream.terminate()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
