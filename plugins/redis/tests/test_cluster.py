@@ -18,6 +18,8 @@ MSG = [{"role": "user", "content": "hi"}]
 
 
 def config(url: str) -> str:
+    # Generous Redis timeouts: on a loaded test machine a slow first call must not be taken for
+    # an outage (answered from local state), which is another test's subject.
     return f"""
 [providers.mock]
 type = "mock"
@@ -34,16 +36,19 @@ attempts = 1
 [cache]
 backend = "redis"
 url = "{url}"
+redis_timeout = 5.0
 [cache.models.limited]
 enabled = false
 [ratelimit]
 backend = "redis"
 url = "{url}"
+redis_timeout = 5.0
 [ratelimit.models.limited]
 requests_per_minute = 3
 [breaker]
 policy = "redis"
 url = "{url}"
+redis_timeout = 5.0
 failure_threshold = 2
 cooldown = 30
 sync_interval = 0.05

@@ -37,10 +37,12 @@ targets = ["mock/echo-1"]
 backend = "redis"
 url = "{url}"
 requests_per_minute = {rpm}
+redis_timeout = 5.0
 
 [cache]
 backend = "redis"
 url = "{url}"
+redis_timeout = 5.0
 """
 
 
