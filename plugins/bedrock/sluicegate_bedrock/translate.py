@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from sluicegate.errors import InvalidRequest
+from sluicegate.translate.chat_tools import json_arguments, tool_calls
 
 #: OpenAI's reasoning efforts as Claude thinking budgets (tokens; Claude's least is 1024).
 THINKING_BUDGETS = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 24576}
@@ -249,32 +250,8 @@ def _audio(audio: Any, param: str) -> dict[str, Any]:
 
 
 def _tool_uses(calls: Any, where: str) -> list[dict[str, Any]]:
-    if not calls:
-        return []
-    if not isinstance(calls, list):
-        raise InvalidRequest(f"{where}.tool_calls must be a list", param=f"{where}.tool_calls")
-    blocks = []
-    for j, call in enumerate(calls):
-        param = f"{where}.tool_calls[{j}]"
-        function = call.get("function") if isinstance(call, dict) else None
-        if not isinstance(function, dict) or not isinstance(function.get("name"), str) or not isinstance(
-            call.get("id"), str
-        ):
-            raise InvalidRequest(f"{param} needs an id and a function name", param=param)
-        arguments = _arguments(function.get("arguments"), f"{param}.function.arguments")
-        blocks.append({"toolUse": {"toolUseId": call["id"], "name": function["name"], "input": arguments}})
-    return blocks
-
-
-def _arguments(arguments: Any, param: str) -> Any:
-    if arguments is None or arguments == "":
-        return {}
-    if not isinstance(arguments, str):
-        raise InvalidRequest(f"{param} must be a JSON string", param=param)
-    try:
-        return orjson.loads(arguments)
-    except orjson.JSONDecodeError:
-        raise InvalidRequest(f"{param} is not valid JSON", param=param) from None
+    return [{"toolUse": {"toolUseId": call.id, "name": call.name, "input": json_arguments(call)}}
+            for call in tool_calls(calls, where)]
 
 
 def _tool_result(message: dict[str, Any], where: str) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ from attrs import define, field
 
 from sluicegate.errors import InvalidRequest
 from sluicegate.resilience import classify
+from sluicegate.translate.chat_tools import tool_calls
 from sluicegate.translate.chunks import ChunkStream
 
 TEXT_PATH = "/services/aigc/text-generation/generation"
@@ -188,23 +189,16 @@ def _parts(content: Any, where: str) -> list[dict[str, str]]:
 
 
 def _tool_calls(calls: Any, where: str, names: dict[str, str]) -> list[dict[str, Any]]:
-    if not isinstance(calls, list):
-        raise InvalidRequest(f"{where}.tool_calls must be a list", param=f"{where}.tool_calls")
     out = []
-    for j, call in enumerate(calls):
-        param = f"{where}.tool_calls[{j}]"
-        function = call.get("function") if isinstance(call, dict) else None
-        if not isinstance(function, dict) or not isinstance(function.get("name"), str) or not isinstance(
-            call.get("id"), str
-        ):
-            raise InvalidRequest(f"{param} needs an id and a function name", param=param)
-        arguments = function.get("arguments")
+    for call in tool_calls(calls, where):
+        arguments = call.arguments
         if arguments is None:
             arguments = "{}"
         elif not isinstance(arguments, str):
-            raise InvalidRequest(f"{param}.function.arguments must be a JSON string", param=f"{param}.function.arguments")
-        names[call["id"]] = function["name"]
-        out.append({"id": call["id"], "type": "function", "function": {"name": function["name"], "arguments": arguments}})
+            param = f"{call.param}.function.arguments"
+            raise InvalidRequest(f"{param} must be a JSON string", param=param)
+        names[call.id] = call.name
+        out.append({"id": call.id, "type": "function", "function": {"name": call.name, "arguments": arguments}})
     return out
 
 

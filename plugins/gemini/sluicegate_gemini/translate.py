@@ -17,6 +17,7 @@ from urllib.parse import quote
 import orjson
 
 from sluicegate.errors import InvalidRequest
+from sluicegate.translate.chat_tools import json_arguments, tool_calls
 from sluicegate.translate.chunks import ChunkStream
 
 GENERATE = ":generateContent"
@@ -177,40 +178,19 @@ def _media_part(url: str, param: str) -> dict[str, Any]:
 
 
 def _call_parts(calls: Any, where: str, names: dict[str, str]) -> list[dict[str, Any]]:
-    if not calls:
-        return []
-    if not isinstance(calls, list):
-        raise InvalidRequest(f"{where}.tool_calls must be a list", param=f"{where}.tool_calls")
     parts = []
-    for j, call in enumerate(calls):
-        param = f"{where}.tool_calls[{j}]"
-        function = call.get("function") if isinstance(call, dict) else None
-        if not isinstance(function, dict) or not isinstance(function.get("name"), str) or not isinstance(
-            call.get("id"), str
-        ):
-            raise InvalidRequest(f"{param} needs an id and a function name", param=param)
-        arguments = _arguments(function.get("arguments"), f"{param}.function.arguments")
-        call_id, signature = split_call_id(call["id"])
-        names[call["id"]] = function["name"]
-        part: dict[str, Any] = {"functionCall": {"id": call_id, "name": function["name"], "args": arguments}}
+    for call in tool_calls(calls, where):
+        arguments = json_arguments(call)
+        if not isinstance(arguments, dict):
+            param = f"{call.param}.function.arguments"
+            raise InvalidRequest(f"{param} must be a JSON object for Gemini", param=param)
+        call_id, signature = split_call_id(call.id)
+        names[call.id] = call.name
+        part: dict[str, Any] = {"functionCall": {"id": call_id, "name": call.name, "args": arguments}}
         if signature:
             part["thoughtSignature"] = signature
         parts.append(part)
     return parts
-
-
-def _arguments(arguments: Any, param: str) -> dict[str, Any]:
-    if arguments is None or arguments == "":
-        return {}
-    if not isinstance(arguments, str):
-        raise InvalidRequest(f"{param} must be a JSON string", param=param)
-    try:
-        value = orjson.loads(arguments)
-    except orjson.JSONDecodeError:
-        raise InvalidRequest(f"{param} is not valid JSON", param=param) from None
-    if not isinstance(value, dict):
-        raise InvalidRequest(f"{param} must be a JSON object for Gemini", param=param)
-    return value
 
 
 def _response_part(message: dict[str, Any], where: str, names: dict[str, str]) -> dict[str, Any]:
