@@ -12,9 +12,9 @@ from typing import Any
 
 import orjson
 
-from sluicegate import nesting
 from sluicegate.errors import InvalidRequest
 from sluicegate.translate.anthropic_dialect import STOP_REASONS, TOOL_CHOICES_TO_OPENAI, anthropic_usage
+from sluicegate.translate.chat_tools import object_arguments
 
 # Paths name the offending field the way Anthropic's own API and the gateway's Messages checks
 # do (``messages.3.content.1.source.type``), and are repeated in the message because the
@@ -444,7 +444,7 @@ def chat_to_message(data: dict[str, Any], requested_model: str) -> dict[str, Any
                 "type": "tool_use",
                 "id": call.get("id") or _new_tool_id(),
                 "name": function.get("name") or "",
-                "input": _tool_input(function.get("arguments")),
+                "input": object_arguments(function.get("arguments")),
             }
         )
     has_tools = any(block["type"] == "tool_use" for block in content)
@@ -468,25 +468,6 @@ def _answer_text(content: Any) -> str:
             part["text"] for part in content if isinstance(part, dict) and isinstance(part.get("text"), str)
         )
     return ""
-
-
-def _tool_input(arguments: Any) -> dict[str, Any]:
-    """Parsed tool arguments; ``{}`` when they are not a JSON object.
-
-    Anthropic promises an object, and a client validating it against the tool's schema
-    reports the failure back to the model, which can retry.
-    """
-    if isinstance(arguments, dict):  # some vendors send the object itself
-        return arguments
-    if not isinstance(arguments, str) or not arguments.strip():
-        return {}
-    try:
-        parsed = orjson.loads(arguments)
-    except orjson.JSONDecodeError:
-        return {}
-    if not isinstance(parsed, dict) or nesting.exceeds(parsed):  # too deep to encode again
-        return {}
-    return parsed
 
 
 def _stop_reason(finish_reason: Any, has_tools: bool) -> str:

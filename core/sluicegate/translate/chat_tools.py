@@ -1,5 +1,6 @@
-"""An OpenAI chat request's tool calls (an assistant message's ``tool_calls``) as every adapter
-that translates them reads them: checked here once, each problem a 400 naming the field."""
+"""OpenAI chat's tool calls, as every translation reads them: a request's (an assistant message's
+``tool_calls``, checked here once, each problem a 400 naming the field), and an answer's
+arguments as the object other dialects promise."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 import orjson
 from attrs import frozen
 
+from sluicegate import nesting
 from sluicegate.errors import InvalidRequest
 
 
@@ -50,3 +52,22 @@ def json_arguments(call: ChatToolCall) -> Any:
         return orjson.loads(arguments)
     except orjson.JSONDecodeError:
         raise InvalidRequest(f"{param} is not valid JSON", param=param) from None
+
+
+def object_arguments(arguments: Any) -> dict[str, Any]:
+    """An answer's tool-call arguments parsed; ``{}`` when they are not a JSON object.
+
+    Anthropic and Gemini promise an object, and a client validating it against the tool's
+    schema reports the failure back to the model, which can retry.
+    """
+    if isinstance(arguments, dict):  # some vendors send the object itself
+        return arguments
+    if not isinstance(arguments, str) or not arguments.strip():
+        return {}
+    try:
+        parsed = orjson.loads(arguments)
+    except orjson.JSONDecodeError:
+        return {}
+    if not isinstance(parsed, dict) or nesting.exceeds(parsed):  # too deep to encode again
+        return {}
+    return parsed

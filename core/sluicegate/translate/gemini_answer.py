@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from sluicegate import nesting
+from sluicegate.translate.chat_tools import object_arguments
 from sluicegate.translate.gemini_dialect import finish_reason, usage_metadata
 
 # The part of an empty answer: Gemini clients read a candidate's text from its parts.
@@ -104,26 +104,7 @@ def _answer_text(content: Any) -> str:
 
 
 def _call_part(call_id: str, name: Any, arguments: Any) -> dict[str, Any]:
-    return {"functionCall": {"id": call_id, "name": name if isinstance(name, str) else "", "args": _args(arguments)}}
-
-
-def _args(arguments: Any) -> dict[str, Any]:
-    """Parsed arguments; ``{}`` when they are not a JSON object.
-
-    Gemini promises an object, and a client validating it against the function's schema
-    reports the failure back to the model, which can retry.
-    """
-    if isinstance(arguments, dict):  # some vendors send the object itself
-        return arguments
-    if not isinstance(arguments, str) or not arguments.strip():
-        return {}
-    try:
-        parsed = orjson.loads(arguments)
-    except orjson.JSONDecodeError:
-        return {}
-    if not isinstance(parsed, dict) or nesting.exceeds(parsed):  # too deep to encode again
-        return {}
-    return parsed
+    return {"functionCall": {"id": call_id, "name": name if isinstance(name, str) else "", "args": object_arguments(arguments)}}
 
 
 # --- stream: OpenAI chat.completion.chunk -> GenerateContentResponse events --------------------
