@@ -12,10 +12,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import orjson
-
 from sluicegate.client_headers import translated_context
-from sluicegate.errors import UpstreamError
 from sluicegate.exchange import (
     Adapter,
     Endpoint,
@@ -28,6 +25,7 @@ from sluicegate.exchange import (
     StreamReply,
     Target,
 )
+from sluicegate.translate.chat_stream import chat_chunks, not_a_completion
 from sluicegate.translate.gemini_answer import ChatToGeminiStream, chat_to_gemini
 from sluicegate.translate.gemini_inbound import gemini_to_chat, wants_thoughts
 
@@ -48,31 +46,15 @@ def generate_via_chat(provider: Adapter) -> Sender:
         try:
             answer = chat_to_gemini(result.data, req.model, include_thoughts=include_thoughts)
         except (ValueError, TypeError, AttributeError, KeyError):
-            raise _not_a_completion(provider.name) from None
+            raise not_a_completion(provider.name) from None
         return Reply.from_data(answer, status=result.status, headers=result.headers)
 
     return send_generate
 
 
 async def _gemini_events(reply: StreamReply, translator: ChatToGeminiStream, provider: str) -> AsyncIterator[SSEEvent]:
-    async for event in reply.events:
-        if event.is_done:
-            break
-        try:
-            chunk = event.json()
-        except orjson.JSONDecodeError:
-            raise _not_a_completion(provider) from None
-        if not isinstance(chunk, dict):
-            raise _not_a_completion(provider)
+    async for chunk in chat_chunks(reply, provider):
         for data in translator.feed(chunk):
             yield SSEEvent.from_data(data)
     for data in translator.finish():
         yield SSEEvent.from_data(data)
-
-
-def _not_a_completion(provider: str) -> UpstreamError:
-    return UpstreamError(
-        f"provider {provider!r} answered with something that is not a chat completion",
-        provider=provider,
-        code="upstream_bad_response",
-    )

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import orjson
-
 from sluicegate.client_headers import translated_context
-from sluicegate.errors import UpstreamError
 from sluicegate.exchange import (
     Adapter,
     Endpoint,
@@ -27,6 +24,7 @@ from sluicegate.exchange import (
     Target,
 )
 from sluicegate.translate.anthropic_inbound import ChatToMessageStream, chat_to_message, messages_to_chat
+from sluicegate.translate.chat_stream import chat_chunks, not_a_completion
 
 
 def messages_via_chat(provider: Adapter) -> Sender:
@@ -45,7 +43,7 @@ def messages_via_chat(provider: Adapter) -> Sender:
         try:
             message = chat_to_message(result.data, req.model)
         except (ValueError, TypeError, AttributeError, KeyError):
-            raise _not_a_completion(provider.name) from None
+            raise not_a_completion(provider.name) from None
         return Reply.from_data(message, status=result.status, headers=result.headers)
 
     return send_messages
@@ -53,24 +51,8 @@ def messages_via_chat(provider: Adapter) -> Sender:
 
 async def _message_events(reply: StreamReply, model: str, provider: str) -> AsyncIterator[SSEEvent]:
     translator = ChatToMessageStream(model)
-    async for event in reply.events:
-        if event.is_done:
-            break
-        try:
-            chunk = event.json()
-        except orjson.JSONDecodeError:
-            raise _not_a_completion(provider) from None
-        if not isinstance(chunk, dict):
-            raise _not_a_completion(provider)
+    async for chunk in chat_chunks(reply, provider):
         for name, data in translator.feed(chunk):
             yield SSEEvent.from_data(data, name)
     for name, data in translator.finish():
         yield SSEEvent.from_data(data, name)
-
-
-def _not_a_completion(provider: str) -> UpstreamError:
-    return UpstreamError(
-        f"provider {provider!r} answered with something that is not a chat completion",
-        provider=provider,
-        code="upstream_bad_response",
-    )

@@ -31,11 +31,10 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import orjson
 from attrs import define, frozen
 
 from sluicegate.client_headers import translated_context
-from sluicegate.errors import GatewayError, UpstreamError
+from sluicegate.errors import GatewayError
 from sluicegate.exchange import (
     Adapter,
     Endpoint,
@@ -49,6 +48,7 @@ from sluicegate.exchange import (
     StreamReply,
     Target,
 )
+from sluicegate.translate.chat_stream import chat_chunks, not_a_completion
 from sluicegate.translate.responses_answer import chat_to_response
 from sluicegate.translate.responses_chat import responses_to_chat
 from sluicegate.translate.responses_stream import ChatToResponseStream, Event
@@ -131,7 +131,7 @@ def responses_via_chat(provider: Adapter, *, clock: Callable[[], float] = time.t
                 tools=tools,
             )
         except (ValueError, TypeError, AttributeError, KeyError):
-            raise _not_a_completion(provider.name) from None
+            raise not_a_completion(provider.name) from None
         return Reply.from_data(response, status=result.status, headers=headers)
 
     return send_responses
@@ -142,15 +142,7 @@ async def _response_events(
 ) -> AsyncIterator[SSEEvent]:
     held = translator.start()
     try:
-        async for event in reply.events:
-            if event.is_done:
-                break
-            try:
-                chunk = event.json()
-            except orjson.JSONDecodeError:
-                raise _not_a_completion(provider) from None
-            if not isinstance(chunk, dict):
-                raise _not_a_completion(provider)
+        async for chunk in chat_chunks(reply, provider):
             events = translator.feed(chunk)
             if events:  # a role-only or usage-only chunk gives none
                 if held:
@@ -173,11 +165,3 @@ def _frames(events: list[Event]) -> list[SSEEvent]:
     for frame in frames[:-1]:
         frame.more = True
     return frames
-
-
-def _not_a_completion(provider: str) -> UpstreamError:
-    return UpstreamError(
-        f"provider {provider!r} answered with something that is not a chat completion",
-        provider=provider,
-        code="upstream_bad_response",
-    )
