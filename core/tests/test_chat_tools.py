@@ -6,7 +6,13 @@ from __future__ import annotations
 import pytest
 
 from sluicegate.errors import InvalidRequest
-from sluicegate.translate.chat_tools import ChatToolCall, json_arguments, tool_calls
+from sluicegate.translate.chat_tools import (
+    ChatToolCall,
+    json_arguments,
+    named_function,
+    output_limit,
+    tool_calls,
+)
 
 WHERE = "messages[1]"
 
@@ -50,3 +56,17 @@ def test_arguments_that_are_not_json_are_a_400_naming_them(arguments, message):
         json_arguments(checked)
     assert refused.value.param == "messages[1].tool_calls[0].function.arguments"
     assert message in str(refused.value)
+
+
+def test_a_named_function_choice_and_what_is_not_one():
+    assert named_function({"type": "function", "function": {"name": "get_weather"}}) == "get_weather"
+    for choice in ("sometimes", {"type": "function"}, {"function": {"name": 3}}, None):
+        with pytest.raises(InvalidRequest) as refused:
+            named_function(choice)
+        assert refused.value.param == "tool_choice"
+
+
+def test_the_output_limit_prefers_max_completion_tokens():
+    assert output_limit({"max_completion_tokens": 10, "max_tokens": 99}) == 10
+    assert output_limit({"max_tokens": 99}) == 99
+    assert output_limit({}) is None

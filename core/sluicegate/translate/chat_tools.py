@@ -41,6 +41,24 @@ def tool_calls(calls: Any, where: str) -> list[ChatToolCall]:
     return checked
 
 
+def named_function(choice: Any) -> str:
+    """The function a ``tool_choice`` object names (``{type: function, function: {name}}``); a
+    400 for any other value (the words ``auto``, ``none``, ``required`` are each vendor's own)."""
+    function = choice.get("function") if isinstance(choice, dict) else None
+    if isinstance(function, dict) and isinstance(function.get("name"), str):
+        return function["name"]
+    raise InvalidRequest(
+        "tool_choice must be auto, none, required or {type: function, function: {name}}", param="tool_choice"
+    )
+
+
+def output_limit(body: dict[str, Any]) -> Any:
+    """The answer's token cap a chat request asks for: ``max_completion_tokens``, else the older
+    ``max_tokens`` (None: neither)."""
+    limit = body.get("max_completion_tokens")
+    return body.get("max_tokens") if limit is None else limit
+
+
 def json_arguments(call: ChatToolCall) -> Any:
     """A call's arguments parsed (none sent: ``{}``); a 400 for anything not a JSON string."""
     arguments, param = call.arguments, f"{call.param}.function.arguments"

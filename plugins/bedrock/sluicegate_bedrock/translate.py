@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from sluicegate.errors import InvalidRequest
-from sluicegate.translate.chat_tools import json_arguments, tool_calls
+from sluicegate.translate.chat_tools import json_arguments, named_function, output_limit, tool_calls
 
 #: OpenAI's reasoning efforts as Claude thinking budgets (tokens; Claude's least is 1024).
 THINKING_BUDGETS = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 24576}
@@ -314,19 +314,12 @@ def _tool_choice(choice: Any) -> dict[str, Any]:
         return {"auto": {}}
     if choice == "required":
         return {"any": {}}
-    function = choice.get("function") if isinstance(choice, dict) else None
-    if isinstance(function, dict) and isinstance(function.get("name"), str):
-        return {"tool": {"name": function["name"]}}
-    raise InvalidRequest(
-        "tool_choice must be auto, none, required or {type: function, function: {name}}", param="tool_choice"
-    )
+    return {"tool": {"name": named_function(choice)}}
 
 
 def _inference_config(body: dict[str, Any]) -> dict[str, Any]:
     config: dict[str, Any] = {}
-    limit = body.get("max_completion_tokens")
-    if limit is None:
-        limit = body.get("max_tokens")
+    limit = output_limit(body)
     for name, value in (("maxTokens", limit), ("temperature", body.get("temperature")), ("topP", body.get("top_p"))):
         if value is not None:
             config[name] = value

@@ -10,7 +10,7 @@ from attrs import define, field
 
 from sluicegate.errors import InvalidRequest
 from sluicegate.resilience import classify
-from sluicegate.translate.chat_tools import tool_calls
+from sluicegate.translate.chat_tools import output_limit, tool_calls
 from sluicegate.translate.chunks import ChunkStream
 
 TEXT_PATH = "/services/aigc/text-generation/generation"
@@ -104,9 +104,7 @@ def chat_request(
         value = body.get(name)
         if value is not None:
             parameters[name] = value
-    limit = body.get("max_completion_tokens")
-    if limit is None:
-        limit = body.get("max_tokens")
+    limit = output_limit(body)
     if limit is not None:
         parameters["max_tokens"] = limit
     for name in VENDOR_PARAMETERS.intersection(body):

@@ -17,7 +17,7 @@ from urllib.parse import quote
 import orjson
 
 from sluicegate.errors import InvalidRequest
-from sluicegate.translate.chat_tools import json_arguments, tool_calls
+from sluicegate.translate.chat_tools import json_arguments, named_function, output_limit, tool_calls
 from sluicegate.translate.chunks import ChunkStream
 
 GENERATE = ":generateContent"
@@ -244,19 +244,12 @@ def _tools(tools: Any) -> list[dict[str, Any]]:
 def _tool_choice(choice: Any) -> dict[str, Any]:
     if isinstance(choice, str) and choice in _TOOL_MODES:
         return {"mode": _TOOL_MODES[choice]}
-    function = choice.get("function") if isinstance(choice, dict) else None
-    if isinstance(function, dict) and isinstance(function.get("name"), str):
-        return {"mode": "ANY", "allowedFunctionNames": [function["name"]]}
-    raise InvalidRequest(
-        "tool_choice must be auto, none, required or {type: function, function: {name}}", param="tool_choice"
-    )
+    return {"mode": "ANY", "allowedFunctionNames": [named_function(choice)]}
 
 
 def _generation_config(body: dict[str, Any]) -> dict[str, Any]:
     config: dict[str, Any] = {}
-    limit = body.get("max_completion_tokens")
-    if limit is None:
-        limit = body.get("max_tokens")
+    limit = output_limit(body)
     for name, value in (
         ("maxOutputTokens", limit),
         ("temperature", body.get("temperature")),
