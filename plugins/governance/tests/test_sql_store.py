@@ -453,8 +453,7 @@ async def test_logs_rows_round_trip_every_field(store):
 
 
 async def test_text_and_numbers_round_trip_exactly_through_a_batch(store):
-    # SQLite takes a batch as one JSON array: quotes, escapes, non-ASCII text and doubles come
-    # back as they were sent.
+    # Quotes, escapes, non-ASCII text and doubles come back as they were sent.
     rows = [LedgerRow(at=DAY0 + index / 7, request_id=f"req-{index}", alias='gpt "4o" \\ \u00e9\u6a21\U0001f600',
                       client="a\tb\nc", cost=index * 0.1 + 1e-12, latency_ms=1 / 3, tokens_in=2**53, stream=index % 2 == 0)
             for index in range(7)]
@@ -463,11 +462,13 @@ async def test_text_and_numbers_round_trip_exactly_through_a_batch(store):
 
 
 async def test_a_batch_of_many_rows_is_written_whole_and_in_order(store):
-    # More than one INSERT's worth (SQLite writes ROWS_PER_INSERT rows a statement), and a rest.
-    rows = [LedgerRow(at=DAY0 + index, request_id=f"req-{index:04d}", tokens_in=index) for index in range(123)]
+    # SQLite cuts a batch into INSERTs of every size of ROWS_PER_INSERT (250 + 50 + 10 + 3 x 1).
+    rows = [LedgerRow(at=DAY0 + index, request_id=f"req-{index:04d}", tokens_in=index) for index in range(313)]
     await store.record(rows)
-    page = await store.logs(limit=200)
+    page = await store.logs(limit=400)
     assert page.rows == tuple(reversed(rows))
+    [day] = await usage(store, Granularity.DAY)
+    assert (day.requests, day.tokens_in) == (313, sum(range(313)))
 
 
 async def test_logs_keep_what_no_database_could_take(store):

@@ -94,14 +94,29 @@ _GROUP_COLUMNS = {GroupBy.KEY: "key_id", GroupBy.TEAM: "team_id", GroupBy.MODEL:
                   GroupBy.PROVIDER: "provider"}
 
 
-#: Ledger rows per SQLite INSERT: 50 x 19 parameters, far below SQLite's limit (32,766).
-ROWS_PER_INSERT = 50
+#: Ledger rows per SQLite INSERT, largest first: a batch is cut greedily into these, so only this
+#: many distinct statements are ever prepared (each is cached by the driver), and a full batch is
+#: one or two. 250 x 19 parameters stays far below SQLite's limit (32,766 since 3.32).
+ROWS_PER_INSERT = (250, 50, 10, 1)
 
 
 def _values_insert(rows: int) -> str:
     """SQLite's INSERT of ``rows`` ledger rows, their values in ``LedgerRow``'s field order."""
     one = "(" + ", ".join("?" * len(LedgerRow._fields)) + ")"
     return f"INSERT INTO {ledger.name} ({', '.join(LedgerRow._fields)}) VALUES " + ", ".join([one] * rows)
+
+
+#: Each size of ``ROWS_PER_INSERT`` with its statement.
+_VALUES_INSERTS = tuple((size, _values_insert(size)) for size in ROWS_PER_INSERT)
+
+
+def _values_parts(rows: Sequence[LedgerRow]) -> Iterable[tuple[str, tuple[Any, ...]]]:
+    """``rows`` as (statement, flat parameters) pairs, the sizes of ``ROWS_PER_INSERT``."""
+    start = 0
+    for size, statement in _VALUES_INSERTS:
+        while len(rows) - start >= size:
+            yield statement, tuple(itertools.chain.from_iterable(rows[start:start + size]))
+            start += size
 
 
 class _Insert(enum.Enum):
@@ -126,7 +141,7 @@ class SqlStore:
         # (None: a dialect with named parameters, which goes through SQLAlchemy's execute).
         self._ledger_sql: tuple[str, _Insert] | None = None
         # The rollups' upserts, built once per table (SQLAlchemy caches their compiled form).
-        self._accumulating: dict[str, Any] = {}
+        self._accumulating: dict[Any, Any] = {}
 
     @property
     def dialect(self) -> str:
@@ -237,14 +252,18 @@ class SqlStore:
         async with self._writing(conflicts=False) as conn:
             sql, how = self._ledger_sql or self._compile_ledger_insert(conn)
             if how is _Insert.VALUES:
-                # SQLite: ROWS_PER_INSERT rows per statement. An executemany steps once per row,
-                # and the driver's thread takes the GIL back for every row: against a busy event
-                # loop, a wait of up to the switch interval each (a few hundred rows a second).
-                # One statement of many rows also costs SQLite a third fewer instructions a row.
-                for start in range(0, len(rows), ROWS_PER_INSERT):
-                    part = rows[start:start + ROWS_PER_INSERT]
-                    statement = sql if len(part) == ROWS_PER_INSERT else _values_insert(len(part))
-                    await conn.exec_driver_sql(statement, tuple(itertools.chain.from_iterable(part)))
+                # SQLite: many rows per statement, straight to the driver (aiosqlite) inside this
+                # transaction. An executemany steps once per row, and the driver's thread takes
+                # the GIL back after every step: against a busy event loop a wait of up to the
+                # switch interval each (a few hundred rows a second). SQLAlchemy's execution
+                # around a statement of thousands of parameters cost more than SQLite's insert.
+                driver = (await conn.get_raw_connection()).driver_connection
+                for statement, parameters in _values_parts(rows):
+                    await (await driver.execute(statement, parameters)).close()
+                for table, values in increments:  # always in this order: see the module docstring
+                    statement, names = self._driver_upsert(table, conn)
+                    await driver.executemany(statement, [tuple(map(value.__getitem__, names)) for value in values])
+                return
             elif how is _Insert.ROWS:
                 # The rows are tuples in the table's column order: straight to the driver's
                 # executemany, no per-row conversion (SQLAlchemy's was most of a row's cost).
@@ -421,7 +440,7 @@ class SqlStore:
         """The ledger's INSERT for the driver, and how it takes a batch."""
         columns = LedgerRow._fields
         if self.dialect == "sqlite":
-            self._ledger_sql = (_values_insert(ROWS_PER_INSERT), _Insert.VALUES)
+            self._ledger_sql = ("", _Insert.VALUES)  # the statements of _VALUES_INSERTS
             return self._ledger_sql
         compiled = insert(ledger).compile(dialect=conn.dialect, column_keys=list(columns))
         order = compiled.positiontup
@@ -437,6 +456,15 @@ class SqlStore:
         statement = self._insert(table).values(values)
         return statement.on_conflict_do_update(
             index_elements=list(key), set_={name: value for name, value in values.items() if name not in key})
+
+    def _driver_upsert(self, table: Table, conn: AsyncConnection) -> tuple[str, tuple[str, ...]]:
+        """``_accumulate(table)`` compiled for the driver: its SQL and its parameters' names in order."""
+        compiled = self._accumulating.get((table.name, "driver"))
+        if compiled is None:
+            statement = self._accumulate(table).compile(dialect=conn.dialect,
+                                                        column_keys=[column.name for column in table.columns])
+            compiled = self._accumulating[(table.name, "driver")] = (str(statement), tuple(statement.positiontup or ()))
+        return compiled
 
     def _accumulate(self, table: Table) -> Any:
         """INSERT a rollup or series row, or add to the one already there."""
