@@ -45,7 +45,7 @@ class LedgerWriter:
         if len(self.rows) == self.rows.maxlen:
             self.dropped += 1
         self.rows.append(row)
-        if len(self.rows) >= self.batch_size:
+        if len(self.rows) == self.batch_size:  # once, as it fills: the writer looks again after each batch
             self._wake.set()
 
     def start(self) -> None:

@@ -33,7 +33,7 @@ class StoreOptions(FeatureOptions):
     # Seconds between two checks for changed keys and teams (a revocation elsewhere).
     refresh_interval: float = field(default=0.5, validator=positive)
     # Ledger rows written per batch, and the most held while the database is unreachable.
-    batch_size: int = field(default=500, validator=positive)
+    batch_size: int = field(default=2000, validator=positive)
     buffer_limit: int = field(default=100_000, validator=positive)
     # Completion tokens a budget reserves for a request that sets no max_tokens.
     default_max_tokens: int = field(default=4096, validator=positive)
