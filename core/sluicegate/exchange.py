@@ -427,7 +427,7 @@ class SSEEvent:
 
     def frame(self) -> bytes:
         data = self.data
-        if b"\n" in data:
+        if data.find(b"\n") != -1:  # find, not `in`: bytes `in` first tries the needle as an int (a TypeError made and dropped)
             data = data.replace(b"\n", b"\ndata: ")
         if self.event is None:
             return b"data: " + data + b"\n\n"

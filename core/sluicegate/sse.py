@@ -37,7 +37,7 @@ async def iter_sse(chunks: AsyncIterable[bytes]) -> AsyncIterator[SSEEvent]:
             chunk = chunk[1:]  # the LF of a CRLF split across chunks; the CR already ended the line
         if chunk:
             after_cr = chunk.endswith(b"\r")
-        if b"\r" in chunk:
+        if chunk.find(b"\r") != -1:  # find, not `in`: bytes `in` first tries the needle as an int (a TypeError made and dropped)
             chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         buffer += chunk
         start = 0
