@@ -198,12 +198,15 @@ class Bound:
         if now >= owner._next_sweep:
             owner._sweep(now)
         for claim, counter in zip(self.claims, self.counters, strict=True):
-            if not (counter.spent or 0.0) + owner._in_flight(counter, now) + amount <= claim.limit + SLACK:
+            # In flight without a call while nothing of the counter's has expired (the usual case).
+            flight = counter.reserved + counter.held if now < counter.next_expiry else owner._in_flight(counter, now)
+            if not (counter.spent or 0.0) + flight + amount <= claim.limit + SLACK:
                 states = [(c.spent or 0.0, owner._in_flight(c, now)) for c in self.counters]
                 refused = next(i for i, (c, (spent, reserved)) in enumerate(zip(self.claims, states, strict=True))
                                if not fits(spent, reserved, amount, c.limit))
                 return verdict(self.claims, states, amount, refused, "")
-        owner._admit_one()
+        if len(owner._reservations) + len(owner._held) >= owner._max_reservations:
+            owner._admit_one()  # expires what it can, or refuses
         for counter in self.counters:
             counter.held += amount
             counter.holds += 1

@@ -222,7 +222,9 @@ class Governance:
         row = LedgerRow(
             record.started_at, record.request_id, record.key_id, record.team_id, record.client, alias,
             record.provider, record.upstream_model, record.route.removeprefix("/v1/"), record.stream,
-            record.status, record.error_class, _count(tokens_in), _count(tokens_out),
+            record.status, record.error_class,
+            tokens_in if tokens_in and 0 < tokens_in <= MAX_TOKENS else _count(tokens_in),
+            tokens_out if tokens_out and 0 < tokens_out <= MAX_TOKENS else _count(tokens_out),
             _count(record.tokens_cached), _count(record.tokens_cache_written), cost,
             None if latency is None else latency * 1000.0, None if ttft is None else ttft * 1000.0,
         )

@@ -33,7 +33,7 @@ class GovernanceMetrics:
         # gauges (a different family) their own room.
         self._owners: set[str] = set()
         self._budgets: set[str] = set()
-        self._children: dict[tuple[str, str], tuple[Any, Any, Any]] = {}
+        self._children: dict[tuple[str | None, str | None], tuple[Any, Any, Any]] = {}
 
     def _label(self, owner: str | None, seen: set[str] | None = None) -> str:
         if owner is None:
@@ -49,10 +49,13 @@ class GovernanceMetrics:
     def finished(self, row: LedgerRow) -> None:
         if row.key_id is None:
             return
-        labels = (self._label(row.key_id), self._label(row.team_id))
-        children = self._children.get(labels)
+        owners = (row.key_id, row.team_id)
+        children = self._children.get(owners)
         if children is None:
-            children = self._children[labels] = (
+            if len(self._children) >= 2 * MAX_OWNERS:
+                self._children.clear()  # owners past the bound, folded into "other": looked up again
+            labels = (self._label(row.key_id), self._label(row.team_id))
+            children = self._children[owners] = (
                 self.spend.labels(*labels), self.tokens.labels(*labels, "in"), self.tokens.labels(*labels, "out"))
         spend, tokens_in, tokens_out = children
         if row.cost:
