@@ -276,6 +276,7 @@ def scrape_route(gateway: Any) -> Callable[[web.Request], Awaitable[web.Response
         if metrics is None:
             raise RouteNotFound(f"Unknown route: {request.method} {request.path}")
         metrics.check_scrape(request.headers.get("authorization"))
+        metrics.families.flush()  # on the loop, where the sums it hands over are made
         try:
             # On the loop: breakers belong to it. A snapshot is a walk over a dict, no I/O.
             metrics.families.refresh_breakers(assembly.breakers, assembly.telemetry.target_label)

@@ -132,6 +132,14 @@ class Families:
         self.breakers_seen: set[str] = set()
         # The metrics extension's per-(route, model, provider, status) bundles of children.
         self.series: dict[tuple[str, str, str, int], Any] = {}
+        # Called on the event loop before every scrape: plugins that sum on the request path in
+        # plain Python (no lock, no metric call) hand their sums to their metrics here.
+        self.flushers: list[Callable[[], None]] = []
+
+    def flush(self) -> None:
+        """Run the ``flushers`` (on the event loop, before a scrape is rendered)."""
+        for flusher in self.flushers:
+            flusher()
 
     def in_flight_for(self, route: str) -> Any:
         child = self.in_flight_children.get(route)

@@ -3,6 +3,10 @@
 Labels are key and team ids the operator created, so the set is bounded by the store; past
 ``MAX_OWNERS`` distinct ones the rest are folded into ``other`` so a store with a very large
 number of keys cannot grow the scrape without bound.
+
+A finished request only adds to plain sums per key and team; they reach the counters before each
+scrape of this process (``Families.flushers``) and on the governance refresh loop, which is what
+a scrape of another worker sees under ``--workers N`` (at most one refresh interval late).
 """
 
 from __future__ import annotations
@@ -34,6 +38,9 @@ class GovernanceMetrics:
         self._owners: set[str] = set()
         self._budgets: set[str] = set()
         self._children: dict[tuple[str | None, str | None], tuple[Any, Any, Any]] = {}
+        # (key, team) -> [spend, tokens in, tokens out] not yet handed to the counters.
+        self._due: dict[tuple[str | None, str | None], list[float]] = {}
+        families.flushers.append(self.flush)
 
     def _label(self, owner: str | None, seen: set[str] | None = None) -> str:
         if owner is None:
@@ -50,20 +57,30 @@ class GovernanceMetrics:
         if row.key_id is None:
             return
         owners = (row.key_id, row.team_id)
-        children = self._children.get(owners)
-        if children is None:
-            if len(self._children) >= 2 * MAX_OWNERS:
-                self._children.clear()  # owners past the bound, folded into "other": looked up again
-            labels = (self._label(row.key_id), self._label(row.team_id))
-            children = self._children[owners] = (
-                self.spend.labels(*labels), self.tokens.labels(*labels, "in"), self.tokens.labels(*labels, "out"))
-        spend, tokens_in, tokens_out = children
-        if row.cost:
-            spend.inc(row.cost)
-        if row.tokens_in:
-            tokens_in.inc(row.tokens_in)
-        if row.tokens_out:
-            tokens_out.inc(row.tokens_out)
+        due = self._due.get(owners)
+        if due is None:
+            due = self._due[owners] = [0.0, 0, 0]
+        due[0] += row.cost
+        due[1] += row.tokens_in
+        due[2] += row.tokens_out
+
+    def flush(self) -> None:
+        """Hand the sums made since the last flush to the counters (on the event loop)."""
+        due, self._due = self._due, {}
+        for owners, (spend, tokens_in, tokens_out) in due.items():
+            children = self._children.get(owners)
+            if children is None:
+                if len(self._children) >= 2 * MAX_OWNERS:
+                    self._children.clear()  # owners past the bound, folded into "other": looked up again
+                labels = (self._label(owners[0]), self._label(owners[1]))
+                children = self._children[owners] = (
+                    self.spend.labels(*labels), self.tokens.labels(*labels, "in"), self.tokens.labels(*labels, "out"))
+            if spend:
+                children[0].inc(spend)
+            if tokens_in:
+                children[1].inc(tokens_in)
+            if tokens_out:
+                children[2].inc(tokens_out)
 
     def headroom(self, owner: str, remaining: float) -> None:
         self.remaining.labels(self._label(owner, self._budgets)).set(remaining)

@@ -19,10 +19,11 @@ from aiohttp import web
 from attrs import define
 from prometheus_client.parser import text_string_to_metric_families
 
+from sluicegate.extensions.metrics_families import Families
 from sluicegate.testing.upstream import openai_chat_completion
 from sluicegate_governance import metrics as governance_metrics
 from sluicegate_governance.issued import digest, new_id, new_secret, shown_prefix
-from sluicegate_governance.model import Budget, Period, Team, VirtualKey
+from sluicegate_governance.model import Budget, LedgerRow, Period, Team, VirtualKey
 
 CLIENT_TOKEN = "config-client-token-metrics-0123456789"
 VENDOR_KEY = "sk-vendor-secret-metrics-0123456789"
@@ -253,3 +254,24 @@ async def test_key_and_team_labels_are_bounded_and_the_rest_is_other(gateway, fa
     assert scrape.value("sluicegate_key_tokens_total", key=governance_metrics.OTHER, team="",
                         direction="out") == 2 * COMPLETION_TOKENS
     _assert_no_secret(scrape.text, *(secret for secret, _ in made))
+
+
+def test_a_finished_request_reaches_the_counters_when_flushed():
+    # The request path only sums; the counters move when the sums are handed over (before a
+    # scrape, and on the refresh loop for the other workers' scrapes), once, by what was summed.
+    families = Families([1.0], [1.0], None)
+    series = governance_metrics.GovernanceMetrics(families)
+    for _ in range(3):
+        series.finished(LedgerRow(at=0.0, request_id="r", key_id="key_a", team_id="team_a",
+                                  tokens_in=2, tokens_out=7, cost=0.5))
+
+    def spent() -> float | None:
+        return families.registry.get_sample_value("sluicegate_key_spend_total", {"key": "key_a", "team": "team_a"})
+
+    assert spent() is None
+    families.flush()
+    assert spent() == 1.5
+    assert families.registry.get_sample_value(
+        "sluicegate_key_tokens_total", {"key": "key_a", "team": "team_a", "direction": "out"}) == 21
+    families.flush()  # nothing new: nothing added twice
+    assert spent() == 1.5
