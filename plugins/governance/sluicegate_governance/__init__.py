@@ -79,7 +79,7 @@ def make_governance(*, options: StoreOptions, services: Any) -> Governance | Non
     pricing = make_pricing(options=pricing_options, services=services) if pricing_options is not None else None
     limits = KeyLimits(_limiter(services), ttl=RESERVATION_TTL, log=services.log, clock=services.clock)
     writer = LedgerWriter(store, batch_size=options.batch_size, limit=options.buffer_limit, log=services.log,
-                          clock=services.clock)
+                          clock=services.clock, flush_every=options.flush_interval)
     box = services.lasting.setdefault(LASTING, IndexBox())
     governance = Governance(store, counters, limits, pricing, writer, box, services.lasting,
                             refresh_interval=options.refresh_interval, retention_days=options.retention_days,

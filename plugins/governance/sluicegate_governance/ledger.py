@@ -12,7 +12,8 @@ from collections.abc import Callable
 from sluicegate_governance.model import LedgerRow
 from sluicegate_governance.protocols import GovernanceStore, StoreUnavailable
 
-#: Seconds a row may wait for its batch to fill before it is written anyway.
+#: Seconds a row may wait for its batch to fill before it is written anyway (the default of
+#: ``[store] flush_interval``).
 FLUSH_EVERY = 1.0
 #: Retry waits while the database is unreachable: doubling from the first to the last.
 BACKOFF = (0.5, 30.0)
@@ -28,9 +29,10 @@ class LedgerWriter:
     most recently) survive."""
 
     def __init__(self, store: GovernanceStore, *, batch_size: int, limit: int, log: logging.Logger,
-                 clock: Callable[[], float]) -> None:
+                 clock: Callable[[], float], flush_every: float = FLUSH_EVERY) -> None:
         self.store = store
         self.batch_size = batch_size
+        self.flush_every = flush_every
         self.rows: collections.deque[LedgerRow] = collections.deque(maxlen=limit)
         self.dropped = 0
         self.written = 0
@@ -59,7 +61,7 @@ class LedgerWriter:
             # per batch, not per request. While the store fails, the waits grow.
             if len(self.rows) < self.batch_size or self.failing:
                 try:
-                    await asyncio.wait_for(self._wake.wait(), wait if self.failing else FLUSH_EVERY)
+                    await asyncio.wait_for(self._wake.wait(), wait if self.failing else self.flush_every)
                 except TimeoutError:
                     pass
             self._wake.clear()

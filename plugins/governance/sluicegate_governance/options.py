@@ -34,6 +34,8 @@ class StoreOptions(FeatureOptions):
     refresh_interval: float = field(default=0.5, validator=positive)
     # Ledger rows written per batch, and the most held while the database is unreachable.
     batch_size: int = field(default=2000, validator=positive)
+    # Seconds a ledger row waits at most for its batch to fill (LiteLLM's proxy_batch_write_at).
+    flush_interval: float = field(default=1.0, validator=positive)
     buffer_limit: int = field(default=100_000, validator=positive)
     # Completion tokens a budget reserves for a request that sets no max_tokens.
     default_max_tokens: int = field(default=4096, validator=positive)
