@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from sluicegate.auth import client_token
 from sluicegate.contracts import Identity
 from sluicegate.errors import AuthenticationFailed, GatewayError
-from sluicegate_governance.issued import digest, is_issued
+from sluicegate_governance.issued import is_issued
 from sluicegate_governance.keycache import EMPTY, KeyIndex
 
 
@@ -25,7 +25,7 @@ class KeyAuthenticator:
         if token is None or not is_issued(token):
             return None
         index = self._index()
-        grant = index.by_digest.get(digest(token))
+        grant = index.find(token)
         if grant is None and index is EMPTY:
             # Never loaded (the database was down at start, and still is): the key may well be
             # valid, so say so rather than call it invalid.

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from attrs import define, field
 
 from sluicegate.contracts import Identity
+from sluicegate_governance.issued import digest
 from sluicegate_governance.model import Snapshot, Team, VirtualKey
 
 
@@ -46,6 +47,10 @@ class Grant:
         return self.allow is None or bool(self.allow(model))
 
 
+#: Keys a snapshot remembers by their text; past it the memory starts over.
+MAX_SEEN = 10_000
+
+
 @define(frozen=True, slots=True)
 class KeyIndex:
     """A snapshot by digest: one dictionary lookup per request."""
@@ -54,6 +59,21 @@ class KeyIndex:
     by_digest: dict[str, Grant]
     by_id: dict[str, Grant]
     teams: dict[str, Team]
+    # Keys found in this snapshot, by the text clients send: a repeat costs a dictionary lookup,
+    # not a SHA-256. Only keys that exist are kept (a stream of wrong ones cannot fill it), and a
+    # new snapshot (a key revoked or changed anywhere) starts with none.
+    seen: dict[str, Grant] = field(factory=dict, eq=False, repr=False)
+
+    def find(self, token: str) -> Grant | None:
+        """The grant of the key ``token``, if this snapshot has it."""
+        grant = self.seen.get(token)
+        if grant is None:
+            grant = self.by_digest.get(digest(token))
+            if grant is not None:
+                if len(self.seen) >= MAX_SEEN:
+                    self.seen.clear()
+                self.seen[token] = grant
+        return grant
 
     @classmethod
     def of(cls, snapshot: Snapshot) -> KeyIndex:
