@@ -42,13 +42,14 @@ def completion_allowance(req: GatewayRequest, default: int) -> int:
     body = req.body
     if req.endpoint is Endpoint.GENERATE_CONTENT:
         return _gemini_allowance(body, default)
+    # _count written out: this runs for every generating request a budget or limit looks at.
     limit = body.get("max_completion_tokens")
-    if not _count(limit):
+    if not (type(limit) is int and limit > 0):
         limit = body.get("max_output_tokens" if req.endpoint is Endpoint.RESPONSES else "max_tokens")
-    if not _count(limit):
-        limit = default
+        if not (type(limit) is int and limit > 0):
+            limit = default
     n = body.get("n")
-    return limit * n if _count(n) else limit
+    return limit * n if type(n) is int and n > 0 else limit
 
 
 def _gemini_allowance(body: dict[str, Any], default: int) -> int:

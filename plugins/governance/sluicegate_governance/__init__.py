@@ -25,7 +25,8 @@ from sluicegate_governance.cli import register_commands  # noqa: F401  (hookimpl
 from sluicegate_governance.counters import MemoryCounters
 from sluicegate_governance.guard import ORDER as GUARD_ORDER
 from sluicegate_governance.guard import RESERVATION_TTL, Guard
-from sluicegate_governance.hub import Governance, IndexBox
+from sluicegate_governance.hub import Governance
+from sluicegate_governance.keycache import IndexBox
 from sluicegate_governance.ledger import LedgerWriter
 from sluicegate_governance.limits import KeyLimits
 from sluicegate_governance.options import SqlStoreOptions, StoreOptions, store_url
@@ -94,7 +95,7 @@ def make_authenticator(*, options: Any, services: Any) -> KeyAuthenticator | Non
     if governance is None:
         return None  # no [store]: no issued keys
     box = governance.box
-    return KeyAuthenticator(lambda: box.index, services.wall_clock)
+    return KeyAuthenticator(box, services.wall_clock)
 
 
 def make_guard(*, options: Any, services: Any) -> Guard | None:

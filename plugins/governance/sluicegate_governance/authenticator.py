@@ -8,23 +8,23 @@ from collections.abc import Callable, Mapping
 from sluicegate.auth import client_token
 from sluicegate.contracts import Identity
 from sluicegate.errors import AuthenticationFailed, GatewayError
-from sluicegate_governance.issued import is_issued
-from sluicegate_governance.keycache import EMPTY, KeyIndex
+from sluicegate_governance.issued import PREFIX
+from sluicegate_governance.keycache import EMPTY, IndexBox
 
 
 class KeyAuthenticator:
     """Recognises issued keys; any other credential is left to the next authenticator (the
     ``[auth]`` tokens of gateway.toml keep working beside issued keys)."""
 
-    def __init__(self, index: Callable[[], KeyIndex], wall_clock: Callable[[], float]) -> None:
-        self._index = index
+    def __init__(self, box: IndexBox, wall_clock: Callable[[], float]) -> None:
+        self._box = box  # its index is replaced whole when the store's version moves
         self._wall_clock = wall_clock
 
     async def authenticate(self, headers: Mapping[str, str]) -> Identity | None:
         token = client_token(headers)
-        if token is None or not is_issued(token):
+        if token is None or not token.startswith(PREFIX):  # is_issued, without a call
             return None
-        index = self._index()
+        index = self._box.index
         grant = index.find(token)
         if grant is None and index is EMPTY:
             # Never loaded (the database was down at start, and still is): the key may well be

@@ -16,8 +16,8 @@ from typing import Any
 from attrs import define
 
 from sluicegate.errors import GatewayError, PermissionDenied
-from sluicegate.exchange import COUNTING, GatewayRequest, RequestContext, StreamReply
-from sluicegate.extensions.pricing import Pricing
+from sluicegate.exchange import COUNTING, GatewayRequest, RequestContext, StreamReply, Target
+from sluicegate.extensions.pricing import Price, Pricing
 from sluicegate.features.token_usage import completion_allowance, estimate_prompt_tokens
 from sluicegate.pipeline import Order
 from sluicegate.usage import StreamObserver
@@ -70,6 +70,8 @@ class Guard:
         self._claims: dict[str, tuple[Grant, list[Claim], float, Bound | None]] = {}
         # In-memory counters reserve without awaiting, through a ``Bound`` per key and period.
         self._bind = getattr(counters, "bind", None)
+        # id(targets) -> (the targets, their prices): a route's prices looked up once, not per request.
+        self._prices: dict[int, tuple[tuple[Target, ...], tuple[Price, ...]]] = {}
 
     def claims(self, grant: Grant, now: float) -> list[Claim]:
         return self._entry(grant, now)[1]
@@ -134,15 +136,26 @@ class Guard:
 
     def estimate(self, req: GatewayRequest, prompt: int, completion: int) -> float:
         """The most this request can cost: the dearest of its targets' prices."""
-        pricing = self.pricing
-        if pricing is None:
-            return 0.0
+        targets = req.targets
+        known = self._prices.get(id(targets))
+        if known is None or known[0] is not targets:
+            known = self._priced(targets)
         dearest = 0.0
-        for target in req.targets:
-            price = pricing.price_of(target.provider.name, target.model)
-            if price is not None:
-                dearest = max(dearest, (prompt * price.input + completion * price.output) / 1e6)
-        return dearest
+        for price in known[1]:
+            cost = prompt * price.input + completion * price.output
+            if cost > dearest:
+                dearest = cost
+        return dearest / 1e6
+
+    def _priced(self, targets: tuple[Target, ...]) -> tuple[tuple[Target, ...], tuple[Price, ...]]:
+        """The prices of ``targets``, remembered by the tuple (routes keep theirs for good; the
+        tuple is kept with them, so its id cannot be reused while remembered)."""
+        pricing = self.pricing
+        found = (pricing.price_of(target.provider.name, target.model) for target in targets) if pricing else ()
+        if len(self._prices) >= MAX_REMEMBERED:
+            self._prices.clear()
+        known = self._prices[id(targets)] = (targets, tuple(price for price in found if price is not None))
+        return known
 
 
 def budget_exceeded(admission: Admission) -> GatewayError:

@@ -16,7 +16,7 @@ from sluicegate.extensions.metrics import LASTING_KEY as METRICS_FAMILIES
 from sluicegate.extensions.pricing import Pricing
 from sluicegate.telemetry import RequestRecord
 from sluicegate_governance.guard import Reservation
-from sluicegate_governance.keycache import EMPTY, KeyIndex
+from sluicegate_governance.keycache import IndexBox, KeyIndex
 from sluicegate_governance.ledger import LedgerWriter
 from sluicegate_governance.limits import KeyLimits
 from sluicegate_governance.metrics import GovernanceMetrics
@@ -39,12 +39,7 @@ GAUGE_EVERY = 5.0
 #: above what 2 s of traffic holds.
 MAX_SETTLING = 10_000
 
-
-class IndexBox:
-    """The last key index, kept in ``services.lasting`` so a reload starts from what the old
-    assembly knew (a database down during a reload does not forget every key)."""
-
-    index: KeyIndex = EMPTY
+_new_row = tuple.__new__
 
 
 class Governance:
@@ -220,16 +215,19 @@ class Governance:
         alias = record.model_label or record.model
         if alias is not None and not record.model_label:
             alias = alias.replace("\x00", "")[:TEXT_LIMIT]  # what the client sent: made storable
-        # Positional, in the table's column order: built once here and written as it is.
-        row = LedgerRow(
+        # Positional, in the table's column order: built once here and written as it is (through
+        # tuple.__new__, as LedgerRow's own constructor does, without its Python frame).
+        cached, written = record.tokens_cached, record.tokens_cache_written
+        row = _new_row(LedgerRow, (
             record.started_at, record.request_id, record.key_id, record.team_id, record.client, alias,
             record.provider, record.upstream_model, record.route.removeprefix("/v1/"), record.stream,
             record.status, record.error_class,
             tokens_in if tokens_in and 0 < tokens_in <= MAX_TOKENS else _count(tokens_in),
             tokens_out if tokens_out and 0 < tokens_out <= MAX_TOKENS else _count(tokens_out),
-            _count(record.tokens_cached), _count(record.tokens_cache_written), cost,
+            (cached if 0 < cached <= MAX_TOKENS else _count(cached)) if cached else 0,
+            (written if 0 < written <= MAX_TOKENS else _count(written)) if written else 0, cost,
             None if latency is None else latency * 1000.0, None if ttft is None else ttft * 1000.0,
-        )
+        ))
         self.writer.add(row)
         if self.metrics is not None:
             self.metrics.finished(row)

@@ -87,3 +87,10 @@ class KeyIndex:
 
 
 EMPTY = KeyIndex(-1, {}, {}, {})
+
+
+class IndexBox:
+    """The last key index, kept in ``services.lasting`` so a reload starts from what the old
+    assembly knew (a database down during a reload does not forget every key)."""
+
+    index: KeyIndex = EMPTY
