@@ -33,19 +33,24 @@ def estimate_prompt_tokens(raw: bytes) -> int:
     return -(-size // 4)
 
 
+#: Each generating operation's own cap, read after ``max_completion_tokens`` (Gemini's is nested).
+_CAPS = {Endpoint.CHAT: "max_tokens", Endpoint.COMPLETIONS: "max_tokens", Endpoint.MESSAGES: "max_tokens",
+         Endpoint.RESPONSES: "max_output_tokens"}
+_GENERATE_CONTENT = Endpoint.GENERATE_CONTENT  # a module name: reading it off the enum costs more
+
+
 def completion_allowance(req: GatewayRequest, default: int) -> int:
     """The most tokens the answer may hold: ``max_completion_tokens``/``max_tokens`` (the Responses
     API's ``max_output_tokens``, Gemini's ``generationConfig.maxOutputTokens``) times ``n``
     (Gemini's ``candidateCount``)."""
-    if req.endpoint not in GENERATING:
-        return 0
-    body = req.body
-    if req.endpoint is Endpoint.GENERATE_CONTENT:
-        return _gemini_allowance(body, default)
+    cap = _CAPS.get(req.endpoint)
+    if cap is None:
+        return _gemini_allowance(req.body, default) if req.endpoint is _GENERATE_CONTENT else 0
     # _count written out: this runs for every generating request a budget or limit looks at.
+    body = req.body
     limit = body.get("max_completion_tokens")
     if not (type(limit) is int and limit > 0):
-        limit = body.get("max_output_tokens" if req.endpoint is Endpoint.RESPONSES else "max_tokens")
+        limit = body.get(cap)
         if not (type(limit) is int and limit > 0):
             limit = default
     n = body.get("n")
