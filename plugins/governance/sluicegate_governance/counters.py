@@ -184,12 +184,14 @@ class Bound:
     ``reserve`` holds (a reservation expires after its ``ttl`` if never settled), and counts in
     the same totals, so both ways of reserving see each other."""
 
-    __slots__ = ("claims", "counters", "_owner")
+    __slots__ = ("claims", "counters", "_owner", "_ceilings")
 
     def __init__(self, owner: MemoryCounters, claims: tuple[Claim, ...], counters: tuple[_Counter, ...]) -> None:
         self.claims = claims
         self.counters = counters
         self._owner = owner
+        # Each counter with the most it may reach: its claim's limit and the rounding slack.
+        self._ceilings = tuple((counter, claim.limit + SLACK) for claim, counter in zip(claims, counters, strict=True))
 
     def reserve(self, amount: float, ttl: float) -> Held | Admission:
         """Held, when ``amount`` fits every claim; else the refusal (nothing held)."""
@@ -197,14 +199,11 @@ class Bound:
         now = owner._clock()
         if now >= owner._next_sweep:
             owner._sweep(now)
-        for claim, counter in zip(self.claims, self.counters, strict=True):
+        for counter, ceiling in self._ceilings:
             # In flight without a call while nothing of the counter's has expired (the usual case).
             flight = counter.reserved + counter.held if now < counter.next_expiry else owner._in_flight(counter, now)
-            if not (counter.spent or 0.0) + flight + amount <= claim.limit + SLACK:
-                states = [(c.spent or 0.0, owner._in_flight(c, now)) for c in self.counters]
-                refused = next(i for i, (c, (spent, reserved)) in enumerate(zip(self.claims, states, strict=True))
-                               if not fits(spent, reserved, amount, c.limit))
-                return verdict(self.claims, states, amount, refused, "")
+            if not (counter.spent or 0.0) + flight + amount <= ceiling:
+                return self._refusal(amount, now)
         if len(owner._reservations) + len(owner._held) >= owner._max_reservations:
             owner._admit_one()  # expires what it can, or refuses
         for counter in self.counters:
@@ -213,6 +212,13 @@ class Bound:
         held = Held(self.counters, amount, now + ttl)
         owner._held.add(held)
         return held
+
+    def _refusal(self, amount: float, now: float) -> Admission:
+        owner = self._owner
+        states = [(c.spent or 0.0, owner._in_flight(c, now)) for c in self.counters]
+        refused = next(i for i, (c, (spent, reserved)) in enumerate(zip(self.claims, states, strict=True))
+                       if not fits(spent, reserved, amount, c.limit))
+        return verdict(self.claims, states, amount, refused, "")
 
     def settle(self, held: Held, actual: float) -> None:
         """Replace ``held`` by the ``actual`` cost (a second call, or one after expiry, only

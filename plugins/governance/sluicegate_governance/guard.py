@@ -93,12 +93,19 @@ class Guard:
         grant = identity.grant if identity is not None else None
         if not isinstance(grant, Grant):
             return await call_next(ctx, req)
-        if not grant.allows(req.model):
+        if not grant.any_model and not grant.allows(req.model):
             raise PermissionDenied(
                 f"This API key may not call model {req.model!r}.", code="model_not_allowed",
                 headers={"x-should-retry": "false"})
         generating = req.endpoint not in COUNTING
-        _, claims, _, bound = self._entry(grant, self.wall_clock()) if generating else _NO_CLAIMS
+        if generating:
+            now = self.wall_clock()
+            entry = self._claims.get(grant.key.id)
+            if entry is None or entry[0] is not grant or now >= entry[2]:  # _entry's test, without its call
+                entry = self._entry(grant, now)
+            _, claims, _, bound = entry
+        else:
+            _, claims, _, bound = _NO_CLAIMS
         prompt = estimate_prompt_tokens(req.wire) if generating else 0
         tokens = prompt + completion_allowance(req, self.default_max_tokens)
         hold = await self.limits.admit(grant, tokens if generating else 0) if grant.limited else None

@@ -33,6 +33,8 @@ class Grant:
     identity: Identity = field(init=False)
     #: The key or its team has an RPM, TPM or concurrency limit (else the guard skips them).
     limited: bool = field(init=False)
+    #: The key may call every model (no allow-list, no deny-list): nothing to match per request.
+    any_model: bool = field(init=False)
 
     def __attrs_post_init__(self) -> None:
         identity = Identity(self.key.id, self.key.name, key_id=self.key.id,
@@ -40,6 +42,7 @@ class Grant:
         object.__setattr__(self, "identity", identity)
         team_limits = self.team.limits if self.team is not None else None
         object.__setattr__(self, "limited", self.key.limits.active or (team_limits is not None and team_limits.active))
+        object.__setattr__(self, "any_model", self.allow is None and self.block is None)
 
     def allows(self, model: str) -> bool:
         if self.block is not None and self.block(model):
