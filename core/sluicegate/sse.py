@@ -37,7 +37,9 @@ async def iter_sse(chunks: AsyncIterable[bytes]) -> AsyncIterator[SSEEvent]:
             chunk = chunk[1:]  # the LF of a CRLF split across chunks; the CR already ended the line
         if chunk:
             after_cr = chunk.endswith(b"\r")
-        if chunk.find(b"\r") != -1:  # find, not `in`: bytes `in` first tries the needle as an int (a TypeError made and dropped)
+        # find, not `in`: bytes `in` first tries the needle as an int, making and dropping a
+        # TypeError each time (per chunk here; the gateway's other hot searches do the same).
+        if chunk.find(b"\r") != -1:
             chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         buffer += chunk
         start = 0

@@ -215,7 +215,7 @@ class StreamUsage:
             self._cache(usage)
         if completion is not None:
             self.completion = completion
-        return data.find(b'"choices":[]') != -1 or data.find(b'"choices": []') != -1  # find, not `in`: bytes `in` first tries the needle as an int (a TypeError made and dropped)
+        return data.find(b'"choices":[]') != -1 or data.find(b'"choices": []') != -1  # find, not `in` (sluicegate.sse.iter_sse says why)
 
 
 class StreamObserver:

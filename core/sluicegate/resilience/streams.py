@@ -16,7 +16,7 @@ from sluicegate.resilience.classify import TRAITS, classify
 def openai_preamble(event: SSEEvent) -> bool:
     """An OpenAI chunk that carries no content yet (the role-only first chunk)."""
     data = event.data
-    if not data.startswith(b"{") or data.find(b'"choices"') == -1:  # find, not `in`: bytes `in` first tries the needle as an int (a TypeError made and dropped)
+    if not data.startswith(b"{") or data.find(b'"choices"') == -1:  # find, not `in` (sluicegate.sse.iter_sse says why)
         return False
     try:
         chunk = orjson.loads(data)

@@ -216,7 +216,9 @@ class Governance:
         if alias is not None and not record.model_label:
             alias = alias.replace("\x00", "")[:TEXT_LIMIT]  # what the client sent: made storable
         # Positional, in the table's column order: built once here and written as it is (through
-        # tuple.__new__, as LedgerRow's own constructor does, without its Python frame).
+        # tuple.__new__, as LedgerRow's own constructor does, without its Python frame). Tokens in
+        # and out are nearly always in range, cache counts nearly always absent: _count (which
+        # tames the rest) is called only when it has something to do.
         cached, written = record.tokens_cached, record.tokens_cache_written
         row = _new_row(LedgerRow, (
             record.started_at, record.request_id, record.key_id, record.team_id, record.client, alias,
@@ -224,8 +226,7 @@ class Governance:
             record.status, record.error_class,
             tokens_in if tokens_in and 0 < tokens_in <= MAX_TOKENS else _count(tokens_in),
             tokens_out if tokens_out and 0 < tokens_out <= MAX_TOKENS else _count(tokens_out),
-            (cached if 0 < cached <= MAX_TOKENS else _count(cached)) if cached else 0,
-            (written if 0 < written <= MAX_TOKENS else _count(written)) if written else 0, cost,
+            _count(cached) if cached else 0, _count(written) if written else 0, cost,
             None if latency is None else latency * 1000.0, None if ttft is None else ttft * 1000.0,
         ))
         self.writer.add(row)
