@@ -46,10 +46,11 @@ from sluicegate_gemini.fake import GeminiScript
 from sluicegate_mock import MockOptions, MockProvider
 from sluicegate_openai import OpenAIOptions, OpenAIProvider
 from sluicegate_openai.fake import OpenAIScript
-from sluicegate_vertex import VertexOptions, VertexProvider
 from sluicegate_vertex.fake import REGION as VERTEX_REGION
 from sluicegate_vertex.fake import VertexClaudeScript, VertexGeminiScript
 from sluicegate_vertex.fake_oauth import PROJECT as VERTEX_PROJECT
+from sluicegate_vertex.options import VertexOptions
+from sluicegate_vertex.provider import VertexProvider
 
 E = ErrorClass
 KEY = "sk-table-0123456789abcdefghij"

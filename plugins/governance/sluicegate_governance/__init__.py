@@ -1,7 +1,9 @@
 """sluicegate-governance: keys the gateway issues, teams, budgets and a spend ledger in a SQL
 database (SQLite embedded, PostgreSQL for several instances).
 
-Present when ``gateway.toml`` has a ``[store]`` table. Three components share one
+Present when ``gateway.toml`` has a ``[store]`` table. Importing this module (which every gateway
+does, to find its hooks) costs no database or Redis client: SQLAlchemy and Alembic (~47 MB) are
+imported by the store's factory and redis-py by the counters', when a config asks for them. Three components share one
 ``Governance`` per assembly (``hub``), met through ``services.shared``:
 
 - extension ``store`` (owns ``[store]``): opens the database, keeps the key index in memory,
@@ -30,8 +32,7 @@ from sluicegate_governance.keycache import IndexBox
 from sluicegate_governance.ledger import LedgerWriter
 from sluicegate_governance.limits import KeyLimits
 from sluicegate_governance.options import SqlStoreOptions, StoreOptions, store_url
-from sluicegate_governance.redis_counters import RedisCounters
-from sluicegate_governance.sql.store import SqlStore
+from sluicegate_governance.protocols import GovernanceStore
 
 #: ``services.shared`` key of the assembly's ``Governance``.
 SHARED = "governance"
@@ -51,8 +52,10 @@ def _limiter(services: Any) -> Any:
     return services.build(component, ratelimit) if component is not None else None
 
 
-def make_sql_store(*, options: SqlStoreOptions, services: Any) -> SqlStore:
+def make_sql_store(*, options: SqlStoreOptions, services: Any) -> GovernanceStore:
     """Factory of the store ``sql``: a bad URL is a config problem at ``store.url``."""
+    from sluicegate_governance.sql.store import SqlStore  # SQLAlchemy and Alembic: only when asked for
+
     try:
         return SqlStore(store_url(options, getattr(services.config, "source", "")), migrate=options.migrate)
     except ValueError as exc:  # its message never repeats the URL
@@ -72,6 +75,8 @@ def make_governance(*, options: StoreOptions, services: Any) -> Governance | Non
     if store is None:
         return None  # the store left itself out: so does governance
     if options.redis_url:
+        from sluicegate_governance.redis_counters import RedisCounters  # redis-py: only when asked for
+
         counters: Any = RedisCounters.from_url(options.redis_url.reveal(), clock=services.clock,
                                                wall_clock=services.wall_clock, log=services.log)
     else:

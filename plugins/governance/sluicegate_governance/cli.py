@@ -28,10 +28,8 @@ from sluicegate_governance.bodies import key_values, parse_time, team_values
 from sluicegate_governance.issued import digest, new_id, new_secret, shown_prefix
 from sluicegate_governance.model import Granularity, GroupBy, Period, Snapshot, Team, UsagePoint, VirtualKey
 from sluicegate_governance.options import SqlStoreOptions, StoreOptions, store_url
-from sluicegate_governance.protocols import Conflict, StoreUnavailable
+from sluicegate_governance.protocols import Conflict, GovernanceStore, StoreUnavailable
 from sluicegate_governance.spending import from_ledger, key_owner, team_owner
-from sluicegate_governance.sql import migrate
-from sluicegate_governance.sql.store import SqlStore
 from sluicegate_governance.views import (
     USAGE_SUMS,
     Spend,
@@ -203,12 +201,14 @@ class _Opened:
     """The config's store, opened (and migrated, as the gateway would) for one command."""
 
     def __init__(self, settings: Settings) -> None:
+        from sluicegate_governance.sql.store import SqlStore  # SQLAlchemy: only for a command that runs
+
         try:
             self.store = SqlStore(settings.url, migrate=settings.options.migrate)
         except ValueError as exc:  # the store's own words never repeat the URL
             raise CommandFailed(f"[store] url: {exc}") from None
 
-    async def __aenter__(self) -> SqlStore:
+    async def __aenter__(self) -> GovernanceStore:
         await self.store.open()
         return self.store
 
@@ -438,22 +438,30 @@ def _sums(total: dict[str, Any]) -> tuple[str, ...]:
 # -- db ------------------------------------------------------------------------------------------------
 
 
+def _migrations() -> Any:
+    """The migrations module (Alembic and SQLAlchemy: imported for a command that runs, not for
+    every gateway that lists the commands)."""
+    from sluicegate_governance.sql import migrate
+
+    return migrate
+
+
 async def _db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
-    url = settings.url
+    migrate, url = _migrations(), settings.url
     await _migrating(migrate.upgrade(url, args.revision))
     print(f"the store is at revision {await migrate.current(url)}")
     return 0
 
 
 async def _db_downgrade(args: argparse.Namespace, settings: Settings) -> int:
-    url = settings.url
+    migrate, url = _migrations(), settings.url
     await _migrating(migrate.downgrade(url, args.revision))
     print(f"the store is at revision {await migrate.current(url) or 'base (no tables)'}")
     return 0
 
 
 async def _db_current(args: argparse.Namespace, settings: Settings) -> int:
-    url = settings.url
+    migrate, url = _migrations(), settings.url
     try:
         revision = await migrate.current(url)
     except ValueError as exc:

@@ -21,9 +21,10 @@ from sluicegate.secrets import Secret
 from sluicegate.services import Services
 from sluicegate.testing import make_ctx, make_request
 from sluicegate.testing.vendor import ErrorCase
-from sluicegate_vertex import VertexOptions, VertexProvider
 from sluicegate_vertex.fake import VertexClaudeScript, VertexGeminiScript
 from sluicegate_vertex.fake_oauth import ServiceAccount
+from sluicegate_vertex.options import VertexOptions
+from sluicegate_vertex.provider import VertexProvider
 
 E = ErrorClass
 TOKEN = "client-token-vertex-errors"

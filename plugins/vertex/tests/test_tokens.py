@@ -22,9 +22,10 @@ from sluicegate.config.loader import load_config_text
 from sluicegate.errors import ConfigError
 from sluicegate.services import Services
 from sluicegate.testing.vendor import Responder, Usage
-from sluicegate_vertex import VertexOptions, VertexProvider
 from sluicegate_vertex.fake import UNAUTHENTICATED, VertexGeminiScript, bearer, model_path
 from sluicegate_vertex.fake_oauth import TOKEN_PATH, ServiceAccount, TokenEndpoint
+from sluicegate_vertex.options import VertexOptions
+from sluicegate_vertex.provider import VertexProvider
 
 TOKEN = "client-token-vertex-auth"
 GEMINI = VertexGeminiScript()
