@@ -10,18 +10,43 @@ request there. Stored responses have no local state to fall back to: reading one
 
 from __future__ import annotations
 
-from sluicegate import hookimpl
-from sluicegate_redis.breakers import RedisBreakerBoard, RedisBreakerOptions, SharedBreaker, make_board
-from sluicegate_redis.cache import RedisCache, RedisCacheOptions, make_cache
-from sluicegate_redis.limiter import RedisLimiter, RedisLimitOptions, make_limiter
-from sluicegate_redis.link import RedisLink, Unavailable
-from sluicegate_redis.local import LocalLimiter
-from sluicegate_redis.responses import RedisResponseStore, RedisStoreOptions, make_response_store
+from typing import Any
 
-__all__ = [
-    "LocalLimiter", "RedisBreakerBoard", "RedisBreakerOptions", "RedisCache", "RedisCacheOptions", "RedisLimitOptions",
-    "RedisLimiter", "RedisLink", "RedisResponseStore", "RedisStoreOptions", "SharedBreaker", "Unavailable",
-]
+from sluicegate import hookimpl
+from sluicegate_redis.options import (
+    RedisBreakerOptions,
+    RedisCacheOptions,
+    RedisLimitOptions,
+    RedisStoreOptions,
+)
+
+__all__ = ["RedisBreakerOptions", "RedisCacheOptions", "RedisLimitOptions", "RedisStoreOptions"]
+
+
+# Every gateway imports this module to find its hooks; redis-py (~10 MB) is imported by a
+# backend's module, here in its factory, when a config chooses Redis.
+def make_cache(*, options: RedisCacheOptions, services: Any) -> Any:
+    from sluicegate_redis import cache
+
+    return cache.make_cache(options=options, services=services)
+
+
+def make_limiter(*, options: RedisLimitOptions, services: Any) -> Any:
+    from sluicegate_redis import limiter
+
+    return limiter.make_limiter(options=options, services=services)
+
+
+def make_board(*, options: RedisBreakerOptions, services: Any) -> Any:
+    from sluicegate_redis import breakers
+
+    return breakers.make_board(options=options, services=services)
+
+
+def make_response_store(*, options: RedisStoreOptions, services: Any) -> Any:
+    from sluicegate_redis import responses
+
+    return responses.make_response_store(options=options, services=services)
 
 
 # Each backend's options subclass its feature's table: with the backend chosen, its keys (url,

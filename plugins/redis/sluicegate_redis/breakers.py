@@ -17,31 +17,16 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from attrs import define, field
-
-from sluicegate.config.checks import positive
-from sluicegate.config.resilience import BreakerOptions
 from sluicegate.resilience.breaker import Breaker, BreakerBoard, BreakerState, OnTransition
-from sluicegate.secrets import Secret
 from sluicegate_redis.keys import breaker_key
-from sluicegate_redis.link import DEFAULT_TIMEOUT, RedisLink, Unavailable, redis_url
+from sluicegate_redis.link import RedisLink, Unavailable, redis_url
+from sluicegate_redis.options import RedisBreakerOptions
 from sluicegate_redis.scripts import OPEN_UNTIL
 
 # An opening read back with less than this left is ignored: it is a process's own opening
 # about to end, and forcing it again would only cut that breaker's half-open probe short.
 _SLACK = 0.05
 
-
-@define(kw_only=True)
-class RedisBreakerOptions(BreakerOptions):
-    """``[breaker]`` for ``policy = "redis"``: the consecutive policy's keys plus where Redis is."""
-
-    # Default redis://127.0.0.1:6379/0.
-    url: Secret | None = None
-    # Seconds between reads of the openings other processes published.
-    sync_interval: float = field(default=1.0, validator=positive)
-    # Seconds one Redis call may take before this process goes on alone for a while.
-    redis_timeout: float = field(default=DEFAULT_TIMEOUT, validator=positive)
 
 
 class SharedBreaker(Breaker):

@@ -9,23 +9,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from attrs import define, field
-
-from sluicegate.config.checks import positive
-from sluicegate.features.cache import CacheOptions
-from sluicegate.secrets import Secret
 from sluicegate_redis.keys import cache_key
-from sluicegate_redis.link import DEFAULT_TIMEOUT, RedisLink, Unavailable, redis_url
-
-
-@define(kw_only=True)
-class RedisCacheOptions(CacheOptions):
-    """``[cache]`` with ``backend = "redis"``: the cache's keys plus where Redis is."""
-
-    # Default redis://127.0.0.1:6379/0; a Secret, so a password in it never prints.
-    url: Secret | None = None
-    # Seconds one Redis call may take before the cache goes on without Redis for a while.
-    redis_timeout: float = field(default=DEFAULT_TIMEOUT, validator=positive)
+from sluicegate_redis.link import RedisLink, Unavailable, redis_url
+from sluicegate_redis.options import RedisCacheOptions
 
 
 class RedisCache:

@@ -22,15 +22,11 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from attrs import define, field
-
-from sluicegate.config.checks import positive
 from sluicegate.contracts import Decision
-from sluicegate.features.ratelimit import RateLimitOptions
-from sluicegate.secrets import Secret
 from sluicegate_redis.keys import bucket_key, slots_key
-from sluicegate_redis.link import DEFAULT_TIMEOUT, CoolingDown, RedisLink, Unavailable, redis_url
+from sluicegate_redis.link import CoolingDown, RedisLink, Unavailable, redis_url
 from sluicegate_redis.local import LocalLimiter
+from sluicegate_redis.options import RedisLimitOptions
 from sluicegate_redis.scripts import ENTER, GCRA, LEAVE, RENEW
 from sluicegate_redis.slots import SlotBook
 
@@ -193,15 +189,6 @@ class RedisLimiter:
                 self._log.exception("keeping rate-limiter slots in Redis failed")
                 complete = False
 
-
-@define(kw_only=True)
-class RedisLimitOptions(RateLimitOptions):
-    """``[ratelimit]`` with ``backend = "redis"``: the limits plus where Redis is."""
-
-    # Default redis://127.0.0.1:6379/0; a Secret, so a password in it never prints.
-    url: Secret | None = None
-    # Seconds one Redis call may take before the limits are kept locally for a while.
-    redis_timeout: float = field(default=DEFAULT_TIMEOUT, validator=positive)
 
 
 def make_limiter(*, options: RedisLimitOptions, services: Any) -> RedisLimiter:

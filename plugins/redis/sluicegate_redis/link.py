@@ -31,10 +31,10 @@ from redis.exceptions import RedisClusterException, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from sluicegate.errors import ConfigError, ConfigProblem
+from sluicegate_redis.options import DEFAULT_TIMEOUT
 
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
 # Seconds one Redis call may take, connection included: the latency Redis trouble can add.
-DEFAULT_TIMEOUT = 0.25
 # Seconds Redis is skipped after a failure before one call probes it again.
 COOLDOWN = 5.0
 # Timeouts in a row (no answer in between) that make the link cool down: a stall, not a slow call.

@@ -28,10 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-from attrs import define, field
 
-from sluicegate.config.checks import positive
-from sluicegate.config.responses import ResponsesConfig
 from sluicegate.features.response_store import (
     BrokenChain,
     ChainTooLong,
@@ -42,9 +39,9 @@ from sluicegate.features.response_store import (
     decode_stored,
     usable_id,
 )
-from sluicegate.secrets import Secret
 from sluicegate_redis.keys import response_key
 from sluicegate_redis.link import RedisLink, Unavailable, redis_url
+from sluicegate_redis.options import RedisStoreOptions
 
 # A response not stored (Redis away) is logged at most this often, in seconds of the clock.
 WARN_EVERY = 60.0
@@ -196,15 +193,6 @@ def _parse(ancestry: Any) -> list[str] | None:
         return None
     return earlier
 
-
-@define(kw_only=True)
-class RedisStoreOptions(ResponsesConfig):
-    """``[responses]`` with ``store = "redis"``: the table's keys plus where Redis is."""
-
-    # Default redis://127.0.0.1:6379/0; a Secret, so a password in it never prints.
-    url: Secret | None = None
-    # Seconds one Redis call may take before it counts as failed (a read then answers 503).
-    timeout: float = field(default=1.0, validator=positive)
 
 
 def make_response_store(*, options: RedisStoreOptions, services: Any) -> RedisResponseStore:
