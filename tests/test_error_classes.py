@@ -35,9 +35,10 @@ from sluicegate_anthropic import AnthropicOptions, AnthropicProvider
 from sluicegate_anthropic.fake import AnthropicScript
 from sluicegate_azure import AzureOptions, AzureProvider
 from sluicegate_azure.fake import DEPLOYMENT_NOT_FOUND, NO_KEY, AzureScript, content_filter_body
-from sluicegate_bedrock import BedrockOptions, BedrockProvider
 from sluicegate_bedrock import fake as bedrock_fake
 from sluicegate_bedrock.fake import BedrockScript
+from sluicegate_bedrock.options import BedrockOptions
+from sluicegate_bedrock.provider import BedrockProvider
 from sluicegate_dashscope import DashScopeOptions, DashScopeProvider
 from sluicegate_dashscope.fake import DashScopeScript
 from sluicegate_gemini import GeminiOptions, GeminiProvider
