@@ -1,4 +1,6 @@
-"""What translation costs per request: microseconds for each direction on the recorded fixtures.
+"""What translation costs per request: microseconds for each direction on the recorded fixtures,
+for the vendor adapters (Anthropic, DashScope) and the bridges of the gateway's own entrances
+(Anthropic Messages and the Responses API onto chat).
 
 Run from the repo root: ``python contrib/bench/translate_bench.py``. Each figure is the median of
 7 timing rounds; "stream" figures are per event, including the orjson encode of each chunk the
@@ -15,6 +17,9 @@ from pathlib import Path
 import orjson
 
 from sluicegate.translate.anthropic_inbound import ChatToMessageStream, chat_to_message, messages_to_chat
+from sluicegate.translate.responses_answer import chat_to_response
+from sluicegate.translate.responses_chat import responses_to_chat
+from sluicegate.translate.responses_stream import ChatToResponseStream
 from sluicegate_anthropic.translate import StreamTranslator, to_anthropic_request, to_openai_completion
 from sluicegate_dashscope.translate import StreamTranslator as DashScopeStream
 from sluicegate_dashscope.translate import chat_completion, chat_request
@@ -49,6 +54,9 @@ def main() -> None:
     openai_stream = sse_chunks("core/tests/fixtures/anthropic_inbound/openai_stream_parallel_tools.sse")
     dashscope_answer = load("plugins/dashscope/tests/fixtures/text_response.json")
     dashscope_events = load("plugins/dashscope/tests/fixtures/stream_text.json")
+    codex_request = load("core/tests/fixtures/responses/codex_request.json")
+    chat_answer = load("core/tests/fixtures/responses/deepseek_completion_tools.json")
+    chat_stream = sse_chunks("core/tests/fixtures/responses/deepseek_stream_tools.sse")
     raw_request = orjson.dumps(openai_request)
 
     def anthropic_stream() -> None:
@@ -60,6 +68,15 @@ def main() -> None:
     def inbound_stream() -> None:
         translator = ChatToMessageStream("chat")
         for chunk in openai_stream:
+            for _, data in translator.feed(chunk):
+                orjson.dumps(data)
+        for _, data in translator.finish():
+            orjson.dumps(data)
+
+    def responses_stream() -> None:
+        translator = ChatToResponseStream(response_id="resp_bench", model="m", request=codex_request,
+                                          created_at=0, clock=lambda: 0.0)
+        for chunk in chat_stream:
             for _, data in translator.feed(chunk):
                 orjson.dumps(data)
         for _, data in translator.finish():
@@ -86,6 +103,13 @@ def main() -> None:
          lambda: orjson.dumps(chat_to_message(openai_answer, "chat")), None),
         (f"OpenAI chunks -> Anthropic events, per chunk ({len(openai_stream)} chunks)",
          inbound_stream, len(openai_stream)),
+        ("Responses -> OpenAI chat (Codex CLI request, + encode)",
+         lambda: orjson.dumps(responses_to_chat(codex_request, "m")), None),
+        ("chat.completion -> Response (+ encode)",
+         lambda: orjson.dumps(chat_to_response(chat_answer, response_id="resp_bench", model="m",
+                                               request=codex_request, created_at=0)), None),
+        (f"OpenAI chunks -> Responses events, per chunk ({len(chat_stream)} chunks)",
+         responses_stream, len(chat_stream)),
         ("OpenAI chat -> DashScope request (+ encode)",
          lambda: orjson.dumps(chat_request(openai_request, "qwen-plus", stream=False, defaults={})[0]), None),
         ("DashScope answer -> chat.completion (+ encode)",
