@@ -159,7 +159,9 @@ class SqlStore:
         # (None: a dialect with named parameters, which goes through SQLAlchemy's execute).
         self._ledger_sql: tuple[str, _Insert] | None = None
         # The rollups' upserts, built once per table (SQLAlchemy caches their compiled form).
-        self._accumulating: dict[Any, Any] = {}
+        self._accumulating: dict[str, Any] = {}
+        # The same upserts compiled for the driver (SQLite): their SQL and parameter names.
+        self._driver_upserts: dict[str, tuple[str, tuple[str, ...]]] = {}
 
     @property
     def dialect(self) -> str:
@@ -477,11 +479,11 @@ class SqlStore:
 
     def _driver_upsert(self, table: Table, conn: AsyncConnection) -> tuple[str, tuple[str, ...]]:
         """``_accumulate(table)`` compiled for the driver: its SQL and its parameters' names in order."""
-        compiled = self._accumulating.get((table.name, "driver"))
+        compiled = self._driver_upserts.get(table.name)
         if compiled is None:
             statement = self._accumulate(table).compile(dialect=conn.dialect,
                                                         column_keys=[column.name for column in table.columns])
-            compiled = self._accumulating[(table.name, "driver")] = (str(statement), tuple(statement.positiontup or ()))
+            compiled = self._driver_upserts[table.name] = (str(statement), tuple(statement.positiontup or ()))
         return compiled
 
     def _accumulate(self, table: Table) -> Any:
