@@ -21,6 +21,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 from sluicegate import __version__
+from sluicegate.extensions.metrics_families import FLUSH_EVERY
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="process tests run on Linux (/proc, ps)")
 
@@ -182,10 +183,13 @@ def test_any_worker_reports_the_requests_of_all(serve, tmp_path):
         status, body = request(server.port, "POST", CHAT, {"model": "echo", "messages": [
             {"role": "user", "content": f"n{index}"}]})
         assert status == 200, body
-    # Each worker served some of them, as its own files show ...
-    per_worker = [chat_count_in(sorted(metrics_dir.glob(f"*_{pid}.db")), tmp_path / "one") for pid in server.workers]
-    assert all(count > 0 for count in per_worker), per_worker
-    assert sum(per_worker) == n
+    # Each worker served some of them, as its own files show once it flushed its counts (every
+    # FLUSH_EVERY seconds) ...
+    def per_worker() -> list[float]:
+        return [chat_count_in(sorted(metrics_dir.glob(f"*_{pid}.db")), tmp_path / "one") for pid in server.workers]
+
+    assert wait_for(lambda: sum(per_worker()) == n, timeout=5 * FLUSH_EVERY), per_worker()
+    assert all(count > 0 for count in per_worker()), per_worker()
     # ... and every scrape, whichever worker answers it, shows all of them.
     for _ in range(6):
         text = scrape(server.port)
@@ -216,7 +220,8 @@ def test_a_directory_the_user_chose_is_used_and_kept(serve, tmp_path):
     for index in range(6):
         assert request(server.port, "POST", CHAT, {"model": "echo", "messages": [
             {"role": "user", "content": f"u{index}"}]})[0] == 200
-    assert chat_total(scrape(server.port)) == 6
+    # The other worker's counts arrive with its next flush.
+    assert wait_for(lambda: chat_total(scrape(server.port)) == 6, timeout=5 * FLUSH_EVERY)
     workers = list(server.workers)
     server.stop()
     assert chosen.is_dir()

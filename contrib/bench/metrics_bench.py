@@ -54,9 +54,11 @@ def main() -> None:
 
         one()  # label children made once, as after the first request of each kind
         print(f"{name:<24} {per_call_us(one):>36.2f}")
+    flush = per_call_us(metrics.flush, number=20000)
+    print(f"\na flush with nothing new (before each scrape, and once a second): {flush:.1f} us")
     render = per_call_us(lambda: metrics.families.render(None), number=200)
     lines = metrics.families.render(None)[0].count(b"\n")
-    print(f"\nrendering /metrics: {render:.0f} us for {lines} lines (runs in a thread)")
+    print(f"rendering /metrics: {render:.0f} us for {lines} lines (runs in a thread)")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ bounded labels, metrics that outlive a reload, one registry per gateway, scrape 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import prometheus_client
@@ -13,6 +14,7 @@ from sluicegate import __version__
 from sluicegate.config.loader import load_config_text
 from sluicegate.errors import AuthenticationFailed, ConfigError
 from sluicegate.extensions.metrics import MetricsOptions, make_metrics
+from sluicegate.extensions.metrics_families import FLUSH_EVERY
 from sluicegate.secrets import Secret
 from sluicegate.services import Services
 from sluicegate.telemetry import AttemptRecord, RequestRecord
@@ -25,7 +27,9 @@ def services(lasting: dict | None = None) -> Services:
 
 
 def scrape(metrics) -> dict[tuple[str, frozenset], float]:
-    """Every sample of a rendering: (sample name, its labels) -> value."""
+    """Every sample of a rendering, as the scrape route makes it (flushed first): (sample name,
+    its labels) -> value."""
+    metrics.flush()
     body, _ = metrics.families.render(None)
     return {
         (sample.name, frozenset(sample.labels.items())): sample.value
@@ -153,6 +157,79 @@ def test_in_flight_follows_started_and_finished():
     assert value(scrape(metrics), "sluicegate_requests_in_flight", route=CHAT) == 2
     metrics.request_finished(first)
     assert value(scrape(metrics), "sluicegate_requests_in_flight", route=CHAT) == 1
+
+
+def test_counts_reach_the_metrics_when_flushed_and_only_once():
+    metrics = built()
+    metrics.request_started(record())
+    metrics.request_finished(record(tokens_in=4, latency=0.3, cost=0.5))
+    families = metrics.families
+    unflushed, _ = families.render(None)  # what another worker's scrape reads before a flush
+    assert b'sluicegate_requests_total{model="chat",provider="a",route="/v1/chat/completions",status_class="2xx"} 0.0' in unflushed
+    first = scrape(metrics)
+    second = scrape(metrics)  # a flush with nothing new adds nothing
+    assert first == second
+    assert value(second, "sluicegate_requests_total", route=CHAT, model="chat", provider="a", status_class="2xx") == 1
+    assert value(second, "sluicegate_cost_total", model="chat", provider="a", currency="USD") == 0.5
+    assert value(second, "sluicegate_requests_in_flight", route=CHAT) == 0
+
+
+@pytest.mark.parametrize("latencies", [[0.3, 2.0, 0.05, 0.1, 1e6, 0.0], [float("nan"), 1.0], [-1.0]])
+def test_histograms_render_as_prometheus_own_observe_would(latencies):
+    metrics = built()
+    for latency in latencies:
+        metrics.request_finished(record(latency=latency, ttft=latency, stream=True))
+    reference = prometheus_client.CollectorRegistry()
+    for name, labels, buckets in (
+            ("sluicegate_request_duration_seconds", dict(route=CHAT, model="chat"), metrics.options.latency_buckets),
+            ("sluicegate_time_to_first_token_seconds", dict(model="chat", provider="a"), metrics.options.ttft_buckets)):
+        child = prometheus_client.Histogram(name, "", list(labels), registry=reference, buckets=buckets).labels(**labels)
+        for latency in latencies:
+            child.observe(latency)
+    got = {k: v for k, v in scrape(metrics).items() if "_seconds_" in k[0] and not k[0].endswith("_created")}
+    want = {(sample.name, frozenset(sample.labels.items())): sample.value
+            for family in reference.collect() for sample in family.samples if not sample.name.endswith("_created")}
+    assert set(got) == set(want)
+    for key, expected in want.items():  # NaN sums compare as NaN
+        assert got[key] == pytest.approx(expected, nan_ok=True), key
+
+
+async def test_a_started_extension_flushes_on_its_clock_and_when_it_closes():
+    ticks = asyncio.Event()
+    woken = asyncio.Event()
+
+    async def sleep(seconds: float) -> None:
+        assert seconds == FLUSH_EVERY
+        woken.set()
+        await ticks.wait()
+        ticks.clear()
+
+    metrics = make_metrics(options=MetricsOptions(), services=Services(
+        http=None, config=None, lasting={}, sleep=sleep))
+    flushed = []
+    metrics.families.flushers.append(lambda: flushed.append(True))
+    await metrics.start()
+    await woken.wait()
+    woken.clear()
+    metrics.request_finished(record())
+    assert metrics.families.pending
+    ticks.set()
+    await woken.wait()  # the loop flushed and went back to sleep
+    assert not metrics.families.pending and flushed == [True]
+    metrics.request_finished(record())
+    await metrics.aclose()
+    assert not metrics.families.pending and flushed == [True, True]
+    body, _ = metrics.families.render(None)
+    assert b'sluicegate_requests_total{model="chat",provider="a",route="/v1/chat/completions",status_class="2xx"} 2.0' in body
+
+
+def test_a_failing_flusher_is_logged_and_the_counts_still_land(caplog):
+    metrics = built()
+    metrics.families.flushers.append(lambda: 1 / 0)
+    metrics.request_finished(record())
+    s = scrape(metrics)
+    assert value(s, "sluicegate_requests_total", route=CHAT, model="chat", provider="a", status_class="2xx") == 1
+    assert "flushing metrics failed" in caplog.text
 
 
 def test_breaker_events_and_the_refresh_from_the_serving_board():

@@ -11,6 +11,7 @@ the scrape route (``GET /metrics``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
@@ -24,6 +25,7 @@ from sluicegate.extensions.metrics_families import (
     BREAKER_STATES,
     CACHE_RESULTS,
     ERROR_CLASSES,
+    FLUSH_EVERY,
     LATENCY_BUCKETS,
     LIMIT_SCOPES,
     TTFT_BUCKETS,
@@ -88,7 +90,7 @@ class MetricsOptions(FeatureOptions):
 #: How each lazily made child of a series is labelled: made on first use, so a route that never
 #: streams (or a model never cached) adds no idle series.
 _CHILDREN = {
-    "ttft": lambda f, s: f.ttft.labels(s.model, s.provider),
+    "ttft": lambda f, s: f.observed_for(f.ttft.labels(s.model, s.provider)),
     "tokens_in": lambda f, s: f.tokens.labels(s.model, s.provider, "in"),
     "tokens_out": lambda f, s: f.tokens.labels(s.model, s.provider, "out"),
     "retries": lambda f, s: f.retries.labels(s.model),
@@ -108,7 +110,7 @@ class _Series:
         self.route, self.model, self.provider = route, model, provider
         status_class = f"{status // 100}xx" if status else "none"
         self.requests = families.requests.labels(route, model, provider, status_class)
-        self.latency = families.latency.labels(route, model)
+        self.latency = families.observed_for(families.latency.labels(route, model))
         self.children: dict[Any, Any] = {}
 
     def __getitem__(self, kind: str) -> Any:
@@ -147,13 +149,43 @@ class _Series:
 class Metrics:
     """One assembly's metrics extension; the metric objects themselves live in ``families``."""
 
-    def __init__(self, options: MetricsOptions, families: Families) -> None:
+    def __init__(self, options: MetricsOptions, families: Families,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.options = options
         self.families = families
+        self.sleep = sleep
+        self._task: asyncio.Task[None] | None = None
         token = options.token.reveal() if options.token else ""
         self._token = token.encode() if token else None
         # Kept with the families: a reload need not look the children up again.
         self._series: dict[tuple[str, str, str, int], _Series] = families.series
+
+    # -- life ------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._flush_every())
+
+    async def _flush_every(self) -> None:
+        """Flush every ``FLUSH_EVERY`` seconds: a scrape flushes its own worker's counts, and
+        this bounds how far behind it the other workers' files are."""
+        while True:
+            await self.sleep(FLUSH_EVERY)
+            self.flush()
+
+    def flush(self) -> None:
+        try:
+            self.families.flush()
+        except Exception:  # a plugin's flusher must not stop the next flush
+            log.exception("flushing metrics failed")
+
+    async def aclose(self) -> None:
+        """Stop flushing, and flush what this assembly's last requests counted."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self.flush()
 
     # -- scrapes ---------------------------------------------------------------------------------
 
@@ -168,34 +200,45 @@ class Metrics:
                 code="invalid_api_key",
             )
 
-    # -- extension events (on the request path: dict lookups and increments only) ----------------
+    # -- extension events (on the request path: dict lookups and sums only) ---------------------
+    # Counters and histograms go to ``families.pending`` / ``families.observed`` and reach the
+    # metrics at the next ``Families.flush`` (before every scrape, and every second): no lock per
+    # increment. Only counts that can only grow are deferred; the in-flight gauge is not.
 
     def request_started(self, record: RequestRecord) -> None:
+        # The gauge itself, at once: a gauge behind by a flush would show other workers'
+        # finished requests as still running.
         self.families.in_flight_for(record.route).inc()
 
     def request_finished(self, record: RequestRecord) -> None:
         families = self.families
         families.in_flight_for(record.route).dec()
+        pending = families.pending
         key = (record.route, record.model_label or "", record.provider or "", record.status)
         series = self._series.get(key)
         if series is None:
             series = self._series[key] = _Series(families, *key)
-        series.requests.inc()
+        child = series.requests
+        pending[child] = pending.get(child, 0) + 1
         if record.latency is not None:
-            series.latency.observe(record.latency)
+            series.latency.add(record.latency)
         if record.error_class is not None:
-            series.error(record.error_class).inc()
+            child = series.error(record.error_class)
+            pending[child] = pending.get(child, 0) + 1
         if record.ttft is not None:
-            series["ttft"].observe(record.ttft)
+            series["ttft"].add(record.ttft)
         if record.cache not in SERVED_BY_CACHE:  # tokens a vendor processed, not replays
             if record.tokens_in:
-                series["tokens_in"].inc(record.tokens_in)
+                child = series["tokens_in"]
+                pending[child] = pending.get(child, 0) + record.tokens_in
             if record.tokens_out:
-                series["tokens_out"].inc(record.tokens_out)
+                child = series["tokens_out"]
+                pending[child] = pending.get(child, 0) + record.tokens_out
         attempts = record.attempts
         if attempts:
             for attempt in attempts:
-                families.attempt_for(attempt.provider, attempt.label, attempt.error_class or "ok").inc()
+                child = families.attempt_for(attempt.provider, attempt.label, attempt.error_class or "ok")
+                pending[child] = pending.get(child, 0) + 1
             if len(attempts) > 1:  # one call is neither a retry nor a fallback
                 retries = record.retries
                 if retries:
@@ -207,11 +250,13 @@ class Metrics:
         if record.degraded:
             series["degraded"].inc()
         if record.cache is not None:
-            series.cache(record.cache).inc()
+            child = series.cache(record.cache)
+            pending[child] = pending.get(child, 0) + 1
         if record.limited is not None and record.status == 429:
             families.limited_for(record.limited if record.limited in LIMIT_SCOPES else "other").inc()
         if record.cost:
-            series.cost(record.extras.get("currency", "USD")).inc(record.cost)
+            child = series.cost(record.extras.get("currency", "USD"))
+            pending[child] = pending.get(child, 0) + record.cost
 
     def breaker_changed(self, target: str, old: str, new: str) -> None:
         families = self.families
@@ -246,7 +291,7 @@ def make_metrics(*, options: MetricsOptions, services: Any) -> Metrics | None:
     if served is not None and served != options.path:
         services.log.warning("[metrics] path changes take effect when the gateway restarts; still served at %s",
                              served)
-    return Metrics(options, families)
+    return Metrics(options, families, services.sleep)
 
 
 # -- the default plugin ------------------------------------------------------------------------
@@ -276,7 +321,7 @@ def scrape_route(gateway: Any) -> Callable[[web.Request], Awaitable[web.Response
         if metrics is None:
             raise RouteNotFound(f"Unknown route: {request.method} {request.path}")
         metrics.check_scrape(request.headers.get("authorization"))
-        metrics.families.flush()  # on the loop, where the sums it hands over are made
+        metrics.flush()  # on the loop, where the sums it hands over are made
         try:
             # On the loop: breakers belong to it. A snapshot is a walk over a dict, no I/O.
             metrics.families.refresh_breakers(assembly.breakers, assembly.telemetry.target_label)

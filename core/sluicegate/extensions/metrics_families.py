@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -54,6 +55,44 @@ def multiprocess_dir() -> str | None:
             raise ConfigError([ConfigProblem("", f"{MULTIPROC_ENV} ({path}) is not a usable directory: "
                                                  f"{exc.strerror or exc}")]) from None
     return path
+
+
+#: Seconds between two flushes of what the request path counted (``Families.flush``): how far
+#: behind the other workers' counts a scrape of one worker may be.
+FLUSH_EVERY = 1.0
+
+
+class Observed:
+    """A histogram child's observations since the last flush: their sum and count per bucket.
+
+    ``add`` is ``Histogram.observe`` without its lock and per-bucket loop; ``flush`` adds the
+    totals to the child's own values (``_sum`` and the per-bucket ``_buckets``, which hold each
+    bucket's own count, made cumulative when collected). Those are prometheus-client internals
+    (stable since 0.4); ``test_metrics`` checks the exposition against ``observe``'s."""
+
+    __slots__ = ("child", "bounds", "sum", "counts", "count")
+
+    def __init__(self, child: Any) -> None:
+        self.child = child
+        self.bounds: tuple[float, ...] = tuple(child._upper_bounds)  # ends with +Inf
+        self.sum = 0.0
+        self.counts = [0] * len(self.bounds)
+        self.count = 0
+
+    def add(self, value: float) -> None:
+        self.sum += value
+        self.count += 1
+        if value == value:  # a NaN goes into the sum only, as with ``observe``
+            self.counts[bisect_left(self.bounds, value)] += 1
+
+    def flush(self) -> None:
+        child = self.child
+        child._sum.inc(self.sum)
+        for bucket, count in zip(child._buckets, self.counts, strict=True):
+            if count:
+                bucket.inc(count)
+        self.sum, self.count = 0.0, 0
+        self.counts = [0] * len(self.bounds)
 
 
 class Families:
@@ -132,12 +171,35 @@ class Families:
         self.breakers_seen: set[str] = set()
         # The metrics extension's per-(route, model, provider, status) bundles of children.
         self.series: dict[tuple[str, str, str, int], Any] = {}
-        # Called on the event loop before every scrape: plugins that sum on the request path in
-        # plain Python (no lock, no metric call) hand their sums to their metrics here.
+        # What the request path counted since the last flush, in plain Python: a prometheus
+        # child's ``inc`` takes a lock (and, with workers, writes a file) every call.
+        # Counter or gauge child -> the amount to add; histogram child -> its ``Observed``.
+        self.pending: dict[Any, float] = {}
+        self.observed: dict[Any, Observed] = {}
+        # Called on the event loop by ``flush``: plugins that sum on the request path in plain
+        # Python hand their sums to their metrics here.
         self.flushers: list[Callable[[], None]] = []
 
+    def observed_for(self, child: Any) -> Observed:
+        """The pending observations of histogram ``child`` (one of this gateway's histograms)."""
+        observed = self.observed.get(child)
+        if observed is None:
+            observed = self.observed[child] = Observed(child)
+        return observed
+
     def flush(self) -> None:
-        """Run the ``flushers`` (on the event loop, before a scrape is rendered)."""
+        """Hand what was counted since the last flush to the metrics, then run the ``flushers``.
+        On the event loop, where the counting happens: before a scrape is rendered, and every
+        ``FLUSH_EVERY`` seconds (with workers, what the other workers' scrapes read)."""
+        pending = self.pending
+        if pending:
+            for child, amount in pending.items():
+                if amount:
+                    child.inc(amount)
+            pending.clear()
+        for observed in self.observed.values():
+            if observed.count:
+                observed.flush()
         for flusher in self.flushers:
             flusher()
 

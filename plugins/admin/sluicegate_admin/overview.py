@@ -108,8 +108,10 @@ def read_traffic(metrics: Iterable[Any]) -> Traffic:
 async def traffic_of(gateway: Gateway) -> Traffic | None:
     families = gateway.lasting.get(METRICS_FAMILIES)
     assembly = gateway.current
-    if families is None or assembly is None or assembly.extensions.get("metrics") is None:
+    metrics = assembly.extensions.get("metrics") if assembly is not None else None
+    if families is None or metrics is None:
         return None
+    metrics.flush()  # on the loop: what the requests counted since the last flush
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(None, lambda: read_traffic(families.registry.collect()))
 

@@ -164,8 +164,6 @@ class Governance:
                     await self.refresh()
             except (StoreUnavailable, TimeoutError) as exc:
                 self._warn(f"governance: cannot refresh keys from the store ({_why(exc)})")
-            if self.metrics is not None:
-                self.metrics.flush()  # what a scrape of another worker reads
             if self.metrics is not None and self.clock() - gauged >= GAUGE_EVERY:
                 gauged = self.clock()
                 try:

@@ -4,9 +4,9 @@ Labels are key and team ids the operator created, so the set is bounded by the s
 ``MAX_OWNERS`` distinct ones the rest are folded into ``other`` so a store with a very large
 number of keys cannot grow the scrape without bound.
 
-A finished request only adds to plain sums per key and team; they reach the counters before each
-scrape of this process (``Families.flushers``) and on the governance refresh loop, which is what
-a scrape of another worker sees under ``--workers N`` (at most one refresh interval late).
+A finished request only adds to plain sums per key and team; they reach the counters when the
+metrics extension flushes (``Families.flushers``): before each scrape of this process, and every
+second, which is what a scrape of another worker sees under ``--workers N``.
 """
 
 from __future__ import annotations

@@ -258,7 +258,7 @@ async def test_key_and_team_labels_are_bounded_and_the_rest_is_other(gateway, fa
 
 def test_a_finished_request_reaches_the_counters_when_flushed():
     # The request path only sums; the counters move when the sums are handed over (before a
-    # scrape, and on the refresh loop for the other workers' scrapes), once, by what was summed.
+    # scrape, and every second for the other workers' scrapes), once, by what was summed.
     families = Families([1.0], [1.0], None)
     series = governance_metrics.GovernanceMetrics(families)
     for _ in range(3):
