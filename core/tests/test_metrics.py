@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sluicegate import __version__
 from sluicegate.config.loader import load_config_text
 from sluicegate.errors import AuthenticationFailed, ConfigError
-from sluicegate.extensions.metrics import MetricsOptions, make_metrics
+from sluicegate.extensions.metrics import Metrics, MetricsOptions, make_metrics
 from sluicegate.extensions.metrics_families import FLUSH_EVERY
 from sluicegate.secrets import Secret
 from sluicegate.services import Services
@@ -204,8 +204,7 @@ async def test_a_started_extension_flushes_on_its_clock_and_when_it_closes():
         await ticks.wait()
         ticks.clear()
 
-    metrics = make_metrics(options=MetricsOptions(), services=Services(
-        http=None, config=None, lasting={}, sleep=sleep))
+    metrics = Metrics(MetricsOptions(), built().families, sleep)
     flushed = []
     metrics.families.flushers.append(lambda: flushed.append(True))
     await metrics.start()

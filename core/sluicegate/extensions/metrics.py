@@ -291,7 +291,9 @@ def make_metrics(*, options: MetricsOptions, services: Any) -> Metrics | None:
     if served is not None and served != options.path:
         services.log.warning("[metrics] path changes take effect when the gateway restarts; still served at %s",
                              served)
-    return Metrics(options, families, services.sleep)
+    # asyncio's own sleep, not ``services.sleep``: tests swap that one for a sleep that returns at
+    # once, which would make this background cadence a busy loop.
+    return Metrics(options, families)
 
 
 # -- the default plugin ------------------------------------------------------------------------
