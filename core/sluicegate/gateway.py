@@ -34,6 +34,7 @@ from sluicegate.routing import Router
 from sluicegate.secrets import config_secrets, scrub
 from sluicegate.services import Services
 from sluicegate.telemetry import Telemetry, known_target_labels
+from sluicegate.transport import Transport
 
 log = logging.getLogger("sluicegate")
 
@@ -239,6 +240,7 @@ class Gateway:
         self.source = source
         self.loaded = loaded if loaded is not None else source.load()
         self.http = None
+        self.transport: Transport | None = None
         self.current: Assembly | None = None
         self.clock_overrides: dict[str, Any] = {}
         self._retiring: set[asyncio.Task[None]] = set()
@@ -262,11 +264,14 @@ class Gateway:
         return self.loaded.config
 
     def make_services(self, config: GatewayConfig, registry: Any = None) -> Services:
-        return Services(http=self.http, config=config, registry=registry, lasting=self.lasting,
-                        **self.clock_overrides)
+        overrides = {"transport": self.transport, **self.clock_overrides}
+        return Services(http=self.http, config=config, registry=registry, lasting=self.lasting, **overrides)
 
-    async def start(self, http) -> None:
+    async def start(self, http, transport: Transport | None = None) -> None:
+        """Serve: ``http`` is the gateway's ClientSession; ``transport``, when given, carries the
+        HTTP providers' calls instead of it (``[server] upstream_client``)."""
         self.http = http
+        self.transport = transport
         try:
             self.current = assemble(self.loaded, self.make_services)
         except AssemblyFailed as exc:

@@ -1,9 +1,10 @@
 """The one seam between HTTP adapters and the network: ``Transport.request``.
 
 ``HttpProvider`` sends every upstream call (``post`` and the health-check ``probe``) through
-its ``transport``. In production that is a ``SessionTransport`` over the gateway's shared
-``aiohttp.ClientSession`` and the response is aiohttp's own, so the seam costs one call. A test
-puts ``sluicegate.testing.MockTransport`` in ``Services.transport`` instead (httpx's
+its ``transport``. In production that is the gateway's ``sluicegate.http_pool.PoolTransport``
+(``[server] upstream_client = "pool"``, the default), or a ``SessionTransport`` over the shared
+``aiohttp.ClientSession`` (``"aiohttp"``), whose response is aiohttp's own. A test puts
+``sluicegate.testing.MockTransport`` in ``Services.transport`` instead (httpx's
 ``MockTransport`` idea): adapters then run against a handler function, with no sockets.
 
 What adapters may use of a response is ``UpstreamResponse``: the part of

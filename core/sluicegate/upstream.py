@@ -13,6 +13,7 @@ from multidict import CIMultiDict
 from sluicegate.client_headers import TO_OPENAI, HeaderRule
 from sluicegate.errors import GatewayError, UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from sluicegate.exchange import SSEEvent, StreamReply
+from sluicegate.http_connection import ConnectFailed
 from sluicegate.provider import Provider
 from sluicegate.resilience.classify import TRAITS, ErrorClass, classify
 from sluicegate.resilience.retry_after import retry_after_seconds
@@ -168,7 +169,7 @@ class HttpProvider(Provider):
                 retryable=True,
                 error_class=ErrorClass.TIMEOUT,
             ) from None
-        except aiohttp.ClientConnectorError as exc:
+        except (aiohttp.ClientConnectorError, ConnectFailed) as exc:
             raise UpstreamUnavailable(
                 f"could not connect to provider {self.name!r}: {self.clean(str(exc.os_error))}",
                 provider=self.name,

@@ -137,3 +137,9 @@ def test_provider_timeouts_are_optional_and_positive():
     assert [(p.path, p.message) for p in info.value.problems] == [
         ("providers.a.idle_timeout", "must be greater than 0, got 0"),
     ]
+
+
+def test_an_unknown_upstream_client_is_a_problem_at_its_key():
+    assert problems('[server]\nupstream_client = "httpx"\n') == {
+        ("server.upstream_client", "must be one of pool, aiohttp; got 'httpx'"),
+    }

@@ -37,6 +37,14 @@ class CorsConfig:
     max_age: int = 600
 
 
+UPSTREAM_CLIENTS = ("pool", "aiohttp")
+
+
+def _upstream_client(_: Any, attribute: Any, value: str) -> None:
+    if value not in UPSTREAM_CLIENTS:
+        raise ValueError(f"must be one of {', '.join(UPSTREAM_CLIENTS)}; got {value!r}")
+
+
 @define(kw_only=True)
 class ServerConfig:
     # Address to listen on (--host overrides it); 0.0.0.0 for every interface.
@@ -68,6 +76,9 @@ class ServerConfig:
     max_connections_per_client: int | None = field(default=None, validator=optional(non_negative))
     # Connections kept open to all upstreams together.
     upstream_connections: int = field(default=1000, validator=at_least_one)
+    # The HTTP client of vendor calls: "pool", the gateway's own (sluicegate.http_pool), or
+    # "aiohttp", aiohttp's ClientSession. Read when the server starts: a change needs a restart.
+    upstream_client: str = field(default="pool", validator=_upstream_client)
     # CORS headers for browsers ([server.cors]); absent: none, and OPTIONS is a 405.
     cors: CorsConfig | None = None
     # Add stream_options.include_usage to OpenAI-dialect streams so usage and cost are known;

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from sluicegate.exchange import OPENAI_ENDPOINTS, Endpoint
 from sluicegate.gateway import Gateway
+from sluicegate.http_pool import PoolTransport
 from sluicegate.server import gemini, handlers, health, responses
 from sluicegate.server.drain import Drain
 from sluicegate.server.edge import add_cors_headers, edge_middleware, fallback
@@ -47,7 +48,8 @@ def create_app(gateway: Gateway) -> web.Application:
 
 
 async def _gateway_lifecycle(app: web.Application) -> AsyncIterator[None]:
-    """One ClientSession per gateway, opened with the app and closed after the last request."""
+    """One ClientSession (and, by default, one ``PoolTransport``) per gateway, opened with the
+    app and closed after the last request."""
     gateway = app[GATEWAY]
     connector = aiohttp.TCPConnector(
         limit=gateway.config.server.upstream_connections,
@@ -55,12 +57,18 @@ async def _gateway_lifecycle(app: web.Application) -> AsyncIterator[None]:
         keepalive_timeout=60,
     )
     session = aiohttp.ClientSession(connector=connector, auto_decompress=True, trust_env=False)
+    # Vendor calls through the gateway's own client unless the config asks for aiohttp's; the
+    # session stays for plugins that call out themselves.
+    server = gateway.config.server
+    pool = PoolTransport(limit=server.upstream_connections) if server.upstream_client == "pool" else None
     try:
-        await gateway.start(session)
+        await gateway.start(session, pool)
         if gateway.current.open_access:
             log.warning("no authenticator is on ([auth] tokens is empty): the gateway accepts "
                         "requests from anyone")
         yield
     finally:
         await gateway.close()
+        if pool is not None:
+            await pool.aclose()
         await session.close()
