@@ -48,7 +48,8 @@ class UpstreamConnection(asyncio.Protocol):
         self.lost = False
         self.idle_since = 0.0
         self._loop = asyncio.get_running_loop()
-        self._parser: Any = None
+        self._parser: Any = None  # one per connection: llhttp starts over after each answer
+        self._active = False  # an exchange was sent: bytes are expected
         self._reset()
 
     def _reset(self) -> None:
@@ -69,7 +70,7 @@ class UpstreamConnection(asyncio.Protocol):
 
     def send(self, data: bytes) -> None:
         self._reset()
-        self._parser = httptools.HttpResponseParser(self)
+        self._active = True
         self.transport.write(data)  # type: ignore[union-attr]
 
     # Waits take a number of seconds ``within`` rather than running under ``asyncio.timeout``:
@@ -136,10 +137,11 @@ class UpstreamConnection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        self._parser = httptools.HttpResponseParser(self)
 
     def data_received(self, data: bytes) -> None:
         parser = self._parser
-        if parser is None or self.done:
+        if not self._active or self.done:
             self.fail(aiohttp.ServerDisconnectedError("the vendor sent bytes nobody asked for"))
             return
         try:
@@ -153,8 +155,8 @@ class UpstreamConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
         self.pool.forget(self)
-        parser, self._parser = self._parser, None
-        if parser is None or self.done or self.error is not None:
+        parser = self._parser
+        if not self._active or self.done or self.error is not None:
             return
         if self._headers_done and not self._length_known and not parser.should_keep_alive():
             self.done = True  # a body delimited by the end of the connection (RFC 9112 §6.3)
@@ -229,7 +231,7 @@ class PooledResponse:
     when the body ended (``read``, or ``content.iter_any`` to its end) and is closed when the
     response is closed or released before that, as aiohttp's does."""
 
-    __slots__ = ("status", "headers", "content", "_conn", "_pool", "_read_timeout", "_deadline", "_closed",
+    __slots__ = ("status", "headers", "_conn", "_pool", "_read_timeout", "_deadline", "_closed",
                  "_content_type")
 
     def __init__(self, conn: UpstreamConnection, pool: Any, read_timeout: float | None,
@@ -238,11 +240,16 @@ class PooledResponse:
         self._pool = pool
         self.status = conn.status
         self.headers = CIMultiDictProxy(conn.headers)  # type: ignore[arg-type]
-        self.content = self
         self._read_timeout = read_timeout
         self._deadline = deadline
         self._closed = False
         self._content_type: str | None = None
+
+    @property
+    def content(self) -> PooledResponse:
+        """The body as it arrives (``iter_any``): the response itself. A property, not an
+        attribute holding ``self``, which would be a reference cycle per call for the GC."""
+        return self
 
     @property
     def content_type(self) -> str:

@@ -383,3 +383,24 @@ async def test_https_checks_the_vendor_certificate_and_its_name(tmp_path):
         await trusting.aclose()
         await default.aclose()
         await upstream.runner.cleanup()
+
+
+async def test_a_finished_response_is_freed_at_once_not_left_to_the_cycle_collector(upstream, pool):
+    # A reference cycle per call would keep every answer's headers until a full collection: the
+    # gateway's memory grew by megabytes under load before ``content`` became a property.
+    import gc
+
+    from sluicegate.http_connection import PooledResponse
+
+    _, url = upstream
+    gc.collect()  # what earlier tests left
+    gc.disable()
+    try:
+        for _ in range(20):
+            response = await pool.request("POST", url + "/v1/echo", headers={}, body=b"x", timeouts=FAST)
+            await response.read()
+        del response
+        alive = [o for o in gc.get_objects() if isinstance(o, PooledResponse)]
+    finally:
+        gc.enable()
+    assert alive == []
