@@ -317,3 +317,10 @@ class PooledResponse:
         if not self._closed:
             self._closed = True
             self._conn.close()
+
+    def __del__(self) -> None:
+        # A response dropped without release or close (an adapter's bug) must not hold its
+        # connection, and a place under the pool's limit, until the vendor hangs up.
+        if not self._closed:
+            self._closed = True
+            self._conn.close()

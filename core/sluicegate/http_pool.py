@@ -3,7 +3,7 @@ upstream_client = "pool"``, the default).
 
 A ``Transport`` (``sluicegate.transport``) with what the gateway's calls need and nothing else:
 keep-alive connections per origin (most recently used first, closed after ``keepalive`` idle
-seconds), at most ``limit`` open at once (a call waits for one, within its deadline), TLS with the
+seconds), addresses remembered for five minutes and raced (Happy Eyeballs), at most ``limit`` open at once (a call waits for one, within its deadline), TLS with the
 system's trust store, the request head encoded in one string and written with its body in one
 call, and aiohttp's ``ClientTimeout`` fields honoured (``total``: the whole call including the
 body; ``connect``/``sock_connect``: getting a connection; ``sock_read``: each wait for bytes).
@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import socket
 import ssl
 from collections.abc import Callable, Mapping
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
+import aiohappyeyeballs
 import aiohttp
 
 from sluicegate import __version__
@@ -31,6 +33,10 @@ KEEPALIVE = 60.0
 #: URLs carry the model name sees at most one per model).
 MAX_URLS = 4096
 USER_AGENT = f"sluicegate/{__version__}"
+#: Seconds a host's addresses are remembered (aiohttp's connector's ``ttl_dns_cache`` here too).
+DNS_TTL = 300.0
+#: Seconds before the next address is tried while one still connects (RFC 8305's default).
+HAPPY_EYEBALLS_DELAY = 0.25
 
 
 class Target(NamedTuple):
@@ -82,6 +88,8 @@ class PoolTransport:
         self._connecting = 0
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._targets: dict[str, Target] = {}
+        # (host, port) -> (when the addresses expire, loop time; the getaddrinfo answer).
+        self._addresses: dict[tuple[str, int], tuple[float, list]] = {}
         self._sweep: asyncio.TimerHandle | None = None
         self._closed = False
 
@@ -148,9 +156,7 @@ class PoolTransport:
                     limit = _least(timeouts.sock_connect, None if bound is None else bound - (loop.time() - started))
                     async with asyncio.timeout(limit):
                         context = await self._context() if target.tls else None
-                        _, conn = await loop.create_connection(
-                            lambda: UpstreamConnection(target.origin, self), target.host, target.port,
-                            ssl=context, server_hostname=target.host if context else None)
+                        conn = await self._open_to(target, context, loop)
                 finally:
                     self._connecting -= 1
         except TimeoutError:
@@ -166,6 +172,29 @@ class PoolTransport:
             conn.close()
             raise aiohttp.ClientConnectionError("the gateway is shutting down")
         self._open.add(conn)
+        return conn
+
+    async def _open_to(self, target: Target, context: ssl.SSLContext | None,
+                       loop: asyncio.AbstractEventLoop) -> UpstreamConnection:
+        """A new connection: the addresses (remembered ``DNS_TTL`` seconds), the first of them
+        to answer (Happy Eyeballs, RFC 8305: a broken IPv6 route costs a quarter second, not the
+        connect timeout; uvloop's own ``create_connection`` has no such option), then TLS."""
+        key = (target.host, target.port)
+        known = self._addresses.get(key)
+        if known is None or known[0] <= loop.time():
+            infos = await loop.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
+            if len(self._addresses) >= MAX_URLS:
+                self._addresses.clear()
+            known = self._addresses[key] = (loop.time() + DNS_TTL, infos)
+        sock = await aiohappyeyeballs.start_connection(known[1], happy_eyeballs_delay=HAPPY_EYEBALLS_DELAY,
+                                                       interleave=1)
+        try:
+            _, conn = await loop.create_connection(
+                lambda: UpstreamConnection(target.origin, self), sock=sock,
+                ssl=context, server_hostname=target.host if context else None)
+        except BaseException:
+            sock.close()
+            raise
         return conn
 
     async def _slot(self, origin: tuple[str, str, int], loop: asyncio.AbstractEventLoop) -> UpstreamConnection | None:

@@ -404,3 +404,42 @@ async def test_a_finished_response_is_freed_at_once_not_left_to_the_cycle_collec
     finally:
         gc.enable()
     assert alive == []
+
+
+async def test_a_host_name_is_resolved_once_for_many_connections(upstream, monkeypatch):
+    server, url = upstream
+    loop = asyncio.get_running_loop()
+    looked_up = []
+    resolve = loop.getaddrinfo
+
+    async def counting(host, port, **kwargs):
+        looked_up.append((host, port))
+        return await resolve(host, port, **kwargs)
+
+    monkeypatch.setattr(loop, "getaddrinfo", counting)
+    named = url.replace("127.0.0.1", "localhost")
+    pool = PoolTransport(limit=4, keepalive=0.0)  # no reuse: every call connects anew
+    try:
+        for _ in range(3):
+            response = await pool.request("POST", named + "/v1/echo", headers={}, body=b"n", timeouts=FAST)
+            assert await response.read() == b'{"got": "n"}'
+    finally:
+        await pool.aclose()
+    assert len({seen["peer"] for seen in server.seen}) == 3
+    assert looked_up == [("localhost", int(url.rsplit(":", 1)[1]))]
+
+
+async def test_a_response_dropped_unread_gives_its_place_back(upstream):
+    server, url = upstream
+    pool = PoolTransport(limit=1)
+    try:
+        response = await pool.request("GET", url + "/v1/stream", headers={}, body=None, timeouts=STREAM)
+        del response  # neither read, released nor closed
+        await asyncio.sleep(0.05)
+        assert pool.connections == 0
+        answer = await pool.request("POST", url + "/v1/echo", headers={}, body=b"after",
+                                    timeouts=aiohttp.ClientTimeout(total=2))
+        assert await answer.read() == b'{"got": "after"}'
+    finally:
+        server.release.set()
+        await pool.aclose()
