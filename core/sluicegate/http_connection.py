@@ -183,7 +183,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._headers_done = True
         self.keep_alive = parser.should_keep_alive()
         headers = self.headers
-        self._length_known = "content-length" in headers or "chunked" in headers.get("transfer-encoding", "")
+        self._length_known = "content-length" in headers or "chunked" in headers.get("transfer-encoding", "").lower()
         encoding = headers.get("content-encoding")
         if encoding:
             wbits = _DECODERS.get(encoding.strip().lower())
