@@ -37,12 +37,12 @@ PYTHON = sys.executable
 #: Under callgrind a target serves ~40 times fewer requests a second, so work that runs on a clock
 #: (the key store's poll, the ledger's flush) would weigh ~40 times more per request than at full
 #: speed. Its intervals are stretched to match: the poll every 20 s instead of 0.5, and the ledger
-#: written only in full batches of 500 rows (at full speed, 2,000-row batches fill in under a
-#: second). ``--requests`` a multiple of 500 then counts exactly one row written per request. The
-#: warm-up writes batches first, so the window holds no first-time work (SQLite preparing the
-#: ledger's statements, SQLAlchemy compiling the rollups' upserts): counted in, it was ~16 k
-#: instructions a request.
-SLOW_STORE = "refresh_interval = 20.0\nflush_interval = 600.0\nbatch_size = 500\n"
+#: written only in full batches of 2,000 rows, the default ``batch_size`` (at full speed they fill
+#: in under a second). ``--requests`` a multiple of 2,000 then counts exactly one row written per
+#: request. The warm-up writes batches first, so the window holds no first-time work (SQLite
+#: preparing the ledger's statements, SQLAlchemy compiling the rollups' upserts): counted in, it
+#: was ~16 k instructions a request.
+SLOW_STORE = "refresh_interval = 20.0\nflush_interval = 600.0\nbatch_size = 2000\n"
 
 
 async def send(port: int, body: bytes, count: int, concurrency: int) -> None:
@@ -83,9 +83,9 @@ def collected(log: Path) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("targets", nargs="*", default=["gateway", "governance"], help="gateway, governance")
-    parser.add_argument("--requests", type=int, default=1500, help="requests counted per target (default 1500)")
+    parser.add_argument("--requests", type=int, default=4000, help="requests counted per target (default 4000)")
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--warmup", type=int, default=1500, help="requests before counting (default 1500)")
+    parser.add_argument("--warmup", type=int, default=4000, help="requests before counting (default 4000)")
     args = parser.parse_args()
     unknown = sorted(set(args.targets) - {"gateway", "governance"})
     if unknown:
