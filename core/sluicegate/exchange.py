@@ -427,7 +427,7 @@ class SSEEvent:
 
     def frame(self) -> bytes:
         data = self.data
-        if data.find(b"\n") != -1:  # find, not `in` (sluicegate.sse.iter_sse says why)
+        if data.find(b"\n") != -1:  # find, not `in` (sluicegate.sse.SSEDecoder.feed says why)
             data = data.replace(b"\n", b"\ndata: ")
         if self.event is None:
             return b"data: " + data + b"\n\n"

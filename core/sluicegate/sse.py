@@ -28,20 +28,30 @@ def parse_block(block: bytes) -> SSEEvent | None:
     return SSEEvent(b"\n".join(data), event)
 
 
-async def iter_sse(chunks: AsyncIterable[bytes]) -> AsyncIterator[SSEEvent]:
-    """Yield events as soon as their blank-line terminator arrives."""
-    buffer = b""
-    after_cr = False
-    async for chunk in chunks:
-        if after_cr and chunk.startswith(b"\n"):
+class SSEDecoder:
+    """Cuts a body into events as its bytes arrive: ``feed`` each read, ``end`` once it closes.
+
+    Synchronous, so a reader that already loops over the reads (``HttpProvider.events``) decodes
+    in its own frame: one async generator fewer for every event of every stream."""
+
+    __slots__ = ("_buffer", "_after_cr")
+
+    def __init__(self) -> None:
+        self._buffer = b""
+        self._after_cr = False
+
+    def feed(self, chunk: bytes) -> list[SSEEvent]:
+        """The events ``chunk`` completes (each whose blank-line terminator has arrived); all but
+        the last are marked ``more``: they arrived in one read with the ones after them."""
+        if self._after_cr and chunk.startswith(b"\n"):
             chunk = chunk[1:]  # the LF of a CRLF split across chunks; the CR already ended the line
         if chunk:
-            after_cr = chunk.endswith(b"\r")
+            self._after_cr = chunk.endswith(b"\r")
         # find, not `in`: bytes `in` first tries the needle as an int, making and dropping a
         # TypeError each time (per chunk here; the gateway's other hot searches do the same).
         if chunk.find(b"\r") != -1:
             chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        buffer += chunk
+        buffer = self._buffer + chunk if self._buffer else chunk
         start = 0
         ready: list[SSEEvent] = []
         while True:
@@ -51,16 +61,25 @@ async def iter_sse(chunks: AsyncIterable[bytes]) -> AsyncIterator[SSEEvent]:
             event = parse_block(buffer[start:end])
             start = end + 2
             if event is not None:
+                if ready:
+                    ready[-1].more = True  # the rest of this read follows at once
                 ready.append(event)
-        if start:
-            buffer = buffer[start:]
-        if ready:
-            for event in ready[:-1]:
-                event.more = True  # the rest of this read follows at once
-                yield event
-            yield ready[-1]
-    buffer = buffer.rstrip(b"\r\n")
-    if buffer:
-        event = parse_block(buffer)
-        if event is not None:
+        self._buffer = buffer[start:] if start else buffer
+        return ready
+
+    def end(self) -> list[SSEEvent]:
+        """The last event, when the body ended without its blank line."""
+        buffer = self._buffer.rstrip(b"\r\n")
+        self._buffer = b""
+        event = parse_block(buffer) if buffer else None
+        return [event] if event is not None else []
+
+
+async def iter_sse(chunks: AsyncIterable[bytes]) -> AsyncIterator[SSEEvent]:
+    """Yield events as soon as their blank-line terminator arrives."""
+    decoder = SSEDecoder()
+    async for chunk in chunks:
+        for event in decoder.feed(chunk):
             yield event
+    for event in decoder.end():
+        yield event

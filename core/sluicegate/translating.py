@@ -181,7 +181,9 @@ class TranslatingProvider(HttpProvider):
         return headers
 
     async def _translated(self, response: UpstreamResponse, translator: StreamTranslator) -> AsyncIterator[SSEEvent]:
-        async for event in self.events(response, self.decode_stream):
+        # The base's SSE, unless a vendor decodes its own framing: ``events`` then decodes inline.
+        decode = iter_sse if type(self).decode_stream is TranslatingProvider.decode_stream else self.decode_stream
+        async for event in self.events(response, decode):
             if translator.ended:
                 continue  # read to the end so the connection goes back to the pool
             if event.event == "error":

@@ -204,7 +204,8 @@ class StreamUsage:
                 self.prompt, self.completion = prompt, completion
                 self._cache(usage)
             return False
-        if _USAGE_KEY not in data and _GEMINI_USAGE_KEY not in data:
+        # find, not `in` (sluicegate.sse.SSEDecoder.feed says why): this runs for every event of every stream.
+        if data.find(_USAGE_KEY) == -1 and data.find(_GEMINI_USAGE_KEY) == -1:
             return False
         usage = usage_object(data)
         if usage is None:  # "usage": null, on every chunk when include_usage is on
@@ -215,7 +216,7 @@ class StreamUsage:
             self._cache(usage)
         if completion is not None:
             self.completion = completion
-        return data.find(b'"choices":[]') != -1 or data.find(b'"choices": []') != -1  # find, not `in` (sluicegate.sse.iter_sse says why)
+        return data.find(b'"choices":[]') != -1 or data.find(b'"choices": []') != -1  # find, not `in` (sluicegate.sse.SSEDecoder.feed says why)
 
 
 class StreamObserver:

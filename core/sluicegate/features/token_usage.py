@@ -27,7 +27,7 @@ def estimate_prompt_tokens(raw: bytes) -> int:
     """About 4 bytes a token over the whole body (tools and schemas cost tokens too), except that
     base64 payloads count ``BINARY_TOKENS`` each: vendors bill images by pixels, not bytes."""
     size = len(raw)
-    if raw.find(b"base64") != -1:  # find, not `in` (sluicegate.sse.iter_sse says why)
+    if raw.find(b"base64") != -1:  # find, not `in` (sluicegate.sse.SSEDecoder.feed says why)
         for run in _BASE64_RUN.finditer(raw):
             size += 4 * BINARY_TOKENS - (run.end() - run.start())
     return -(-size // 4)

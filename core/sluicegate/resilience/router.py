@@ -31,7 +31,7 @@ from sluicegate.resilience.balance import StatsBoard, TargetStats
 from sluicegate.resilience.classify import TRAITS, ErrorClass, classify
 from sluicegate.resilience.degrade import degraded_reply
 from sluicegate.resilience.retry import RetryBudget, backoff
-from sluicegate.resilience.streams import anthropic_preamble, openai_preamble, settle_at_end
+from sluicegate.resilience.streams import StreamVerdict, anthropic_preamble, openai_preamble
 from sluicegate.resilience.unexpected import UnexpectedFailures
 from sluicegate.services import Services
 from sluicegate.telemetry import AttemptRecord
@@ -186,7 +186,7 @@ class ResilientRouter:
             call = AttemptRecord(provider.name, target.model, self.target_label(target.label), self.clock(), 0.0)
             attempts.trail.append(call)
             try:
-                result = await self._call(ctx, req, target, deadline, stats)
+                result = await self._call(ctx, req, target, deadline, stats, breaker)
             except GatewayError as error:
                 await _run_all(releases)
                 error_class = classify(error)
@@ -228,11 +228,8 @@ class ResilientRouter:
                     result.on_close_async(lambda releases=releases: _run_all(releases))
                 else:
                     await _run_all(releases)
-            if breaker is not None:
-                if isinstance(result, StreamReply):
-                    settle_at_end(result, breaker)
-                else:
-                    breaker.record_success()
+            if breaker is not None and not isinstance(result, StreamReply):
+                breaker.record_success()  # a stream's verdict comes at its end (_first_content)
             return result
         return None
 
@@ -252,8 +249,9 @@ class ResilientRouter:
 
     # -- one call ---------------------------------------------------------------------------------
 
-    async def _call(self, ctx, req, target: Target, deadline: float | None, stats: TargetStats) -> Result:
-        """One upstream call: a complete reply, or a stream whose first content has arrived."""
+    async def _call(self, ctx, req, target: Target, deadline: float | None, stats: TargetStats, breaker) -> Result:
+        """One upstream call: a complete reply, or a stream whose first content has arrived (and
+        that reports its end to ``breaker``)."""
         provider = target.provider
         stats.started()
         started = self.clock()
@@ -266,9 +264,9 @@ class ResilientRouter:
                 # No deadline (the default): skip the timeout scope, it costs on every request.
                 result = await provider.senders[req.endpoint](ctx, req, target)
                 if isinstance(result, StreamReply):
-                    result = await self._first_content(result, req, target, deadline)
+                    result = await self._first_content(result, req, target, deadline, breaker)
             else:
-                result = await self._call_within(ctx, req, target, limit, deadline)
+                result = await self._call_within(ctx, req, target, limit, deadline, breaker)
             ttfb = self.clock() - started
             done = True
             if isinstance(result, StreamReply):
@@ -287,14 +285,14 @@ class ResilientRouter:
             if not done:
                 stats.finished(None)
 
-    async def _call_within(self, ctx, req, target: Target, limit: float, deadline: float) -> Result:
+    async def _call_within(self, ctx, req, target: Target, limit: float, deadline: float, breaker) -> Result:
         provider = target.provider
         scope = asyncio.timeout(limit)
         try:
             async with scope:
                 result = await provider.senders[req.endpoint](ctx, req, target)
                 if isinstance(result, StreamReply):
-                    result = await self._first_content(result, req, target, deadline)
+                    result = await self._first_content(result, req, target, deadline, breaker)
         except TimeoutError:
             if scope.expired():
                 raise DeadlineExceeded() from None
@@ -303,8 +301,10 @@ class ResilientRouter:
             ) from None
         return result
 
-    async def _first_content(self, reply: StreamReply, req: GatewayRequest, target: Target, deadline) -> StreamReply:
-        """Hold the stream back until its first content event (or its end)."""
+    async def _first_content(self, reply: StreamReply, req: GatewayRequest, target: Target, deadline,
+                             breaker) -> StreamReply:
+        """Hold the stream back until its first content event (or its end); the stream returned
+        replays what was held, then the rest, and gives ``breaker`` its verdict at the end."""
         provider = target.provider
         limit = provider.first_byte_timeout
         by_deadline = False
@@ -331,20 +331,32 @@ class ResilientRouter:
         except BaseException:
             await reply.aclose()
             raise
-        return StreamReply(self._replay(held, events, target), headers=reply.headers, on_close=reply.aclose)
+        verdict = StreamVerdict(breaker) if breaker is not None else None
+        replayed = StreamReply(self._replay(held, events, target, verdict), headers=reply.headers, on_close=reply.aclose)
+        if verdict is not None:
+            replayed.also_on_close(verdict.abandon)
+        return replayed
 
-    async def _replay(self, held: list[SSEEvent], events, target: Target):
+    async def _replay(self, held: list[SSEEvent], events, target: Target, verdict: StreamVerdict | None):
         """The held-back events, then the rest; an unforeseen exception mid-stream becomes a
-        GatewayError, which the edge ends the stream with in band."""
+        GatewayError, which the edge ends the stream with in band. The verdict is given here,
+        in the one generator every event passes through anyway."""
         try:
             for event in held:
                 yield event
             async for event in events:
                 yield event
-        except GatewayError:
+        except GatewayError as error:
+            if verdict is not None:
+                verdict.failed(error)
             raise
         except Exception as unforeseen:
-            raise self.unexpected.failure(unforeseen, target) from None
+            failure = self.unexpected.failure(unforeseen, target)
+            if verdict is not None:
+                verdict.failed(failure)
+            raise failure from None
+        if verdict is not None:
+            verdict.succeeded()
 
     # -- hedging ---------------------------------------------------------------------------------
 

@@ -3,20 +3,19 @@ back, and the breaker verdict a stream gives when it ends."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
 
 from sluicegate.errors import GatewayError
-from sluicegate.exchange import SSEEvent, StreamReply
+from sluicegate.exchange import SSEEvent
 from sluicegate.resilience.classify import TRAITS, classify
 
 
 def openai_preamble(event: SSEEvent) -> bool:
     """An OpenAI chunk that carries no content yet (the role-only first chunk)."""
     data = event.data
-    if not data.startswith(b"{") or data.find(b'"choices"') == -1:  # find, not `in` (sluicegate.sse.iter_sse says why)
+    if not data.startswith(b"{") or data.find(b'"choices"') == -1:  # find, not `in` (sluicegate.sse.SSEDecoder.feed says why)
         return False
     try:
         chunk = orjson.loads(data)
@@ -43,34 +42,28 @@ def anthropic_preamble(event: SSEEvent) -> bool:
     return event.event in ANTHROPIC_PREAMBLE
 
 
-def settle_at_end(reply: StreamReply, breaker: Any) -> None:
-    """A stream's breaker verdict comes when it ends: a clean end is a success, a break (even
-    after content, which is not retried) a failure, so a vendor that always fails after one
-    token leaves rotation; a stream abandoned by its client gives no verdict."""
-    verdict = _StreamVerdict(breaker)
-    reply.events = verdict.watch(reply.events)
-    reply.also_on_close(verdict.abandon)
+class StreamVerdict:
+    """A stream's breaker verdict, which comes when it ends: a clean end is a success, a break
+    (even after content, which is not retried) a failure, so a vendor that always fails after one
+    token leaves rotation; a stream abandoned by its client gives no verdict. The router's
+    replay of the stream reports to it (no generator of its own per event); ``abandon`` runs
+    when the reply is closed."""
 
-
-class _StreamVerdict:
     __slots__ = ("breaker", "settled")
 
     def __init__(self, breaker: Any) -> None:
         self.breaker = breaker
         self.settled = False
 
-    async def watch(self, events: AsyncIterator[SSEEvent]) -> AsyncIterator[SSEEvent]:
-        try:
-            async for event in events:
-                yield event
-        except GatewayError as error:
-            if not self.settled:
-                self.settled = True
-                if TRAITS[classify(error)].counts_for_breaker:
-                    self.breaker.record_failure(error.retry_after)
-                else:
-                    self.breaker.release()
-            raise
+    def failed(self, error: GatewayError) -> None:
+        if not self.settled:
+            self.settled = True
+            if TRAITS[classify(error)].counts_for_breaker:
+                self.breaker.record_failure(error.retry_after)
+            else:
+                self.breaker.release()
+
+    def succeeded(self) -> None:
         if not self.settled:
             self.settled = True
             self.breaker.record_success()
@@ -80,10 +73,3 @@ class _StreamVerdict:
         if not self.settled:
             self.settled = True
             self.breaker.release()
-
-
-async def replay(held: list[SSEEvent], events: AsyncIterator[SSEEvent]) -> AsyncIterator[SSEEvent]:
-    for event in held:
-        yield event
-    async for event in events:
-        yield event

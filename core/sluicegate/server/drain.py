@@ -80,6 +80,18 @@ def is_cut(drain: Drain) -> bool:
     return drain.phase is Phase.CUTTING
 
 
+def cut_instead(drain: Drain) -> ShuttingDown | None:
+    """Called where a stream's CancelledError was caught: when it is the shutdown's cut, the
+    task is un-cancelled and the error to end the stream with is returned (None: the client
+    left, re-raise). ``EndAtCut`` does this per event; the API stream writer inline."""
+    if not is_cut(drain):
+        return None
+    task = asyncio.current_task()
+    if task is not None:
+        task.uncancel()  # handled: the writer goes on to send the error event
+    return cut_at_shutdown()
+
+
 class EndAtCut:
     """A stream's events, ending with ``ShuttingDown`` when the shutdown cuts the handler.
 
@@ -101,9 +113,7 @@ class EndAtCut:
         try:
             return await self._events.__anext__()
         except asyncio.CancelledError:
-            if not is_cut(self._drain):
+            error = cut_instead(self._drain)
+            if error is None:
                 raise
-            task = asyncio.current_task()
-            if task is not None:
-                task.uncancel()  # handled: the writer goes on to send the error event
-            raise cut_at_shutdown() from None
+            raise error from None

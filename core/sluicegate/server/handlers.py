@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -20,7 +21,7 @@ from sluicegate.exchange import (
     RequestContext,
     StreamReply,
 )
-from sluicegate.server.drain import EndAtCut
+from sluicegate.server.drain import cut_instead
 from sluicegate.server.inbound import CHECKS, parse_object, read_body
 from sluicegate.server.keys import ASSEMBLY, DRAIN, RECORD, REQUEST_ID
 from sluicegate.server.model_list import (
@@ -186,12 +187,23 @@ async def write_stream(
     the end, the observer's findings. ``inband`` renders the in-band error itself (the
     Responses API's events), from the error and its body.
     """
-    # A shutdown that cuts this stream ends it with an in-band error (see server/drain.py).
-    events = EndAtCut(reply.events, request.app[DRAIN])
+    # A shutdown that cuts this stream ends it with an in-band error (see server/drain.py): each
+    # wait for an event turns the cut's CancelledError into that error here, in this frame (an
+    # EndAtCut wrapper would add a coroutine to every event).
+    drain = request.app[DRAIN]
+    next_event = reply.events.__aiter__().__anext__
     try:
         # Wait for the first event before committing to a 200: errors up to here keep their
         # status (and are where fallback can still act).
-        first = await anext(events, None)
+        try:
+            first = await next_event()
+        except StopAsyncIteration:
+            first = None
+        except asyncio.CancelledError:
+            cut = cut_instead(drain)
+            if cut is None:
+                raise
+            raise cut from None
     except BaseException:
         await reply.aclose()
         raise
@@ -215,7 +227,15 @@ async def write_stream(
             if held and not event.more:
                 await response.write(held[0] if len(held) == 1 else b"".join(held))
                 held.clear()
-            event = await anext(events, None)
+            try:
+                event = await next_event()
+            except StopAsyncIteration:
+                event = None
+            except asyncio.CancelledError:
+                cut = cut_instead(drain)
+                if cut is None:
+                    raise
+                raise cut from None
         if held:
             await response.write(b"".join(held))
     except ConnectionResetError:

@@ -26,7 +26,7 @@ def is_vendor_error(data: bytes) -> bool:
     """
     if data.startswith(_COMPACT):
         return True
-    if _KEY not in data:
+    if data.find(_KEY) == -1:  # find, not `in`: bytes `in` first tries the needle as an int
         return False
     try:
         parsed = orjson.loads(data)
