@@ -25,6 +25,7 @@ from attrs import define, field
 from sluicegate.gateway import Gateway
 from sluicegate.server.app import create_app
 from sluicegate.server.connections import ConnectionCaps, ConnectionGuard, open_file_limit
+from sluicegate.server.dispatch import dispatcher
 from sluicegate.server.drain import Drain, Phase
 from sluicegate.server.keys import DRAIN
 from sluicegate.server.protocol import GatewayServer
@@ -41,9 +42,10 @@ class GatewayRunner(web.AppRunner):
 
     async def _make_server(self) -> web.Server:
         plain = await super()._make_server()  # starts and freezes the app, as aiohttp does
-        # The same handler, request factory and protocol options, in the gateway's server class.
+        # The same request factory and protocol options, in the gateway's server class; the API's
+        # POST routes dispatched past the application's plumbing (server/dispatch.py).
         return self._build(
-            plain.request_handler,
+            dispatcher(self.app, plain.request_handler),
             request_factory=plain.request_factory,
             handler_cancellation=plain.handler_cancellation,
             loop=asyncio.get_running_loop(),
