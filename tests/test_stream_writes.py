@@ -7,6 +7,7 @@ import asyncio
 import openai
 import orjson
 from aiohttp import web
+from aiohttp.http_writer import StreamWriter
 
 from sluicegate.testing import openai_chunks
 
@@ -73,5 +74,52 @@ targets = ["v/m"]
         # The events of the first read went out in one write, not one each.
         assert writes[0].count(b"data: ") == 3
         assert len(writes) < len(chunks) + 1
+    finally:
+        await runner.cleanup()
+
+
+async def test_the_head_leaves_with_the_first_events(gateway, monkeypatch):
+    chunks = openai_chunks(PIECES)
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(frames(chunks))
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", answer)
+    runner, port = await serve(app)
+    sent: list[bytes] = []  # every socket write aiohttp makes, the vendor's and the gateway's
+    original_write, original_writelines = StreamWriter._write, StreamWriter._writelines
+
+    def write(self, chunk):
+        sent.append(bytes(chunk))
+        return original_write(self, chunk)
+
+    def writelines(self, chunks):
+        sent.append(b"".join(bytes(chunk) for chunk in chunks))
+        return original_writelines(self, chunks)
+
+    monkeypatch.setattr(StreamWriter, "_write", write)
+    monkeypatch.setattr(StreamWriter, "_writelines", writelines)
+    try:
+        server = await gateway(f"""
+[providers.v]
+type = "openai"
+base_url = "http://127.0.0.1:{port}/v1"
+api_key = "sk-v-0000000000000"
+[models.chat]
+targets = ["v/m"]
+""")
+        client = openai.AsyncOpenAI(base_url=server.base_url + "/v1", api_key="x", max_retries=0)
+        stream = await client.chat.completions.create(
+            model="chat", messages=[{"role": "user", "content": "x"}], stream=True)
+        text = "".join([chunk.choices[0].delta.content or "" async for chunk in stream if chunk.choices])
+        assert text == "".join(PIECES)
+        # The gateway's head (it alone names the request) left in the same write as the events.
+        head = next(write for write in sent if write.startswith(b"HTTP/1.1 200") and b"x-request-id" in write.lower())
+        assert head.count(b"data: ") == len(chunks) + 1
     finally:
         await runner.cleanup()

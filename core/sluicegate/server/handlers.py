@@ -43,6 +43,15 @@ SSE_HEADERS = {
 }
 
 
+class EventStreamResponse(web.StreamResponse):
+    """A stream's response whose head goes out with its first events, in one write. aiohttp sends
+    a ``StreamResponse``'s head on its own when it is prepared; ``write_stream`` prepares it only
+    once the first event is here and writes that at once, so waiting costs the client nothing and
+    saves a system call (and a packet) per stream."""
+
+    _send_headers_immediately = False
+
+
 #: Turns a request and its body's bytes into (the parsed body, the requested model, stream?):
 #: the body's own fields by default (``CHECKS``), the path's for Gemini's API.
 Reader = Callable[[web.Request, bytes], tuple[dict[str, Any], str, bool]]
@@ -211,7 +220,7 @@ async def write_stream(
     headers.update(response_headers(ctx))
     if reply.headers:
         headers.update(reply.headers)
-    response = web.StreamResponse(status=200, headers=headers)
+    response = EventStreamResponse(status=200, headers=headers)
     observer = record.stream_observer(ctx, hide_usage)
     see = observer.see if observer is not None else None
     held: list[bytes] = []
