@@ -58,7 +58,10 @@ class SSEDecoder:
             end = buffer.find(b"\n\n", start)
             if end < 0:
                 break
-            event = parse_block(buffer[start:end])
+            if buffer.startswith(b"data: ", start) and buffer.find(b"\n", start, end) == -1:
+                event = SSEEvent(buffer[start + 6:end])  # parse_block's common case, without its call
+            else:
+                event = parse_block(buffer[start:end])
             start = end + 2
             if event is not None:
                 if ready:

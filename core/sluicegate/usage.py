@@ -252,19 +252,25 @@ class StreamObserver:
     def see(self, event: StreamEvent) -> bool:
         """Take what ``event`` tells; True when the client is not to see it (``hide_usage``)."""
         usage = self.usage
-        usage_only = usage.see(event)
         name = event.event
+        data = event.data
+        # StreamUsage.see's own first test, here: most events carry no usage, and this runs for
+        # every event of every stream.
+        if name is None and data.find(_USAGE_KEY) == -1 and data.find(_GEMINI_USAGE_KEY) == -1:
+            usage_only = False
+        else:
+            usage_only = usage.see(event)
         if name is not None:  # Anthropic's and the Responses API's named events
             if name in _STREAM_ENDS:
                 self.ended = True
             elif self.count_content and name == "content_block_delta":
                 self._content(event.data)
             return False
-        if event.data == b"[DONE]":
+        if data == b"[DONE]":
             self.ended = True
             return False
         if self.count_content and not usage_only and usage.completion is None:
-            self._content(event.data)
+            self._content(data)
         return usage_only and self.hide_usage
 
     def _content(self, data: bytes) -> None:

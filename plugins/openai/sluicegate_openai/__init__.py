@@ -176,7 +176,8 @@ class OpenAIProvider(HttpProvider):
         done = False
         async for event in self.events(response):
             data = event.data
-            if event.event == "error" or is_vendor_error(data):
+            # is_vendor_error's cheap test first, without its call: results never hold "error".
+            if event.event == "error" or (data.find(b'"error"') != -1 and is_vendor_error(data)):
                 raise self._stream_error(data)
             if data == b"[DONE]":
                 done = True
