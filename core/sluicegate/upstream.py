@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
 from typing import Any
 
 import aiohttp
@@ -22,6 +21,9 @@ from sluicegate.sse import SSEDecoder, iter_sse
 from sluicegate.transport import SessionTransport, Transport, UpstreamResponse
 
 #: Cuts a stream body, as its chunks arrive, into events (``sluicegate.sse.iter_sse`` for SSE).
+#: What the HTTP client raises when a vendor is slow, unreachable or breaks off (aiohttp's types,
+#: which the gateway's own client raises too): ``HttpProvider._failure`` maps them.
+TRANSPORT_FAILURES = (TimeoutError, aiohttp.ClientError)
 EventDecoder = Callable[[AsyncIterable[bytes]], AsyncIterator[SSEEvent]]
 
 # Never forwarded upstream: hop-by-hop headers (RFC 9110 §7.6.1), the client's credentials,
@@ -141,7 +143,7 @@ class HttpProvider(Provider):
         key is what every real call needs. A 404 (a vendor without that listing) counts as up.
         """
         timeout = aiohttp.ClientTimeout(total=min(10.0, self.options.timeout))
-        with self._failures("did not answer the health check", "failed the health check"):
+        try:
             response = await self.transport.request(
                 "GET", self.base_url + self.probe_path, headers=self.base_headers(), body=None, timeouts=timeout
             )
@@ -149,6 +151,8 @@ class HttpProvider(Provider):
                 body = await response.read()
             finally:
                 response.release()
+        except TRANSPORT_FAILURES as exc:
+            raise self._failure(exc, "did not answer the health check", "failed the health check") from None
         if response.status >= 500 or response.status in (401, 403):
             raise self.map_error(response.status, body, response.headers)
 
@@ -157,39 +161,39 @@ class HttpProvider(Provider):
         headers.update(self.auth_headers())
         return headers
 
-    @contextlib.contextmanager
-    def _failures(self, timed_out: str, broke: str) -> Iterator[None]:
-        """Map the HTTP client's exceptions to retryable gateway errors with safe messages."""
-        try:
-            yield
-        except (TimeoutError, aiohttp.ServerTimeoutError):
-            raise UpstreamTimeout(
+    def _failure(self, exc: BaseException, timed_out: str, broke: str) -> GatewayError:
+        """The retryable gateway error, with a safe message, for the HTTP client's ``exc`` (one
+        of ``TRANSPORT_FAILURES``). Callers catch and raise it themselves: a context manager
+        would cost a generator and four calls on every request."""
+        if isinstance(exc, (TimeoutError, aiohttp.ServerTimeoutError)):
+            return UpstreamTimeout(
                 f"provider {self.name!r} {timed_out} within {self.options.timeout:g}s",
                 provider=self.name,
                 retryable=True,
                 error_class=ErrorClass.TIMEOUT,
-            ) from None
-        except (aiohttp.ClientConnectorError, ConnectFailed) as exc:
-            raise UpstreamUnavailable(
+            )
+        if isinstance(exc, (aiohttp.ClientConnectorError, ConnectFailed)):
+            return UpstreamUnavailable(
                 f"could not connect to provider {self.name!r}: {self.clean(str(exc.os_error))}",
                 provider=self.name,
                 retryable=True,
                 error_class=ErrorClass.NETWORK,
-            ) from None
-        except aiohttp.ClientError as exc:
-            raise UpstreamUnavailable(
-                f"provider {self.name!r} {broke}: {exc.__class__.__name__}",
-                provider=self.name,
-                retryable=True,
-                error_class=ErrorClass.NETWORK,
-            ) from None
+            )
+        return UpstreamUnavailable(
+            f"provider {self.name!r} {broke}: {exc.__class__.__name__}",
+            provider=self.name,
+            retryable=True,
+            error_class=ErrorClass.NETWORK,
+        )
 
     async def post(self, url: str, body: bytes, headers: Any, stream: bool) -> UpstreamResponse:
         """POST and return the response once its headers arrived; errors become GatewayErrors."""
-        with self._failures("did not answer", "connection failed"):
+        try:
             response = await self.transport.request(
                 "POST", url, headers=headers, body=body, timeouts=self.stream_timeout if stream else self.timeout
             )
+        except TRANSPORT_FAILURES as exc:
+            raise self._failure(exc, "did not answer", "connection failed") from None
         if response.status >= 400:
             body = await self.read_all(response)
             error = self.map_error(response.status, body, response.headers)
@@ -202,8 +206,10 @@ class HttpProvider(Provider):
         return response
 
     async def read(self, response: UpstreamResponse) -> bytes:
-        with self._failures("did not finish answering", "broke off its answer"):
+        try:
             return await response.read()
+        except TRANSPORT_FAILURES as exc:
+            raise self._failure(exc, "did not finish answering", "broke off its answer") from None
 
     async def read_all(self, response: UpstreamResponse) -> bytes:
         """``read``, then hand the connection back to the pool whatever happened."""
@@ -225,18 +231,19 @@ class HttpProvider(Provider):
         """The response body as events, cut by ``decode`` (SSE unless a vendor frames its
         stream otherwise); closing the iterator closes the connection."""
         try:
-            with self._failures("went silent mid-stream, nothing", "broke off the stream"):
-                if decode is iter_sse:
-                    # SSE decoded here, in this frame: a generator fewer for every event.
-                    decoder = SSEDecoder()
-                    async for chunk in response.content.iter_any():
-                        for event in decoder.feed(chunk):
-                            yield event
-                    for event in decoder.end():
+            if decode is iter_sse:
+                # SSE decoded here, in this frame: a generator fewer for every event.
+                decoder = SSEDecoder()
+                async for chunk in response.content.iter_any():
+                    for event in decoder.feed(chunk):
                         yield event
-                else:
-                    async for event in decode(response.content.iter_any()):
-                        yield event
+                for event in decoder.end():
+                    yield event
+            else:
+                async for event in decode(response.content.iter_any()):
+                    yield event
+        except TRANSPORT_FAILURES as exc:
+            raise self._failure(exc, "went silent mid-stream, nothing", "broke off the stream") from None
         finally:
             response.close()
 

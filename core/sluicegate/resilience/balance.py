@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from operator import attrgetter
 from typing import Any, Generic, TypeVar
 
-from attrs import define, field
+from attrs import define, field, setters
 
 from sluicegate.config.schema import STRATEGIES
 from sluicegate.resilience.breaker import OutcomeWindow
@@ -28,7 +28,9 @@ def _alpha(_: Any, __: Any, value: float) -> None:
         raise ValueError(f"alpha must be in (0, 1]; got {value!r}")
 
 
-@define
+# No validation on assignment: ``alpha`` is checked when made, and the rest change on every call
+# (attrs' checking __setattr__ would run in Python for each of them).
+@define(on_setattr=setters.NO_OP)
 class TargetStats:
     """Live numbers of one target (provider/model) on this process."""
 
