@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import orjson
@@ -106,6 +106,18 @@ def error_fields(data: Any) -> tuple[str, str | None, str | None]:
         if isinstance(error, str):
             return error, None, None
     return "no error message", None, None
+
+
+class EventScreen(Protocol):
+    """What an adapter checks in its vendor's stream, given to ``HttpProvider.events``: a plain
+    call per event in the reading generator's own frame, where a generator of the adapter's own
+    would add a resumption to every event."""
+
+    def see(self, event: SSEEvent) -> None:
+        """Look at one event before it goes on; raise (a GatewayError) to end the stream."""
+
+    def end(self) -> None:
+        """The body ended; raise when the stream was not complete."""
 
 
 class HttpProvider(Provider):
@@ -227,21 +239,31 @@ class HttpProvider(Provider):
 
         return StreamReply(events, on_close=close)
 
-    async def events(self, response: UpstreamResponse, decode: EventDecoder = iter_sse) -> AsyncIterator[SSEEvent]:
+    async def events(self, response: UpstreamResponse, decode: EventDecoder = iter_sse,
+                     screen: EventScreen | None = None) -> AsyncIterator[SSEEvent]:
         """The response body as events, cut by ``decode`` (SSE unless a vendor frames its
-        stream otherwise); closing the iterator closes the connection."""
+        stream otherwise), each shown to ``screen`` before it is yielded; closing the iterator
+        closes the connection."""
         try:
             if decode is iter_sse:
                 # SSE decoded here, in this frame: a generator fewer for every event.
                 decoder = SSEDecoder()
                 async for chunk in response.content.iter_any():
                     for event in decoder.feed(chunk):
+                        if screen is not None:
+                            screen.see(event)
                         yield event
                 for event in decoder.end():
+                    if screen is not None:
+                        screen.see(event)
                     yield event
             else:
                 async for event in decode(response.content.iter_any()):
+                    if screen is not None:
+                        screen.see(event)
                     yield event
+            if screen is not None:
+                screen.end()
         except TRANSPORT_FAILURES as exc:
             raise self._failure(exc, "went silent mid-stream, nothing", "broke off the stream") from None
         finally:

@@ -172,22 +172,8 @@ class OpenAIProvider(HttpProvider):
         headers["X-Request-Id"] = ctx.request_id
         return headers
 
-    async def _relay(self, response) -> AsyncIterator[SSEEvent]:
-        done = False
-        async for event in self.events(response):
-            data = event.data
-            # is_vendor_error's cheap test first, without its call: results never hold "error".
-            if event.event == "error" or (data.find(b'"error"') != -1 and is_vendor_error(data)):
-                raise self._stream_error(data)
-            if data == b"[DONE]":
-                done = True
-            yield event
-        if not done:
-            raise UpstreamUnavailable(
-                f"provider {self.name!r} ended the stream without [DONE]",
-                provider=self.name,
-                retryable=True,
-            )
+    def _relay(self, response) -> AsyncIterator[SSEEvent]:
+        return self.events(response, screen=_ChatScreen(self))
 
     async def _relay_responses(self, response) -> AsyncIterator[SSEEvent]:
         """A Responses stream, relayed as it comes; it must end with a terminal event (it has no
@@ -277,6 +263,34 @@ def api_root(base_url: str) -> str:
     if parts.path.strip("/"):
         return base_url
     return urlunsplit(parts._replace(path="/v1"))
+
+
+class _ChatScreen:
+    """A chat or completions stream as the vendor sends it: an error event, or an in-band
+    error, ends it; it must end with ``[DONE]`` (a stream cut short would otherwise pass for
+    a complete one)."""
+
+    __slots__ = ("provider", "done")
+
+    def __init__(self, provider: OpenAIProvider) -> None:
+        self.provider = provider
+        self.done = False
+
+    def see(self, event: SSEEvent) -> None:
+        data = event.data
+        # is_vendor_error's cheap test first, without its call: results never hold "error".
+        if event.event == "error" or (data.find(b'"error"') != -1 and is_vendor_error(data)):
+            raise self.provider._stream_error(data)
+        if data == b"[DONE]":
+            self.done = True
+
+    def end(self) -> None:
+        if not self.done:
+            raise UpstreamUnavailable(
+                f"provider {self.provider.name!r} ended the stream without [DONE]",
+                provider=self.provider.name,
+                retryable=True,
+            )
 
 
 async def _single(data: bytes) -> AsyncIterator[SSEEvent]:
