@@ -116,7 +116,8 @@ class Guard:
                 held = bound.reserve(estimate, RESERVATION_TTL)
                 if type(held) is Admission:
                     raise budget_exceeded(held)
-                reservation = Reservation(claims, None, estimate, prompt, hold, bound=bound, held=held)
+                # Positional: attrs' __init__ with keywords costs a dict per call.
+                reservation = Reservation(claims, None, estimate, prompt, hold, None, bound, held)
             elif claims:
                 estimate = self.estimate(req, prompt, tokens - prompt)
                 admission = await self.counters.reserve(claims, estimate, ttl=RESERVATION_TTL)
@@ -147,8 +148,12 @@ class Guard:
         known = self._prices.get(id(targets))
         if known is None or known[0] is not targets:
             known = self._priced(targets)
+        prices = known[1]
+        if len(prices) == 1:  # one priced target (most routes): no loop
+            price = prices[0]
+            return (prompt * price.input + completion * price.output) / 1e6
         dearest = 0.0
-        for price in known[1]:
+        for price in prices:
             cost = prompt * price.input + completion * price.output
             if cost > dearest:
                 dearest = cost
