@@ -187,7 +187,9 @@ class Telemetry:
             self._handlers[event] = tuple(
                 (name, getattr(ext, event)) for name, ext in extensions if callable(getattr(ext, event, None))
             )
-        self.watching = bool(self._handlers["request_started"] or self._handlers["request_finished"])
+        self._started = self._handlers["request_started"]
+        self._finished = self._handlers["request_finished"]
+        self.watching = bool(self._started or self._finished)
 
     def target_label(self, label: str) -> str:
         """``label`` if configured, else "provider/*" (clients may name any model)."""
@@ -202,13 +204,22 @@ class Telemetry:
             except Exception:
                 log.exception("extension %s failed in %s", name, event)
 
+    # The two events of every request: their handlers looked up once (``bind``) and called here,
+    # without ``_emit``'s lookup and call.
+
     def request_started(self, record: RequestRecord) -> None:
-        if self._handlers["request_started"]:
-            self._emit("request_started", record)
+        for name, handler in self._started:
+            try:
+                handler(record)
+            except Exception:
+                log.exception("extension %s failed in request_started", name)
 
     def request_finished(self, record: RequestRecord) -> None:
-        if self._handlers["request_finished"]:
-            self._emit("request_finished", record)
+        for name, handler in self._finished:
+            try:
+                handler(record)
+            except Exception:
+                log.exception("extension %s failed in request_finished", name)
 
     def breaker_changed(self, target: str, old: str, new: str) -> None:
         """A circuit breaker moved (``closed``, ``open``, ``half_open``); ``target`` is "provider/model"."""

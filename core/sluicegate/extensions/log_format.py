@@ -46,17 +46,22 @@ def record_fields(record: Any, stamp: UtcStamp) -> dict[str, Any]:
     attempts = record.attempts
     # One call or none (most requests) repeats nothing and falls back nowhere: skip the walks.
     many = len(attempts) > 1
+    # _cut and _ms written out for the values that need nothing (nearly all): this runs for
+    # every request.
+    path, model, upstream_model, code = record.path, record.model, record.upstream_model, record.error_code
+    latency, ttft = record.latency, record.ttft
     return {
         "time": stamp(record.started_at),
         "request_id": record.request_id,
         "client": record.client,
         "method": record.method,
-        "path": _cut(record.path, MAX_PATH),
+        "path": path if len(path) <= MAX_PATH else _cut(path, MAX_PATH),
         "route": record.route,
         "status": record.status,
-        "model": _cut(record.model, MAX_MODEL),
+        "model": model if model is None or len(model) <= MAX_MODEL else _cut(model, MAX_MODEL),
         "provider": record.provider,
-        "upstream_model": _cut(record.upstream_model, MAX_MODEL),
+        "upstream_model": (upstream_model if upstream_model is None or len(upstream_model) <= MAX_MODEL
+                           else _cut(upstream_model, MAX_MODEL)),
         "stream": record.stream,
         "attempts": len(attempts),
         "retries": record.retries if many else 0,
@@ -64,7 +69,7 @@ def record_fields(record: Any, stamp: UtcStamp) -> dict[str, Any]:
         "hedged": record.hedged,
         "cache": record.cache,
         "limited": record.limited,
-        "error_code": _cut(record.error_code, MAX_CODE),
+        "error_code": code if code is None or len(code) <= MAX_CODE else _cut(code, MAX_CODE),
         "error_class": record.error_class,
         "tokens_in": record.tokens_in,
         "tokens_out": record.tokens_out,
@@ -72,8 +77,8 @@ def record_fields(record: Any, stamp: UtcStamp) -> dict[str, Any]:
         "tokens_cache_written": record.tokens_cache_written,
         "cost": record.cost,
         "currency": record.extras.get("currency"),
-        "latency_ms": _ms(record.latency),
-        "ttft_ms": _ms(record.ttft),
+        "latency_ms": None if latency is None else round(latency * 1000, 3),
+        "ttft_ms": None if ttft is None else round(ttft * 1000, 3),
     }
 
 

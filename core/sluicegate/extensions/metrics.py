@@ -208,11 +208,11 @@ class Metrics:
     def request_started(self, record: RequestRecord) -> None:
         # The gauge itself, at once: a gauge behind by a flush would show other workers'
         # finished requests as still running.
-        self.families.in_flight_for(record.route).inc()
+        self.families.in_flight_for(record.route).inc(1)
 
     def request_finished(self, record: RequestRecord) -> None:
         families = self.families
-        families.in_flight_for(record.route).dec()
+        families.in_flight_for(record.route).inc(-1)
         pending = families.pending
         key = (record.route, record.model_label or "", record.provider or "", record.status)
         series = self._series.get(key)

@@ -204,10 +204,14 @@ class Families:
             flusher()
 
     def in_flight_for(self, route: str) -> Any:
-        child = self.in_flight_children.get(route)
-        if child is None:
-            child = self.in_flight_children[route] = self.in_flight.labels(route)
-        return child
+        """The in-flight gauge's value for ``route``: its ``inc(amount)`` (``-1`` to decrease)
+        is the gauge's own, without ``Gauge.inc``'s checks of a gauge this module made (two
+        calls a request each way; prometheus-client's ``_value``, pinned below 1.0 like
+        ``Observed``'s internals)."""
+        value = self.in_flight_children.get(route)
+        if value is None:
+            value = self.in_flight_children[route] = self.in_flight.labels(route)._value
+        return value
 
     def attempt_for(self, provider: str, target: str, outcome: str) -> Any:
         """``outcome`` is "ok" or an error class; any other value is counted as "unknown"."""
