@@ -25,6 +25,21 @@ async def serve(app: web.Application) -> tuple[web.AppRunner, int]:
 def frames(chunks) -> bytes:
     return b"".join(b"data: " + orjson.dumps(chunk) + b"\n\n" for chunk in chunks) + b"data: [DONE]\n\n"
 
+async def stream_through(gateway, vendor_port: int):
+    """A chat stream through a gateway in front of the vendor app on ``vendor_port``."""
+    server = await gateway(f"""
+[providers.v]
+type = "openai"
+base_url = "http://127.0.0.1:{vendor_port}/v1"
+api_key = "sk-v-0000000000000"
+[models.chat]
+targets = ["v/m"]
+""")
+    client = openai.AsyncOpenAI(base_url=server.base_url + "/v1", api_key="x", max_retries=0)
+    return await client.chat.completions.create(
+        model="chat", messages=[{"role": "user", "content": "x"}], stream=True)
+
+
 
 async def test_one_upstream_read_is_one_write_and_a_pause_is_not_waited_out(gateway, monkeypatch):
     release = asyncio.Event()
@@ -52,17 +67,7 @@ async def test_one_upstream_read_is_one_write_and_a_pause_is_not_waited_out(gate
 
     monkeypatch.setattr(web.StreamResponse, "write", counting)
     try:
-        server = await gateway(f"""
-[providers.v]
-type = "openai"
-base_url = "http://127.0.0.1:{port}/v1"
-api_key = "sk-v-0000000000000"
-[models.chat]
-targets = ["v/m"]
-""")
-        client = openai.AsyncOpenAI(base_url=server.base_url + "/v1", api_key="x", max_retries=0)
-        stream = await client.chat.completions.create(
-            model="chat", messages=[{"role": "user", "content": "x"}], stream=True)
+        stream = await stream_through(gateway, port)
         seen = []
         async for chunk in stream:
             if chunk.choices and chunk.choices[0].delta.content:
@@ -105,17 +110,7 @@ async def test_the_head_leaves_with_the_first_events(gateway, monkeypatch):
     monkeypatch.setattr(StreamWriter, "_write", write)
     monkeypatch.setattr(StreamWriter, "_writelines", writelines)
     try:
-        server = await gateway(f"""
-[providers.v]
-type = "openai"
-base_url = "http://127.0.0.1:{port}/v1"
-api_key = "sk-v-0000000000000"
-[models.chat]
-targets = ["v/m"]
-""")
-        client = openai.AsyncOpenAI(base_url=server.base_url + "/v1", api_key="x", max_retries=0)
-        stream = await client.chat.completions.create(
-            model="chat", messages=[{"role": "user", "content": "x"}], stream=True)
+        stream = await stream_through(gateway, port)
         text = "".join([chunk.choices[0].delta.content or "" async for chunk in stream if chunk.choices])
         assert text == "".join(PIECES)
         # The gateway's head (it alone names the request) left in the same write as the events.

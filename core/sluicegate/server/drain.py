@@ -112,8 +112,5 @@ class EndAtCut:
     async def __anext__(self) -> Any:
         try:
             return await self._events.__anext__()
-        except asyncio.CancelledError:
-            error = cut_instead(self._drain)
-            if error is None:
-                raise
-            raise error from None
+        except asyncio.CancelledError as cancelled:
+            raise (cut_instead(self._drain) or cancelled) from None

@@ -208,11 +208,8 @@ async def write_stream(
             first = await next_event()
         except StopAsyncIteration:
             first = None
-        except asyncio.CancelledError:
-            cut = cut_instead(drain)
-            if cut is None:
-                raise
-            raise cut from None
+        except asyncio.CancelledError as cancelled:
+            raise (cut_instead(drain) or cancelled) from None
     except BaseException:
         await reply.aclose()
         raise
@@ -244,11 +241,8 @@ async def write_stream(
                 event = await next_event()
             except StopAsyncIteration:
                 event = None
-            except asyncio.CancelledError:
-                cut = cut_instead(drain)
-                if cut is None:
-                    raise
-                raise cut from None
+            except asyncio.CancelledError as cancelled:
+                raise (cut_instead(drain) or cancelled) from None
         if held:
             await response.write(b"".join(held))
     except ConnectionResetError:
