@@ -228,11 +228,7 @@ async def write_stream(
         event = first
         while event is not None:
             if not (event.hidden or (see is not None and see(event))):
-                data = event.data
-                if event.event is None and data.find(b"\n") == -1:
-                    held.append(b"data: " + data + b"\n\n")  # SSEEvent.frame's common case, without its call
-                else:
-                    held.append(event.frame())
+                held.append(event.frame())
             # Events that arrived in one network read go out in one write (SSEEvent.more).
             if held and not event.more:
                 await response.write(held[0] if len(held) == 1 else b"".join(held))

@@ -224,16 +224,8 @@ class Bound:
         """Replace ``held`` by the ``actual`` cost (a second call, or one after expiry, only
         adds nothing twice: the reservation is released once, the cost counted once)."""
         if held.open:
-            # MemoryCounters._release, written out: this runs for every request.
-            held.open = False
-            self._owner._held.discard(held)
-            amount = held.amount
-            for counter in held.counters:
-                counter.holds -= 1
-                counter.held = counter.held - amount if counter.holds else 0.0
-                if actual:
-                    counter.spent = (counter.spent or 0.0) + actual
-        elif actual:
+            self._owner._release(held)
+        if actual:
             for counter in held.counters:
                 counter.spent = (counter.spent or 0.0) + actual
 
