@@ -9,16 +9,24 @@ completions and secrets never go into a span.
 
 from __future__ import annotations
 
-from sluicegate import hookimpl
-from sluicegate_otel.extension import TracingExtension, make_tracing
-from sluicegate_otel.options import TracingOptions
-from sluicegate_otel.providers import ProviderPool, build_provider
-from sluicegate_otel.spans import SpanMaker, parent_context
+from typing import Any
 
-__all__ = ["ProviderPool", "SpanMaker", "TracingExtension", "TracingOptions", "build_provider", "parent_context"]
+from sluicegate import hookimpl
+from sluicegate.services import Services
+from sluicegate_otel.options import TracingOptions
+
+__all__ = ["TracingOptions", "make_tracing"]
 
 #: After pricing (100), which fills in the cost the request span reports.
 ORDER = 800
+
+
+def make_tracing(*, options: TracingOptions, services: Services) -> Any:
+    """The ``tracing`` factory. The OpenTelemetry SDK (~1.5 MB resident) is imported here, when
+    a config has ``[tracing]``, not when the gateway loads this plugin to find its hooks."""
+    from sluicegate_otel.extension import make_tracing as build
+
+    return build(options=options, services=services)
 
 
 @hookimpl

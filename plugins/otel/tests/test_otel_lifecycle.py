@@ -10,8 +10,8 @@ from opentelemetry.sdk.trace import SpanProcessor
 from sluicegate.secrets import Secret
 from sluicegate.services import Services
 from sluicegate.telemetry import RequestRecord
-from sluicegate_otel import ProviderPool, TracingOptions, make_tracing
-from sluicegate_otel.providers import LASTING_KEY
+from sluicegate_otel import TracingOptions, make_tracing
+from sluicegate_otel.providers import LASTING_KEY, ProviderPool
 from sluicegate_otel.spans import parent_context
 
 
