@@ -42,6 +42,7 @@ class LedgerWriter:
         self._task: asyncio.Task[None] | None = None
         self._quiet_until = -math.inf
         self.failing = False
+        self._closing = False
 
     def add(self, row: LedgerRow) -> None:
         if len(self.rows) == self.rows.maxlen:
@@ -56,7 +57,7 @@ class LedgerWriter:
 
     async def _run(self) -> None:
         wait = BACKOFF[0]
-        while True:
+        while not self._closing:
             # Rows wait for a full batch or a second, whichever comes first: one transaction
             # per batch, not per request. While the store fails, the waits grow.
             if len(self.rows) < self.batch_size or self.failing:
@@ -69,6 +70,11 @@ class LedgerWriter:
                 wait = BACKOFF[0]
             else:
                 wait = min(wait * 2, BACKOFF[1])
+        await self._drain()
+
+    async def _drain(self) -> None:
+        while self.rows and await self.write_some():
+            pass
 
     async def write_some(self) -> bool:
         """Write up to one batch; False when the database refused it (the rows stay queued)."""
@@ -97,19 +103,24 @@ class LedgerWriter:
             self.log.warning("%s%s", message, f"; {self.dropped} dropped so far" if self.dropped else "")
 
     async def aclose(self) -> None:
-        """Stop the task, then write what is queued for at most ``CLOSE_WITHIN`` seconds."""
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        """Write what is queued for at most ``CLOSE_WITHIN`` seconds, then stop. The task is told
+        to finish, not cancelled: a batch the store is writing when it is cancelled may still
+        be written (SQLite's thread cannot be stopped mid-transaction), so its rows must not be
+        written again; past the bound the task is cancelled and nothing more is written."""
+        task, self._task = self._task, None
+        self._closing = True
+        self._wake.set()
         try:
             async with asyncio.timeout(CLOSE_WITHIN):
-                while self.rows and await self.write_some():
-                    pass
+                # Awaited through a shield: the bound cancels only this wait, and the task below.
+                await asyncio.shield(task) if task is not None else await self._drain()
         except TimeoutError:
-            pass
+            if task is not None:
+                task.cancel()
+                await asyncio.wait([task])
+        except asyncio.CancelledError:  # the caller's own cancellation: the task goes with it
+            if task is not None:
+                task.cancel()
+            raise
         if self.rows:
-            self.log.warning("ledger: %d rows could not be written before shutdown", len(self.rows))
+            self.log.warning("ledger: %d rows were not written before shutdown", len(self.rows))

@@ -63,3 +63,44 @@ async def test_a_full_batch_is_written_at_once_whatever_the_interval():
         assert store.batches == [rows(5)]
     finally:
         await writer.aclose()
+
+
+class HeldStore(KeepingStore):
+    """Keeps each batch once ``release`` is set, as a database busy with it would, and to the end
+    even if the caller is cancelled meanwhile, as SQLite's thread does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+        self.started = asyncio.Event()
+        self.writes: set[asyncio.Task] = set()
+
+    async def record(self, rows):
+        self.started.set()
+
+        async def write():
+            await self.release.wait()
+            self.batches.append(list(rows))
+
+        task = asyncio.create_task(write())
+        self.writes.add(task)
+        await asyncio.shield(task)
+
+
+async def test_closing_lets_the_batch_being_written_finish_and_writes_no_row_twice():
+    # SQLite's thread writes a batch to the end even if its caller is cancelled, so closing must
+    # not cancel the write and then write the same rows again.
+    store = HeldStore()
+    writer = writer_for(store, batch_size=3, flush_every=600.0)
+    writer.start()
+    for row in rows(5):
+        writer.add(row)
+    await asyncio.wait_for(store.started.wait(), 2.0)  # the first batch of 3 is being written
+    closing = asyncio.create_task(writer.aclose())
+    await asyncio.sleep(0.05)
+    assert not closing.done()  # waits for that batch rather than cancelling it
+    store.release.set()
+    await asyncio.wait_for(closing, 5.0)
+    await asyncio.gather(*store.writes)
+    assert store.batches == [rows(5)[:3], rows(5)[3:]]
+    assert not writer.rows

@@ -606,6 +606,43 @@ async def test_a_sqlite_writer_waits_for_the_lock_then_gives_up(sqlite_url, tmp_
         await store.aclose()
 
 
+async def test_a_sqlite_ledger_batch_waits_for_the_lock_then_gives_up(sqlite_url, tmp_path):
+    # The ledger's batches go through a thread of their own (sql.sqlite_ledger), bound by the same
+    # busy timeout as the engine's writers.
+    store = SqlStore(sqlite_url, limits=EngineLimits(busy_timeout=0.3))
+    await store.open()
+    other = sqlite3.connect(tmp_path / "store.db", isolation_level=None)
+    rows = [LedgerRow(at=DAY0, request_id="req-1", tokens_in=5)]
+    try:
+        other.execute("BEGIN IMMEDIATE")  # another process writing
+        async with asyncio.timeout(30):
+            with pytest.raises(StoreUnavailable, match="locked"):
+                await store.record(rows)
+        other.execute("ROLLBACK")
+        await store.record(rows)
+        assert (await store.logs(limit=5)).rows == tuple(rows)
+    finally:
+        other.close()
+        await store.aclose()
+
+
+async def test_a_sqlite_ledger_batch_is_one_transaction(sqlite_url, tmp_path):
+    # Rows and what they add to the rollups are written together or not at all: a rollup table
+    # that went missing leaves no ledger row behind (the writer keeps the batch for later).
+    store = SqlStore(sqlite_url)
+    await store.open()
+    other = sqlite3.connect(tmp_path / "store.db", isolation_level=None)
+    try:
+        other.execute("DROP TABLE sg_series_daily")
+        with pytest.raises(StoreUnavailable, match="db upgrade"):
+            await store.record([LedgerRow(at=DAY0 + index, request_id=f"req-{index}") for index in range(300)])
+        assert other.execute("SELECT count(*) FROM sg_ledger").fetchone() == (0,)
+        assert other.execute("SELECT count(*) FROM sg_usage_hourly").fetchone() == (0,)
+    finally:
+        other.close()
+        await store.aclose()
+
+
 async def test_a_postgres_outage_is_unavailable_then_over():
     with PostgresServer() as server:
         store = SqlStore(server.create_database("outage"))

@@ -55,12 +55,14 @@ from sluicegate_governance.sql import cursor as cursors
 from sluicegate_governance.sql.engine import (
     EngineLimits,
     create_engine,
+    is_memory,
     parse_url,
     prepare,
     unavailable,
     writer,
 )
 from sluicegate_governance.sql.migrate import upgrade_engine
+from sluicegate_governance.sql.sqlite_ledger import SqliteLedger
 from sluicegate_governance.sql.tables import (
     DIMENSIONS,
     MEASURES,
@@ -162,6 +164,9 @@ class SqlStore:
         self._accumulating: dict[str, Any] = {}
         # The same upserts compiled for the driver (SQLite): their SQL and parameter names.
         self._driver_upserts: dict[str, tuple[str, tuple[str, ...]]] = {}
+        # A SQLite file's ledger batches: one hand-off each to a thread of their own (not for an
+        # in-memory database, which only the engine's one connection sees).
+        self._sqlite_ledger: SqliteLedger | None = None
 
     @property
     def dialect(self) -> str:
@@ -172,6 +177,9 @@ class SqlStore:
     async def open(self) -> None:
         if self._engine is None:
             self._engine = create_engine(self._url, self._limits)
+            url = self._url
+            if url.get_backend_name() == "sqlite" and not is_memory(url) and not url.query:
+                self._sqlite_ledger = SqliteLedger(url.database, busy_timeout=self._limits.busy_timeout)
         if not self._prepared:
             try:
                 await prepare(self._engine, self._limits)
@@ -192,6 +200,9 @@ class SqlStore:
 
     async def aclose(self) -> None:
         engine, self._engine = self._engine, None
+        ledger_thread, self._sqlite_ledger = self._sqlite_ledger, None
+        if ledger_thread is not None:
+            await ledger_thread.aclose()
         if engine is not None:
             await engine.dispose()
 
@@ -269,20 +280,24 @@ class SqlStore:
 
     async def _record(self, rows: Sequence[LedgerRow]) -> None:
         increments = _increments(rows)
+        if self._sqlite_ledger is not None:
+            # A SQLite file: the whole transaction in one hand-off (sql.sqlite_ledger says why).
+            await self._sqlite_ledger.write(list(_values_parts(rows)), self._driver_upserts_of(increments))
+            return
         async with self._writing(conflicts=False) as conn:
             sql, how = self._ledger_sql or self._compile_ledger_insert(conn)
             if how is _Insert.VALUES:
-                # SQLite: many rows per statement, straight to the driver (aiosqlite) inside this
-                # transaction. An executemany steps once per row, and the driver's thread takes
-                # the GIL back after every step: against a busy event loop a wait of up to the
-                # switch interval each (a few hundred rows a second). SQLAlchemy's execution
-                # around a statement of thousands of parameters cost more than SQLite's insert.
+                # An in-memory SQLite database (a file goes to _sqlite_ledger): many rows per
+                # statement, straight to the driver (aiosqlite) inside this transaction. An
+                # executemany steps once per row, and the driver's thread takes the GIL back after
+                # every step: against a busy event loop a wait of up to the switch interval each.
+                # SQLAlchemy's execution around a statement of thousands of parameters cost more
+                # than SQLite's insert.
                 driver = (await conn.get_raw_connection()).driver_connection
                 for statement, parameters in _values_parts(rows):
                     await (await driver.execute(statement, parameters)).close()
-                for table, values in increments:  # always in this order: see the module docstring
-                    statement, names = self._driver_upsert(table, conn)
-                    await driver.executemany(statement, [tuple(map(value.__getitem__, names)) for value in values])
+                for statement, values in self._driver_upserts_of(increments):
+                    await driver.executemany(statement, values)
                 return
             elif how is _Insert.ROWS:
                 # The rows are tuples in the table's column order: straight to the driver's
@@ -477,11 +492,20 @@ class SqlStore:
         return statement.on_conflict_do_update(
             index_elements=list(key), set_={name: value for name, value in values.items() if name not in key})
 
-    def _driver_upsert(self, table: Table, conn: AsyncConnection) -> tuple[str, tuple[str, ...]]:
+    def _driver_upserts_of(self, increments: list[tuple[Table, list[dict[str, Any]]]]) -> list[tuple[str, list[tuple]]]:
+        """Each table's upsert for the driver with its rows' parameters, tables in the order given
+        (always the same: see the module docstring)."""
+        upserts = []
+        for table, values in increments:
+            statement, names = self._driver_upsert(table)
+            upserts.append((statement, [tuple(map(value.__getitem__, names)) for value in values]))
+        return upserts
+
+    def _driver_upsert(self, table: Table) -> tuple[str, tuple[str, ...]]:
         """``_accumulate(table)`` compiled for the driver: its SQL and its parameters' names in order."""
         compiled = self._driver_upserts.get(table.name)
         if compiled is None:
-            statement = self._accumulate(table).compile(dialect=conn.dialect,
+            statement = self._accumulate(table).compile(dialect=self._opened().dialect,
                                                         column_keys=[column.name for column in table.columns])
             compiled = self._driver_upserts[table.name] = (str(statement), tuple(statement.positiontup or ()))
         return compiled
