@@ -14,6 +14,8 @@ import orjson
 _USAGE_KEY = b'"usage"'
 # Gemini's (a GenerateContentResponse's, whole or one stream event).
 _GEMINI_USAGE_KEY = b'"usageMetadata"'
+# What both keys begin with: an event without it carries neither, found with one search.
+_USAGE_PREFIX = b'"usage'
 # Responses API stream events that carry the finished Response, and with it the usage.
 _RESPONSE_ENDS = frozenset({"response.completed", "response.incomplete", "response.failed"})
 # The events that end a stream cleanly, per dialect ([DONE] for OpenAI chat).
@@ -205,7 +207,7 @@ class StreamUsage:
                 self._cache(usage)
             return False
         # find, not `in` (sluicegate.sse.SSEDecoder.feed says why): this runs for every event of every stream.
-        if data.find(_USAGE_KEY) == -1 and data.find(_GEMINI_USAGE_KEY) == -1:
+        if data.find(_USAGE_PREFIX) == -1:
             return False
         usage = usage_object(data)
         if usage is None:  # "usage": null, on every chunk when include_usage is on
@@ -256,7 +258,7 @@ class StreamObserver:
         data = event.data
         # StreamUsage.see's own first test, here: most events carry no usage, and this runs for
         # every event of every stream.
-        if name is None and data.find(_USAGE_KEY) == -1 and data.find(_GEMINI_USAGE_KEY) == -1:
+        if name is None and data.find(_USAGE_PREFIX) == -1:
             usage_only = False
         else:
             usage_only = usage.see(event)

@@ -57,6 +57,18 @@ async def test_events_survive_any_chunk_boundaries(size):
     assert await collect(split_every(STREAM, size)) == EXPECTED
 
 
+async def test_any_split_into_two_reads_gives_the_same_events():
+    # Reads of single-line events take a shortcut (one split, no search per event); a read that
+    # also holds a multi-line event, or the start of one, must not.
+    body = (b'data: {"n": 1}\n\ndata: {"n": 2}\n\n: ping\n\nevent: message_delta\ndata: {"n": 3}\n\n'
+            b"data: a\ndata: b\n\ndata: [DONE]\n\n")
+    whole = await collect([body])
+    assert whole == [SSEEvent(b'{"n": 1}'), SSEEvent(b'{"n": 2}'), SSEEvent(b'{"n": 3}', "message_delta"),
+                     SSEEvent(b"a\nb"), SSEEvent(b"[DONE]")]
+    for cut in range(1, len(body)):
+        assert await collect([body[:cut], body[cut:]]) == whole, cut
+
+
 @pytest.mark.parametrize("size", [1, 2, 3, 4, 7, 50])
 async def test_crlf_line_endings(size):
     assert await collect(split_every(STREAM.replace(b"\n", b"\r\n"), size)) == EXPECTED
