@@ -413,6 +413,11 @@ class SSEEvent:
     #: Not for the client: the usage-only chunk the gateway asked for on its behalf (set by the
     #: stream observer, honoured by the writer).
     hidden: bool = field(default=False, eq=False)
+    #: The event as it arrived (one ``data:`` line and its blank line), when the decoder knows
+    #: ``frame()`` would give exactly these bytes: the writer sends them without framing anew.
+    #: None for events the gateway makes. ``data`` is never changed in place (a changed event
+    #: is a new one); an event named on the way (``event`` set) is framed anew.
+    raw: bytes | None = field(default=None, eq=False, repr=False)
 
     @classmethod
     def from_data(cls, obj: Any, event: str | None = None) -> SSEEvent:
@@ -426,6 +431,8 @@ class SSEEvent:
         return self.data == b"[DONE]"
 
     def frame(self) -> bytes:
+        if self.raw is not None and self.event is None:
+            return self.raw
         data = self.data
         if data.find(b"\n") != -1:  # find, not `in` (sluicegate.sse.SSEDecoder.feed says why)
             data = data.replace(b"\n", b"\ndata: ")

@@ -55,17 +55,21 @@ class SSEDecoder:
         # One split a read, not a search or two per event: on Python 3.11 find and startswith
         # parse their arguments as a tuple and take a buffer of the needle, ~100 ns a call
         # before searching anything, and a stream has an event every few hundred bytes.
-        blocks = buffer.split(b"\n\n")
-        self._buffer = blocks.pop()  # after the last blank line: an event still arriving
-        if not blocks:
-            return []
-        # Every complete block one line (two newlines each: its blank-line terminator), and none
-        # in the tail: each is a single "data: ..." line or a comment, the common case.
-        single = buffer.count(b"\n") == 2 * len(blocks)
+        lines = buffer.split(b"\n")
+        single = len(lines) % 2 and not any(lines[1::2]) and all(lines[0:-1:2])
+        if single:
+            # The common case: one-line events ("data: ...", a comment), each followed by its
+            # blank line, then what is still arriving (no newline in it yet).
+            blocks = lines[0:-1:2]
+            self._buffer = lines[-1]
+        else:
+            blocks = buffer.split(b"\n\n")
+            self._buffer = blocks.pop()  # after the last blank line: an event still arriving
         ready: list[SSEEvent] = []
         for block in blocks:
             if single and block[:6] == b"data: ":
-                event = SSEEvent(block[6:])  # parse_block's common case, without its call
+                # parse_block's common case, without its call; its frame is what arrived.
+                event = SSEEvent(block[6:], None, False, False, block + b"\n\n")
             else:
                 event = parse_block(block)
             if event is not None:

@@ -142,3 +142,10 @@ def test_frame_format():
     assert DONE.frame() == b"data: [DONE]\n\n"
     assert DONE.is_done and not SSEEvent(b"{}").is_done
     assert SSEEvent(b'{"k": [1]}').json() == {"k": [1]}
+
+
+async def test_an_event_is_framed_as_it_arrived_until_it_is_named():
+    [event] = await collect([b'data: {"type":"response.created"}\n\n'])
+    assert event.frame() == b'data: {"type":"response.created"}\n\n'
+    event.event = "response.created"  # the Responses relay names unnamed events on the way
+    assert event.frame() == b'event: response.created\ndata: {"type":"response.created"}\n\n'
