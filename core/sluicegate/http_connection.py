@@ -148,6 +148,11 @@ class UpstreamConnection(asyncio.Protocol):
             parser.feed_data(data)
         except httptools.HttpParserError as exc:
             self.fail(aiohttp.ClientPayloadError(f"the vendor's answer is not valid HTTP/1.1: {exc}"))
+            return
+        # Once a read, after the parser's callbacks: a vendor that sends each event as its own
+        # HTTP chunk makes one on_body per event, all in one read. (A read that completed
+        # nothing wakes a waiter that finds nothing and waits again.)
+        self._wake()
 
     def eof_received(self) -> bool:
         return False  # close the transport
@@ -193,7 +198,6 @@ class UpstreamConnection(asyncio.Protocol):
                     return
             else:
                 self._decoder = zlib.decompressobj(wbits)
-        self._wake()
 
     def on_body(self, body: bytes) -> None:
         if self._decoder is not None:
@@ -209,14 +213,12 @@ class UpstreamConnection(asyncio.Protocol):
         if self.buffered > HIGH_WATER and not self._paused and self.transport is not None:
             self._paused = True
             self.transport.pause_reading()
-        self._wake()
 
     def on_message_complete(self) -> None:
         if self.status and 100 <= self.status < 200 and self.headers is None:
             return
         self._finish_decoding()
         self.done = True
-        self._wake()
 
     def _finish_decoding(self) -> None:
         decoder, self._decoder = self._decoder, None
