@@ -268,6 +268,10 @@ class RequestFacts:
     degraded: bool = False
     #: The stream's one observer, once someone reads the stream (``RequestContext.observe``).
     stream: StreamObserver | None = None
+    #: Someone settles by what a stream sent when it reports no usage (a budget reservation):
+    #: the stream's observer, whoever makes it, counts its content. Set before the call, so a
+    #: middleware need not wait for the answer (and stay in the chain) to ask.
+    count_content: bool = False
 
 
 @define(frozen=True, slots=True)
@@ -317,9 +321,11 @@ class RequestContext:
         """The request's stream observer, set to watch ``reply`` by whoever in the chain asks
         first (a token limit settling at the stream's end); later callers share it, so each
         event is looked at once."""
-        observer = self.facts.stream
+        facts = self.facts
+        observer = facts.stream
         if observer is None:
-            observer = self.facts.stream = StreamObserver(hide_usage=hide_usage, count_content=count_content)
+            observer = facts.stream = StreamObserver(hide_usage=hide_usage,
+                                                     count_content=count_content or facts.count_content)
             reply.events = observer.watch(reply.events)
         else:
             observer.hide_usage |= hide_usage
@@ -330,11 +336,12 @@ class RequestContext:
         """An observer for the stream writer to hand each event to itself (no extra generator
         between the stream and the socket); None when one in the chain watches already (it has
         seen, and marked, every event before the writer gets it)."""
-        observer = self.facts.stream
+        facts = self.facts
+        observer = facts.stream
         if observer is not None:
             observer.hide_usage |= hide_usage
             return None
-        observer = self.facts.stream = StreamObserver(hide_usage=hide_usage)
+        observer = facts.stream = StreamObserver(hide_usage=hide_usage, count_content=facts.count_content)
         return observer
 
 

@@ -115,6 +115,20 @@ def test_without_an_observer_in_the_chain_the_writer_feeds_one_itself():
     assert NO_RECORD.stream_observer(ctx, True) is None  # nobody watches: nothing is read
 
 
+def test_a_content_count_asked_for_before_the_call_is_kept_by_whoever_makes_the_observer():
+    # A budget reservation asks before the answer exists (facts.count_content), so its
+    # middleware need not stay in the chain: the writer's own observer counts, or the chain's.
+    for chain_first in (False, True):
+        ctx = RequestContext("r", None, None, 0.0)  # type: ignore[arg-type]
+        ctx.facts.count_content = True
+        if chain_first:
+            ctx.observe(chunks(b"[DONE]"))
+        observer = ctx.facts.stream if chain_first else ctx.writer_observer(hide_usage=False)
+        assert observer is not None and observer.count_content
+        observer.see(SSEEvent(b'{"choices":[{"delta":{"content":"hello there"}}]}'))
+        assert observer.tokens(5) > 5  # the prompt estimate and what was sent
+
+
 def test_the_stream_usage_the_edge_asks_for_is_applied_in_the_targets_one_copy():
     body = {"model": "m", "messages": [], "stream": True, "stream_options": {"x": 1}}
     raw = orjson.dumps(body)

@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from attrs import define
 
 from sluicegate.errors import GatewayError, PermissionDenied
-from sluicegate.exchange import COUNTING, GatewayRequest, RequestContext, StreamReply, Target
+from sluicegate.exchange import COUNTING, GatewayRequest, RequestContext, RequestFacts, Target
 from sluicegate.extensions.pricing import Price, Pricing
 from sluicegate.features.token_usage import completion_allowance, estimate_prompt_tokens
 from sluicegate.pipeline import Order
-from sluicegate.usage import StreamObserver
 from sluicegate_governance.counters import Bound, Held
 from sluicegate_governance.keycache import Grant
 from sluicegate_governance.limits import KeyLimits, LimitHold
@@ -44,7 +43,9 @@ class Reservation:
     estimate: float
     prompt_tokens: int
     hold: LimitHold | None
-    meter: StreamObserver | None = None
+    # The request's facts: a stream cut short before its usage settles what its observer
+    # counted (``facts.stream``), the one the stream writer feeds.
+    facts: RequestFacts | None = None
     # Made through the counters' ``Bound`` (in-memory counters): settled through it, in place.
     bound: Bound | None = None
     held: Held | None = None
@@ -88,22 +89,48 @@ class Guard:
         entry = self._claims[grant.key.id] = (grant, claims, until, bound)
         return entry
 
-    async def __call__(self, ctx: RequestContext, req: GatewayRequest, call_next) -> Any:
+    def __call__(self, ctx: RequestContext, req: GatewayRequest, call_next) -> Awaitable[Any]:
+        """Admit the request, reserving its most on the key's and team's budgets, and return
+        the rest of the chain's awaitable: the reservation is filed before the call (the
+        ``store`` extension settles it when the request finishes, failed or not), so this
+        middleware needs nothing of the answer and, for keys without RPM/TPM/concurrency
+        limits on in-memory counters, is no coroutine in the chain at all."""
         identity = ctx.identity
         grant = identity.grant if identity is not None else None
         if not isinstance(grant, Grant):
-            return await call_next(ctx, req)
+            return call_next(ctx, req)
         if not grant.any_model and not grant.allows(req.model):
             raise PermissionDenied(
                 f"This API key may not call model {req.model!r}.", code="model_not_allowed",
                 headers={"x-should-retry": "false"})
+        if grant.limited or self._bind is None:
+            return self._admit(ctx, req, call_next, grant)  # the limiter or Redis counters await
+        if req.endpoint in COUNTING:
+            return call_next(ctx, req)  # a token count spends nothing
+        now = self.wall_clock()
+        entry = self._claims.get(grant.key.id)
+        if entry is None or entry[0] is not grant or now >= entry[2]:  # _entry's test, without its call
+            entry = self._entry(grant, now)
+        _, claims, _, bound = entry
+        if bound is None:
+            return call_next(ctx, req)  # no budget on the key or its team
+        prompt = estimate_prompt_tokens(req.wire)
+        estimate = self.estimate(req, prompt, completion_allowance(req, self.default_max_tokens))
+        held = bound.reserve(estimate, RESERVATION_TTL)
+        if type(held) is Admission:
+            raise budget_exceeded(held)
+        facts = ctx.facts
+        facts.count_content = True
+        # Positional: attrs' __init__ with keywords costs a dict per call.
+        self.pending[ctx.request_id] = Reservation(claims, None, estimate, prompt, None, facts, bound, held)
+        return call_next(ctx, req)
+
+    async def _admit(self, ctx: RequestContext, req: GatewayRequest, call_next, grant: Grant) -> Any:
+        """``__call__`` for a key with limits (the limiter may wait) or with counters that
+        reserve by a call (Redis)."""
         generating = req.endpoint not in COUNTING
         if generating:
-            now = self.wall_clock()
-            entry = self._claims.get(grant.key.id)
-            if entry is None or entry[0] is not grant or now >= entry[2]:  # _entry's test, without its call
-                entry = self._entry(grant, now)
-            _, claims, _, bound = entry
+            _, claims, _, bound = self._entry(grant, self.wall_clock())
         else:
             _, claims, _, bound = _NO_CLAIMS
         prompt = estimate_prompt_tokens(req.wire) if generating else 0
@@ -116,31 +143,24 @@ class Guard:
                 held = bound.reserve(estimate, RESERVATION_TTL)
                 if type(held) is Admission:
                     raise budget_exceeded(held)
-                # Positional: attrs' __init__ with keywords costs a dict per call.
-                reservation = Reservation(claims, None, estimate, prompt, hold, None, bound, held)
+                reservation = Reservation(claims, None, estimate, prompt, hold, ctx.facts, bound, held)
             elif claims:
                 estimate = self.estimate(req, prompt, tokens - prompt)
                 admission = await self.counters.reserve(claims, estimate, ttl=RESERVATION_TTL)
                 if not admission.admitted:
                     raise budget_exceeded(admission)
-                reservation = Reservation(claims, admission.ticket, estimate, prompt, hold)
+                reservation = Reservation(claims, admission.ticket, estimate, prompt, hold, ctx.facts)
             elif hold is not None:
-                reservation = Reservation([], None, 0.0, prompt, hold)
-            result = await call_next(ctx, req)
+                reservation = Reservation([], None, 0.0, prompt, hold, ctx.facts)
         except BaseException:
-            # The extension settles what was reserved; nothing more to do here unless nothing
-            # reached it (a refusal before the reservation was filed).
-            if reservation is not None:
-                self.pending[ctx.request_id] = reservation
-            elif hold is not None:
+            # Refused (or cancelled) before anything was filed: the limiter's slot goes back.
+            if hold is not None:
                 await self.limits.release(hold, 0)
             raise
         if reservation is not None:
-            if isinstance(result, StreamReply):
-                # A stream cut short settles what it sent: the request's one observer counts it.
-                reservation.meter = ctx.observe(result, hide_usage=req.stream_usage, count_content=True)
+            ctx.facts.count_content = True
             self.pending[ctx.request_id] = reservation
-        return result
+        return await call_next(ctx, req)
 
     def estimate(self, req: GatewayRequest, prompt: int, completion: int) -> float:
         """The most this request can cost: the dearest of its targets' prices."""

@@ -202,9 +202,10 @@ class Governance:
             return  # health, metrics, admin: not spend
         reservation = self.pending.pop(record.request_id, None)
         tokens_in, tokens_out, cost = record.tokens_in, record.tokens_out, record.cost
-        if reservation is not None and reservation.meter is not None and tokens_out is None:
+        meter = reservation.facts.stream if reservation is not None and reservation.facts is not None else None
+        if meter is not None and tokens_out is None:
             # A stream cut short before its usage: what it sent is what was generated.
-            total = reservation.meter.tokens(reservation.prompt_tokens)
+            total = meter.tokens(reservation.prompt_tokens)
             tokens_in = tokens_in if tokens_in is not None else reservation.prompt_tokens
             tokens_out = max(0, total - tokens_in)
             cost = self._cost(record, tokens_in, tokens_out)
