@@ -45,7 +45,7 @@ class Reservation:
     hold: LimitHold | None
     # The request's facts: a stream cut short before its usage settles what its observer
     # counted (``facts.stream``), the one the stream writer feeds.
-    facts: RequestFacts | None = None
+    facts: RequestFacts
     # Made through the counters' ``Bound`` (in-memory counters): settled through it, in place.
     bound: Bound | None = None
     held: Held | None = None

@@ -202,7 +202,7 @@ class Governance:
             return  # health, metrics, admin: not spend
         reservation = self.pending.pop(record.request_id, None)
         tokens_in, tokens_out, cost = record.tokens_in, record.tokens_out, record.cost
-        meter = reservation.facts.stream if reservation is not None and reservation.facts is not None else None
+        meter = reservation.facts.stream if reservation is not None else None
         if meter is not None and tokens_out is None:
             # A stream cut short before its usage: what it sent is what was generated.
             total = meter.tokens(reservation.prompt_tokens)
