@@ -11,6 +11,8 @@ import pytest
 from attrs import define
 
 import sluicegate
+from sluicegate import gateway as gateway_module
+from sluicegate import settle
 from sluicegate.gateway import Gateway, GatewaySource
 from sluicegate.plugin_options import FeatureOptions
 from sluicegate.server.runner import start_server
@@ -138,10 +140,54 @@ async def test_a_factory_raising_during_a_reload_is_refused_and_the_watch_keeps_
     assert server.gateway.last_reload.ok
 
 
+async def test_the_watch_reads_the_file_only_when_its_metadata_moved(served, monkeypatch):
+    """Writes beside the config (an access log, a SQLite store) cost the watch nothing: it reads
+    the file when its stat moved, and every ``READ_EVERY`` looks in case the filesystem's times
+    are too coarse to show a rewrite, which it then finds all the same."""
+    server, path = await served(config("first"))
+    gateway = server.gateway
+    gateway._watcher.cancel()  # restarted below, quicker
+    gateway._watcher = None
+    reads: list[float] = []
+    real_read = gateway_module._read_bytes
+
+    def counted(target):
+        reads.append(time.monotonic())
+        return real_read(target)
+
+    looks: list[int] = []
+
+    def coarse(_path):  # coarse times at their worst: the metadata never moves
+        looks.append(1)
+        return (1, 2, 3)
+
+    monkeypatch.setattr(settle, "signature", coarse)
+    monkeypatch.setattr(gateway_module, "_read_bytes", counted)
+    gateway.watch_every = 0.005
+    gateway._watch_if_asked()
+
+    async def looked_enough() -> bool:
+        return len(looks) >= 3 * settle.READ_EVERY + 5
+
+    for index in range(20):
+        (path.parent / "access.log").write_text(f"line {index}\n")
+    await wait_for(looked_enough)
+    # The first look, then one every READ_EVERY looks, however often anything was written.
+    # (A look counted in its thread may not have had its read yet.)
+    seen = len(looks)
+    assert 1 + (seen - 1) // settle.READ_EVERY <= len(reads) <= 1 + seen // settle.READ_EVERY, (len(reads), seen)
+    path.write_text(config("second"))
+
+    async def swapped() -> bool:
+        return await model_ids(server.base_url) == ["chat", "second"]
+
+    await wait_for(swapped)
+
+
 async def test_watch_config_false_leaves_changes_to_signals(served):
     server, path = await served(config("first", watch="false"))
     path.write_text(config("second", watch="false"))
-    await asyncio.sleep(1.0)  # well past the watch's 0.3 s debounce
+    await asyncio.sleep(1.0)  # four looks of the watch, had it been on
     assert await model_ids(server.base_url) == ["chat", "first"]
     assert await server.gateway.reload() is True
     assert await model_ids(server.base_url) == ["chat", "second"]

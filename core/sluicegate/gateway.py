@@ -251,13 +251,13 @@ class Gateway:
         self.accepting = True
         self.started = time.monotonic()
         self._watcher: asyncio.Task[None] | None = None
-        self._stop_watching = asyncio.Event()
         self._reload_lock = asyncio.Lock()
         self.wall_clock = time.time
         # How long the watched file must stay unchanged (and how long to wait at most) before
         # the file watch reloads it; see sluicegate.settle.
         self.watch_settle = settle.SETTLE
         self.watch_limit = settle.LIMIT
+        self.watch_every = settle.WATCH_EVERY
 
     @property
     def config(self) -> GatewayConfig:
@@ -296,26 +296,24 @@ class Gateway:
             self._watcher = None
 
     async def _watch(self) -> None:
-        import watchfiles
-
         path = await asyncio.to_thread(Path(self.source.path or "gateway.toml").resolve)
-        # The directory, not the file: editors and the admin API replace the file by renaming a
-        # new one over it, which a watch on the old file would not see.
-        def is_config(_change: Any, changed: str) -> bool:
-            return Path(changed).name == path.name
-
         seen = self.source.last_read
 
         def look() -> Awaitable[settle.Snapshot | None]:
             return asyncio.to_thread(settle.take_snapshot, path)
 
+        # None: the first look reads the file, so a change made while the watch was starting up
+        # is found by comparing contents.
+        last: tuple[int, ...] | None = None
+        looks = 0
         try:
-            # yield_on_timeout: an empty batch every second, so a change made while the watch was
-            # starting up (or one still settling when the last look gave up) is still found by
-            # comparing contents.
-            async for _ in watchfiles.awatch(path.parent, watch_filter=is_config, debounce=300, step=50,
-                                             rust_timeout=1000, yield_on_timeout=True,
-                                             stop_event=self._stop_watching):
+            while True:
+                await asyncio.sleep(self.watch_every)
+                looks += 1
+                now = await asyncio.to_thread(settle.signature, path)
+                if now == last and now is not None and looks % settle.READ_EVERY:
+                    continue
+                last = now
                 content = await asyncio.to_thread(_read_bytes, path)
                 if content is None or content in (seen, self.source.last_read):
                     # Touched, mid-replace, or already loaded (the admin API reloads after its
@@ -326,13 +324,14 @@ class Gateway:
                 if settled is None:
                     log.warning("config file %s is still changing after %gs; it is reloaded once it "
                                 "settles", path, self.watch_limit)
+                    last = None  # look again next time, however the metadata looks then
                     continue
                 if settled.content in (seen, self.source.last_read):
                     continue  # the writer put back what is loaded
                 seen = settled.content
                 log.info("config file %s changed; reloading", path)
                 await self.reload()
-        except Exception:  # e.g. the directory vanished; SIGHUP and the admin API still work
+        except Exception:  # e.g. a bug in a look; SIGHUP and the admin API still work
             log.exception("stopped watching %s; reload with SIGHUP or POST /admin/reload", path)
 
     async def reload(self) -> bool:
@@ -394,7 +393,6 @@ class Gateway:
     async def close(self) -> None:
         self.accepting = False
         if self._watcher is not None:
-            self._stop_watching.set()
             self._watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watcher

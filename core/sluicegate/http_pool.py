@@ -92,6 +92,9 @@ class PoolTransport:
         self._addresses: dict[tuple[str, int], tuple[float, list]] = {}
         self._sweep: asyncio.TimerHandle | None = None
         self._closed = False
+        # The loop of the first request: its connections are bound to it, so the pool is too.
+        # Kept because asyncio.get_running_loop() makes a getpid() system call on Python 3.11.
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def connections(self) -> int:
@@ -112,7 +115,9 @@ class PoolTransport:
             if len(self._targets) >= MAX_URLS:
                 self._targets.clear()
             self._targets[url] = target
-        loop = asyncio.get_running_loop()
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
         total = timeouts.total
         deadline = loop.time() + total if total else None
         head = _head(method, target, headers, body)
@@ -244,7 +249,7 @@ class PoolTransport:
         if self._closed or conn not in self._open:
             conn.close()
             return
-        loop = asyncio.get_running_loop()
+        loop = self._loop  # set by the request that got ``conn``
         conn.idle_since = loop.time()
         self._idle.setdefault(conn.origin, []).append(conn)
         if self._sweep is None:

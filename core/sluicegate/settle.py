@@ -1,4 +1,12 @@
-"""Wait for a config file that is being rewritten to settle before the file watch reloads it.
+"""The config file watch: how it notices a change, and how it waits for a file that is being
+rewritten to settle before reloading it.
+
+The watch looks at the file's metadata (``signature``: one ``stat``, in a thread) every
+``WATCH_EVERY`` seconds and reads the file only when that moved. It polls rather than asking the
+kernel (inotify on the file's directory, as watchfiles did): a directory watch wakes for every
+write to any file beside the config (the access log, the governance store's SQLite file and its
+write-ahead log), which cost a thread wake-up per request under load, for a file that changes
+a few times a day.
 
 Editors, ``cat > gateway.toml`` and configuration tools often truncate the file and then write it
 in pieces. A watch that reloads on the first change would read an empty or half-written file;
@@ -20,6 +28,11 @@ from pathlib import Path
 
 from attrs import define, field
 
+#: Seconds between two looks at the config file's metadata.
+WATCH_EVERY = 0.25
+#: Every this many looks the file is read even when its metadata did not move: on a filesystem
+#: with coarse modification times a rewrite of the same size within one tick keeps them all.
+READ_EVERY = 20
 #: Seconds the file must stay unchanged before it is read for a reload.
 SETTLE = 0.25
 #: Longest wait for a file to settle, in seconds; a bound, so a file rewritten without pause
@@ -37,6 +50,17 @@ class Snapshot:
     content: bytes = field(eq=False, repr=False)
     # Non-blank, UTF-8 and valid TOML: what a finished config at least is.
     complete: bool = field(eq=False)
+
+
+def signature(path: Path) -> tuple[int, ...] | None:
+    """What tells a changed file from the one looked at before without reading it (blocking: run
+    it in a thread): its inode (a write-then-rename makes a new one), size and times; None when
+    it cannot be looked at now (mid-rename, removed)."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
 
 
 def take_snapshot(path: Path) -> Snapshot | None:

@@ -4,8 +4,9 @@ complete TOML, within a bound; exact with a scripted file, an injected clock and
 from __future__ import annotations
 
 import hashlib
+import os
 
-from sluicegate.settle import Settler, Snapshot, take_snapshot
+from sluicegate.settle import Settler, Snapshot, signature, take_snapshot
 
 FULL = b'[providers.mock]\ntype = "mock"\n[models.chat]\ntargets = ["mock/m"]\n'
 HALF = FULL[: FULL.index(b"[models")]
@@ -89,3 +90,20 @@ def test_a_snapshot_says_whether_the_content_is_complete(tmp_path):
         assert (seen.content, seen.size, seen.complete) == (content, len(content), complete)
         assert seen.digest == hashlib.sha256(content).digest()
     assert take_snapshot(tmp_path / "absent.toml") is None
+
+
+def test_a_signature_moves_with_a_rewrite_and_a_rename_over_the_file(tmp_path):
+    path = tmp_path / "gateway.toml"
+    path.write_bytes(FULL)
+    first = signature(path)
+    assert first is not None and signature(path) == first  # nothing changed, nothing moved
+    path.write_bytes(HALF)
+    rewritten = signature(path)
+    assert rewritten != first
+    fresh = tmp_path / "gateway.new"
+    fresh.write_bytes(HALF)
+    os.utime(fresh, ns=(os.stat(path).st_atime_ns, os.stat(path).st_mtime_ns))
+    fresh.replace(path)  # same size and modification time: only the inode tells
+    assert signature(path) != rewritten
+    path.unlink()
+    assert signature(path) is None
