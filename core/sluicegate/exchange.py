@@ -18,6 +18,7 @@ import orjson
 from attrs import define, field, frozen
 from multidict import CIMultiDictProxy
 
+from sluicegate.errors import GatewayError
 from sluicegate.telemetry import AttemptRecord
 from sluicegate.usage import StreamObserver, usage_object, usage_of
 
@@ -451,6 +452,20 @@ class SSEEvent:
 DONE = SSEEvent(b"[DONE]")
 
 
+class StreamEnd(Protocol):
+    """Hears how the rest of a resumed stream ended (``StreamReply.resume``): the router's
+    breaker verdict, and its mapping of an unforeseen failure to a gateway error."""
+
+    def failed(self, error: Exception) -> GatewayError:
+        """The stream broke with ``error``: the gateway error to end it with (``error`` itself
+        when it is one)."""
+        ...
+
+    def succeeded(self) -> None:
+        """The stream reached its end."""
+        ...
+
+
 class StreamReply:
     """A streaming answer: an async iterator of events plus the means to stop it early.
 
@@ -458,7 +473,7 @@ class StreamReply:
     which closes the upstream connection at once.
     """
 
-    __slots__ = ("events", "headers", "status", "_on_close")
+    __slots__ = ("_events", "_source", "_held", "_end", "headers", "status", "_on_close")
 
     def __init__(
         self,
@@ -467,10 +482,42 @@ class StreamReply:
         headers: dict[str, str] | None = None,
         on_close: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
-        self.events = events
+        self._events = events
+        self._source: AsyncIterator[SSEEvent] | None = None
+        self._held: list[SSEEvent] | None = None
+        self._end: StreamEnd | None = None
         self.headers = headers if headers is not None else {}
         self.status = 200
         self._on_close = on_close
+
+    def resume(self, held: list[SSEEvent], events: AsyncIterator[SSEEvent], end: StreamEnd | None) -> None:
+        """Put the events a reader took from ``events`` (``held``) back before the rest; ``end``
+        hears how the rest ends. Whoever reads ``events`` gets them all through one generator;
+        the stream writer takes them apart (``parts``) and reads the rest directly: no step of
+        its own per event, which is what the router's hold-back of a stream's start cost."""
+        self._events = self._source = events
+        self._held, self._end = held, end
+
+    @property
+    def events(self) -> AsyncIterator[SSEEvent]:
+        if self._held is not None:
+            held, end, self._held, self._end = self._held, self._end, None, None
+            self._events = _resumed(held, self._events, end)
+        return self._events
+
+    @events.setter
+    def events(self, events: AsyncIterator[SSEEvent]) -> None:
+        # A wrapper set here read the held events through the getter already.
+        self._events = events
+        self._held = self._end = None
+
+    def parts(self) -> tuple[list[SSEEvent], AsyncIterator[SSEEvent], StreamEnd | None]:
+        """The held events, the iterator of the rest and who hears how it ends, for a reader
+        that sends the held ones itself and tells ``end`` (``failed`` for any Exception the
+        iterator raises, ``succeeded`` at its end)."""
+        held, end = self._held or [], self._end
+        self._held = self._end = None
+        return held, self._events, end
 
     def __aiter__(self) -> AsyncIterator[SSEEvent]:
         return self.events
@@ -502,12 +549,32 @@ class StreamReply:
         self._on_close = close
 
     async def aclose(self) -> None:
-        aclose = getattr(self.events, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        for events in (self._events, self._source):
+            aclose = getattr(events, "aclose", None)
+            if aclose is not None:
+                await aclose()
         if self._on_close is not None:
             on_close, self._on_close = self._on_close, None
             await on_close()
+
+
+async def _resumed(held: list[SSEEvent], events: AsyncIterator[SSEEvent],
+                   end: StreamEnd | None) -> AsyncIterator[SSEEvent]:
+    """``StreamReply.events`` of a resumed stream: the held events, then the rest."""
+    try:
+        for event in held:
+            yield event
+        async for event in events:
+            yield event
+    except Exception as error:
+        if end is None:
+            raise
+        failure = end.failed(error)
+        if failure is error:
+            raise
+        raise failure from None
+    if end is not None:
+        end.succeeded()
 
 
 Result = Reply | StreamReply

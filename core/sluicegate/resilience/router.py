@@ -303,8 +303,9 @@ class ResilientRouter:
 
     async def _first_content(self, reply: StreamReply, req: GatewayRequest, target: Target, deadline,
                              breaker) -> StreamReply:
-        """Hold the stream back until its first content event (or its end); the stream returned
-        replays what was held, then the rest, and gives ``breaker`` its verdict at the end."""
+        """Hold the stream back until its first content event (or its end), then put what was
+        held back in front of the rest (``StreamReply.resume``); ``breaker`` hears the verdict
+        when the stream ends."""
         provider = target.provider
         limit = provider.first_byte_timeout
         by_deadline = False
@@ -332,31 +333,10 @@ class ResilientRouter:
             await reply.aclose()
             raise
         verdict = StreamVerdict(breaker) if breaker is not None else None
-        replayed = StreamReply(self._replay(held, events, target, verdict), headers=reply.headers, on_close=reply.aclose)
+        reply.resume(held, events, _StreamEnd(self.unexpected, target, verdict))
         if verdict is not None:
-            replayed.also_on_close(verdict.abandon)
-        return replayed
-
-    async def _replay(self, held: list[SSEEvent], events, target: Target, verdict: StreamVerdict | None):
-        """The held-back events, then the rest; an unforeseen exception mid-stream becomes a
-        GatewayError, which the edge ends the stream with in band. The verdict is given here,
-        in the one generator every event passes through anyway."""
-        try:
-            for event in held:
-                yield event
-            async for event in events:
-                yield event
-        except GatewayError as error:
-            if verdict is not None:
-                verdict.failed(error)
-            raise
-        except Exception as unforeseen:
-            failure = self.unexpected.failure(unforeseen, target)
-            if verdict is not None:
-                verdict.failed(failure)
-            raise failure from None
-        if verdict is not None:
-            verdict.succeeded()
+            reply.also_on_close(verdict.abandon)
+        return reply
 
     # -- hedging ---------------------------------------------------------------------------------
 
@@ -486,6 +466,29 @@ _EXHAUSTED = {
     ErrorClass.QUOTA: (429, "insufficient_quota"),
     ErrorClass.OVERLOADED: (503, "upstream_overloaded"),
 }
+
+
+class _StreamEnd:
+    """How a resumed stream's end reaches the router: an unforeseen exception becomes the
+    target's failure (a GatewayError, which the edge ends the stream with in band), and the
+    breaker gets its verdict."""
+
+    __slots__ = ("unexpected", "target", "verdict")
+
+    def __init__(self, unexpected: UnexpectedFailures, target: Target, verdict: StreamVerdict | None) -> None:
+        self.unexpected = unexpected
+        self.target = target
+        self.verdict = verdict
+
+    def failed(self, error: Exception) -> GatewayError:
+        failure = error if isinstance(error, GatewayError) else self.unexpected.failure(error, self.target)
+        if self.verdict is not None:
+            self.verdict.failed(failure)
+        return failure
+
+    def succeeded(self) -> None:
+        if self.verdict is not None:
+            self.verdict.succeeded()
 
 
 def _summary(outcomes: list[Outcome]) -> str:

@@ -200,16 +200,28 @@ async def write_stream(
     # wait for an event turns the cut's CancelledError into that error here, in this frame (an
     # EndAtCut wrapper would add a coroutine to every event).
     drain = request.app[DRAIN]
-    next_event = reply.events.__aiter__().__anext__
+    # What the router held back (a stream's start, until its first content) comes first; the
+    # rest is read straight from the vendor's iterator, and ``end`` hears how it ended.
+    held_back, events, end = reply.parts()
+    next_event = events.__aiter__().__anext__
     try:
         # Wait for the first event before committing to a 200: errors up to here keep their
         # status (and are where fallback can still act).
-        try:
-            first = await next_event()
-        except StopAsyncIteration:
-            first = None
-        except asyncio.CancelledError as cancelled:
-            raise (cut_instead(drain) or cancelled) from None
+        if held_back:
+            first = held_back[0]
+        else:
+            try:
+                first = await next_event()
+            except StopAsyncIteration:
+                first = None
+                if end is not None:
+                    end.succeeded()
+            except asyncio.CancelledError as cancelled:
+                raise (cut_instead(drain) or cancelled) from None
+            except Exception as failure:
+                if end is None:
+                    raise
+                raise end.failed(failure) from None
     except BaseException:
         await reply.aclose()
         raise
@@ -226,6 +238,7 @@ async def write_stream(
         record.status = 200
         record.ttft = time.monotonic() - record.started
         event = first
+        later = iter(held_back[1:]) if len(held_back) > 1 else None
         while event is not None:
             if not (event.hidden or (see is not None and see(event))):
                 held.append(event.frame())
@@ -233,12 +246,23 @@ async def write_stream(
             if held and not event.more:
                 await response.write(held[0] if len(held) == 1 else b"".join(held))
                 held.clear()
+            if later is not None:
+                event = next(later, None)
+                if event is not None:
+                    continue
+                later = None
             try:
                 event = await next_event()
             except StopAsyncIteration:
                 event = None
+                if end is not None:
+                    end.succeeded()
             except asyncio.CancelledError as cancelled:
                 raise (cut_instead(drain) or cancelled) from None
+            except Exception as failure:
+                if end is None:
+                    raise
+                raise end.failed(failure) from None
         if held:
             await response.write(b"".join(held))
     except ConnectionResetError:
