@@ -118,3 +118,41 @@ async def test_the_head_leaves_with_the_first_events(gateway, monkeypatch):
         assert head.count(b"data: ") == len(chunks) + 1
     finally:
         await runner.cleanup()
+
+
+async def test_a_stream_read_whole_leaves_in_one_write_with_its_end(gateway, monkeypatch):
+    chunks = openai_chunks(PIECES)
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write_eof(frames(chunks))  # every event and the body's end at once
+        return response
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", answer)
+    runner, port = await serve(app)
+    sent: list[bytes] = []
+    original_write, original_writelines = StreamWriter._write, StreamWriter._writelines
+
+    def write(self, chunk):
+        sent.append(bytes(chunk))
+        return original_write(self, chunk)
+
+    def writelines(self, chunks):
+        sent.append(b"".join(bytes(chunk) for chunk in chunks))
+        return original_writelines(self, chunks)
+
+    monkeypatch.setattr(StreamWriter, "_write", write)
+    monkeypatch.setattr(StreamWriter, "_writelines", writelines)
+    try:
+        stream = await stream_through(gateway, port)
+        text = "".join([chunk.choices[0].delta.content or "" async for chunk in stream if chunk.choices])
+        assert text == "".join(PIECES)
+        ours = [write for write in sent if b"x-request-id" in write.lower()]
+        # The head, every event and the chunked body's end: one write, none after it.
+        assert len(ours) == 1 and ours[0].count(b"data: ") == len(chunks) + 1
+        assert ours[0].endswith(b"data: [DONE]\n\n\r\n0\r\n\r\n")
+        assert sent[-1] is ours[0]
+    finally:
+        await runner.cleanup()

@@ -415,8 +415,9 @@ class SSEEvent:
 
     data: bytes
     event: str | None = None
-    #: More events arrived in the same network read and follow at once: a writer may hold this
-    #: one and send them together (one socket write instead of several, and no added delay).
+    #: More events (or the stream's end) arrived in the same network read and follow at once: a
+    #: writer may hold this one and send them together (one socket write instead of several,
+    #: and no added delay).
     more: bool = field(default=False, eq=False)
     #: Not for the client: the usage-only chunk the gateway asked for on its behalf (set by the
     #: stream observer, honoured by the writer).

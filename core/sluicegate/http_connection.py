@@ -290,6 +290,11 @@ class PooledResponse:
         self.release()
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
+    def at_eof(self) -> bool:
+        """The body ended and every byte of it was handed out."""
+        conn = self._conn
+        return conn.done and not conn.chunks
+
     async def iter_any(self) -> AsyncIterator[bytes]:
         conn = self._conn
         try:

@@ -24,6 +24,11 @@ class ResponseBody(Protocol):
 
     def iter_any(self) -> AsyncIterator[bytes]: ...
 
+    def at_eof(self) -> bool:
+        """True when the body is known to have ended with every byte handed out (False when
+        that is not known yet)."""
+        ...
+
 
 class UpstreamResponse(Protocol):
     """A vendor's answer once its status and headers arrived (an ``aiohttp.ClientResponse``)."""

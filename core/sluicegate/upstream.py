@@ -248,8 +248,14 @@ class HttpProvider(Provider):
             if decode is iter_sse:
                 # SSE decoded here, in this frame: a generator fewer for every event.
                 decoder = SSEDecoder()
-                async for chunk in response.content.iter_any():
-                    for event in decoder.feed(chunk):
+                content = response.content
+                async for chunk in content.iter_any():
+                    events = decoder.feed(chunk)
+                    if events and content.at_eof():
+                        # The body's end is here too: it follows the last event at once, so a
+                        # writer may hold that one and send it with the end (one write fewer).
+                        events[-1].more = True
+                    for event in events:
                         if screen is not None:
                             screen.see(event)
                         yield event

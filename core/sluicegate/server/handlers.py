@@ -233,6 +233,8 @@ async def write_stream(
     observer = record.stream_observer(ctx, hide_usage)
     see = observer.see if observer is not None else None
     held: list[bytes] = []
+    # What is still held when the stream ends goes out with the body's end, in one write.
+    tail = b""
     try:
         await response.prepare(request)
         record.status = 200
@@ -264,7 +266,7 @@ async def write_stream(
                     raise
                 raise end.failed(failure) from None
         if held:
-            await response.write(b"".join(held))
+            tail = b"".join(held)
     except ConnectionResetError:
         # The client left; closing the reply below closes the upstream connection.
         record.status = 499
@@ -296,7 +298,10 @@ async def write_stream(
     finally:
         await reply.aclose()
         record.note_stream(ctx.facts.stream)
-    await response.write_eof()
+    try:
+        await response.write_eof(tail)
+    except ConnectionResetError:
+        record.status = 499
     return response
 
 

@@ -69,6 +69,9 @@ class _Content:
     def iter_any(self) -> AsyncIterator[bytes]:
         return self._response._chunks()
 
+    def at_eof(self) -> bool:
+        return False  # a scripted body's end is known only when its iterator stops
+
 
 class MockResponse:
     """A stand-in for ``aiohttp.ClientResponse`` with what ``sluicegate.transport.UpstreamResponse``
