@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import json
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -18,7 +21,7 @@ from sluicegate_governance.protocols import StoreUnavailable
 from sluicegate_governance.sql import migrate
 from sluicegate_governance.sql.engine import EngineLimits, create_engine, parse_url
 from sluicegate_governance.sql.store import SqlStore
-from sluicegate_governance.sql.tables import metadata
+from sluicegate_governance.sql.tables import SCHEMA_REVISION, metadata
 
 PLUGIN = Path(__file__).resolve().parent.parent
 STORE_TABLES = {"sg_teams", "sg_keys", "sg_state", "sg_ledger", "sg_usage_hourly", "sg_usage_daily",
@@ -184,3 +187,33 @@ def test_the_package_data_covers_every_migration_script():
         assert any(fnmatch.fnmatchcase(script, pattern) and script.count("/") == pattern.count("/")
                    for pattern in patterns), script
     assert "sluicegate_governance.*" in setuptools["packages"]["find"]["include"]  # sql/
+
+
+def test_the_schema_the_code_is_written_against_is_the_newest_migration():
+    assert SCHEMA_REVISION == migrate.head()
+
+
+OPEN_PROBE = """
+import asyncio, json, sys
+from sluicegate_governance.sql.store import SqlStore
+
+async def main():
+    store = SqlStore(sys.argv[1])
+    await store.open()
+    version = await store.version()
+    await store.aclose()
+    return version
+
+version = asyncio.run(main())
+print(json.dumps({"version": version, "alembic": any(name.startswith("alembic") for name in sys.modules)}))
+"""
+
+
+def test_a_store_whose_schema_is_current_opens_without_importing_alembic(sqlite_url):
+    def opened() -> dict:
+        done = subprocess.run([sys.executable, "-c", OPEN_PROBE, sqlite_url], capture_output=True, text=True,
+                              timeout=120, check=True)
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    assert opened() == {"version": 0, "alembic": True}  # an empty database: migrated, by Alembic
+    assert opened() == {"version": 0, "alembic": False}  # then current: nothing of Alembic loaded

@@ -29,9 +29,8 @@ from sluicegate_governance.sql.engine import (
     unavailable,
     writer,
 )
+from sluicegate_governance.sql.tables import VERSION_TABLE
 
-#: Alembic's bookkeeping table, named so it never meets an application's own ``alembic_version``.
-VERSION_TABLE = "sluicegate_alembic_version"
 SCRIPTS = Path(__file__).resolve().parent.parent / "migrations"
 #: pg_advisory_xact_lock's key: any constant the store alone uses ("sluicegt" in ASCII).
 _LOCK_KEY = 0x736C_7569_6365_6774 & 0x7FFF_FFFF_FFFF_FFFF

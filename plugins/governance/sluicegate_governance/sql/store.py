@@ -28,7 +28,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
-from alembic.util.exc import CommandError
 from sqlalchemy import Table, delete, func, insert, literal, select, tuple_, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
@@ -61,12 +60,13 @@ from sluicegate_governance.sql.engine import (
     unavailable,
     writer,
 )
-from sluicegate_governance.sql.migrate import upgrade_engine
 from sluicegate_governance.sql.sqlite_ledger import SqliteLedger
 from sluicegate_governance.sql.tables import (
     DIMENSIONS,
     MEASURES,
+    SCHEMA_REVISION,
     SERIES,
+    VERSION_TABLE,
     keys,
     ledger,
     series_daily,
@@ -187,16 +187,36 @@ class SqlStore:
                 raise unavailable(error) from None
             self._prepared = True
         if self._migrate and not self._migrated:
-            try:
-                await upgrade_engine(self._engine, "head")
-            except CommandError:
-                # Most likely a newer sluicegate migrated this database further than this one knows.
-                raise StoreUnavailable(
-                    "the database's schema is at a revision this version of sluicegate does not know"
-                ) from None
-            except _DRIVER_ERRORS as error:
-                raise unavailable(error) from None
+            if await self._schema_revision() != SCHEMA_REVISION:
+                await self._upgrade()
             self._migrated = True
+
+    async def _schema_revision(self) -> str | None:
+        """The revision the database's schema is at, read without Alembic; None when unknown
+        (never migrated, or the read failed: the migration then says why)."""
+        try:
+            async with self._engine.connect() as connection:
+                rows = (await connection.exec_driver_sql(f"SELECT version_num FROM {VERSION_TABLE}")).all()
+        except _DRIVER_ERRORS:
+            return None
+        return rows[0][0] if len(rows) == 1 else None
+
+    async def _upgrade(self) -> None:
+        # Alembic is imported only here, when there is something to migrate: it costs every
+        # process that loads it ~7 MB resident, and most starts find the schema current.
+        from alembic.util.exc import CommandError
+
+        from sluicegate_governance.sql.migrate import upgrade_engine
+
+        try:
+            await upgrade_engine(self._engine, "head")
+        except CommandError:
+            # Most likely a newer sluicegate migrated this database further than this one knows.
+            raise StoreUnavailable(
+                "the database's schema is at a revision this version of sluicegate does not know"
+            ) from None
+        except _DRIVER_ERRORS as error:
+            raise unavailable(error) from None
 
     async def aclose(self) -> None:
         engine, self._engine = self._engine, None

@@ -29,6 +29,12 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
+#: The migration that brings a database to this schema (``migrations/versions``; a test checks
+#: it is the newest): a store whose database is at it starts without importing Alembic.
+SCHEMA_REVISION = "0002"
+#: Alembic's bookkeeping table, named so it never meets an application's own ``alembic_version``.
+VERSION_TABLE = "sluicegate_alembic_version"
+
 #: A 64-bit surrogate key; on SQLite an INTEGER PRIMARY KEY, the rowid itself.
 RowId = BigInteger().with_variant(Integer(), "sqlite")
 
