@@ -31,7 +31,7 @@ from sluicegate.resilience.balance import StatsBoard, TargetStats
 from sluicegate.resilience.classify import TRAITS, ErrorClass, classify
 from sluicegate.resilience.degrade import degraded_reply
 from sluicegate.resilience.retry import RetryBudget, backoff
-from sluicegate.resilience.streams import StreamVerdict, anthropic_preamble, openai_preamble
+from sluicegate.resilience.streams import Expiry, StreamVerdict, anthropic_preamble, openai_preamble
 from sluicegate.resilience.unexpected import UnexpectedFailures
 from sluicegate.services import Services
 from sluicegate.telemetry import AttemptRecord
@@ -99,6 +99,8 @@ class ResilientRouter:
         self.stats = stats
         self.degrade = degrade
         self.clock = services.clock
+        # The running loop, kept: asyncio.get_running_loop() is a getpid() system call on 3.11.
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.sleep = services.sleep
         self.rng = services.rng
         self.wall_clock = services.wall_clock
@@ -314,14 +316,22 @@ class ResilientRouter:
         held: list[SSEEvent] = []
         events = reply.events.__aiter__()
         preamble = anthropic_preamble if req.endpoint is Endpoint.MESSAGES else openai_preamble
+        loop = self._loop
+        if loop is None or not loop.is_running():  # the loop an assembly serves on, found once
+            loop = self._loop = asyncio.get_running_loop()
+        expiry = Expiry(loop, limit)
         try:
-            async with asyncio.timeout(limit):
+            try:
                 async for event in events:
                     held.append(event)
                     if not preamble(event):
                         break
-        except TimeoutError:
+            finally:
+                expired = expiry.close()
+        except asyncio.CancelledError:
             await reply.aclose()
+            if not expired:
+                raise
             if by_deadline:
                 raise DeadlineExceeded() from None
             raise UpstreamTimeout(
