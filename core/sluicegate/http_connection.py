@@ -295,6 +295,21 @@ class PooledResponse:
         conn = self._conn
         return conn.done and not conn.chunks
 
+    async def readany(self) -> bytes:
+        """The body's next bytes as they arrive; ``b""`` once it has ended (the connection then
+        goes back to the pool). What ``iter_any`` yields, without an async generator."""
+        conn = self._conn
+        try:
+            while not conn.chunks:
+                if conn.done:
+                    self.release()
+                    return b""
+                await conn.more(self._timeout())
+        except BaseException:
+            self.close()
+            raise
+        return conn.take()
+
     async def iter_any(self) -> AsyncIterator[bytes]:
         conn = self._conn
         try:

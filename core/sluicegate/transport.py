@@ -24,6 +24,10 @@ class ResponseBody(Protocol):
 
     def iter_any(self) -> AsyncIterator[bytes]: ...
 
+    async def readany(self) -> bytes:
+        """The next bytes as they arrive (what ``iter_any`` yields next); ``b""`` at the end."""
+        ...
+
     def at_eof(self) -> bool:
         """True when the body is known to have ended with every byte handed out (False when
         that is not known yet)."""

@@ -249,7 +249,10 @@ class HttpProvider(Provider):
                 # SSE decoded here, in this frame: a generator fewer for every event.
                 decoder = SSEDecoder()
                 content = response.content
-                async for chunk in content.iter_any():
+                # readany, not iter_any: an async generator fewer a stream (each one is
+                # registered with the loop on its first step and dropped at its end).
+                read = content.readany
+                while chunk := await read():
                     events = decoder.feed(chunk)
                     if events and content.at_eof():
                         # The body's end is here too: it follows the last event at once, so a

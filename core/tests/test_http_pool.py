@@ -134,6 +134,21 @@ async def test_a_stream_arrives_as_it_is_sent_and_its_connection_returns_at_the_
     assert response.closed and pool.idle == 1
 
 
+async def test_readany_reads_a_stream_as_it_is_sent_and_knows_its_end(upstream, pool):
+    server, url = upstream
+    response = await pool.request("GET", url + "/v1/stream", headers={}, body=None, timeouts=STREAM)
+    content = response.content
+    assert await content.readany() == b"data: one\n\n"  # before the rest was even written
+    assert not content.at_eof() and pool.idle == 0
+    server.release.set()
+    rest = b""
+    while chunk := await content.readany():
+        rest += chunk
+    assert rest == b"data: two\n\n" and content.at_eof()
+    assert response.closed and pool.idle == 1  # the end handed the connection back
+    assert await content.readany() == b""
+
+
 async def test_a_response_released_before_its_end_closes_its_connection(upstream, pool):
     server, url = upstream
     response = await pool.request("GET", url + "/v1/stream", headers={}, body=None, timeouts=STREAM)

@@ -218,3 +218,10 @@ def test_no_sockets_leaves_unix_sockets_alone():
         with pytest.raises(OSError):
             socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         attempts.clear()  # seen and expected here: not a failure of this test
+
+
+async def test_a_mock_body_read_piece_by_piece_skips_empty_pieces_and_ends_with_nothing():
+    response = MockResponse(body=[b"one", b"", b"two"])
+    content = response.content
+    assert [await content.readany() for _ in range(3)] == [b"one", b"two", b""]
+    assert content.at_eof() is False  # a scripted body never claims its end early

@@ -61,13 +61,22 @@ Body = bytes | Iterable[bytes] | AsyncIterable[bytes]
 class _Content:
     """``response.content``: hands out the body's chunks as they come, until the response closes."""
 
-    __slots__ = ("_response",)
+    __slots__ = ("_response", "_reading")
 
     def __init__(self, response: MockResponse) -> None:
         self._response = response
+        self._reading: AsyncIterator[bytes] | None = None
 
     def iter_any(self) -> AsyncIterator[bytes]:
         return self._response._chunks()
+
+    async def readany(self) -> bytes:
+        if self._reading is None:
+            self._reading = self._response._chunks()
+        async for chunk in self._reading:
+            if chunk:
+                return chunk
+        return b""
 
     def at_eof(self) -> bool:
         return False  # a scripted body's end is known only when its iterator stops
