@@ -39,7 +39,7 @@ BROKEN_KEY = "sk-broken-5be1c0de9a7f"
 @define(kw_only=True)
 class BrokenOptions(ProviderOptions):
     # "send": raises before any answer; "stream": one content chunk, then raises mid-stream;
-    # "hang": waits until cancelled.
+    # "hang": waits until cancelled; "silent": its stream times out before any content.
     mode: str = "send"
 
 
@@ -64,6 +64,13 @@ class BrokenProvider(Provider):
                 raise
         if self.options.mode == "send":
             raise RuntimeError(f"adapter bug while using key {BROKEN_KEY}")
+
+        if self.options.mode == "silent":
+            async def nothing():
+                raise TimeoutError  # a read that timed out, left unmapped by the adapter
+                yield
+
+            return StreamReply(nothing())
 
         async def events():
             yield SSEEvent.from_data({"id": "x", "object": "chat.completion.chunk", "created": 0, "model": "x",
@@ -126,6 +133,17 @@ async def test_a_stream_whose_adapter_raises_before_content_falls_over(h, caplog
     assert await h.stream_text() == "from b"
     assert h.calls(B) == 1
     assert len(errors_logged(caplog)) == 1
+
+
+async def test_a_stream_that_times_out_before_content_is_a_timeout_and_falls_over(h, caplog):
+    """A TimeoutError while the router waits for the first content is the vendor saying nothing
+    in time (retryable, no traceback), as the router's own first-content expiry is."""
+    h.up.on(B, FakeUpstream().sse_responder(openai_chunks(["from ", "b"])))
+    await h.start(config(h.up.url, extra=broken("bug", "silent"), models='[models.chat]\ntargets = ["bug/m", "b/m2"]\n'),
+                  extra_plugins=BROKEN)
+    assert await h.stream_text() == "from b"
+    assert h.calls(B) == 1
+    assert errors_logged(caplog) == []
 
 
 async def test_every_target_failing_unexpectedly_is_a_502_in_each_api_shape(h, caplog):

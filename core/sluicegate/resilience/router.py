@@ -328,9 +328,11 @@ class ResilientRouter:
                         break
             finally:
                 expired = expiry.close()
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, TimeoutError) as stopped:
             await reply.aclose()
-            if not expired:
+            # A cancellation not the expiry's goes on up; a TimeoutError from the read is a
+            # vendor that sent nothing in time, as the expiry's is.
+            if isinstance(stopped, asyncio.CancelledError) and not expired:
                 raise
             if by_deadline:
                 raise DeadlineExceeded() from None
