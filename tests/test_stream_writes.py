@@ -25,6 +25,24 @@ async def serve(app: web.Application) -> tuple[web.AppRunner, int]:
 def frames(chunks) -> bytes:
     return b"".join(b"data: " + orjson.dumps(chunk) + b"\n\n" for chunk in chunks) + b"data: [DONE]\n\n"
 
+def socket_writes(monkeypatch) -> list[bytes]:
+    """Every socket write aiohttp makes from now on, the vendor's and the gateway's, in order."""
+    sent: list[bytes] = []
+    original_write, original_writelines = StreamWriter._write, StreamWriter._writelines
+
+    def write(self, chunk):
+        sent.append(bytes(chunk))
+        return original_write(self, chunk)
+
+    def writelines(self, chunks):
+        sent.append(b"".join(bytes(chunk) for chunk in chunks))
+        return original_writelines(self, chunks)
+
+    monkeypatch.setattr(StreamWriter, "_write", write)
+    monkeypatch.setattr(StreamWriter, "_writelines", writelines)
+    return sent
+
+
 async def stream_through(gateway, vendor_port: int):
     """A chat stream through a gateway in front of the vendor app on ``vendor_port``."""
     server = await gateway(f"""
@@ -96,19 +114,7 @@ async def test_the_head_leaves_with_the_first_events(gateway, monkeypatch):
     app = web.Application()
     app.router.add_post("/v1/chat/completions", answer)
     runner, port = await serve(app)
-    sent: list[bytes] = []  # every socket write aiohttp makes, the vendor's and the gateway's
-    original_write, original_writelines = StreamWriter._write, StreamWriter._writelines
-
-    def write(self, chunk):
-        sent.append(bytes(chunk))
-        return original_write(self, chunk)
-
-    def writelines(self, chunks):
-        sent.append(b"".join(bytes(chunk) for chunk in chunks))
-        return original_writelines(self, chunks)
-
-    monkeypatch.setattr(StreamWriter, "_write", write)
-    monkeypatch.setattr(StreamWriter, "_writelines", writelines)
+    sent = socket_writes(monkeypatch)
     try:
         stream = await stream_through(gateway, port)
         text = "".join([chunk.choices[0].delta.content or "" async for chunk in stream if chunk.choices])
@@ -132,19 +138,7 @@ async def test_a_stream_read_whole_leaves_in_one_write_with_its_end(gateway, mon
     app = web.Application()
     app.router.add_post("/v1/chat/completions", answer)
     runner, port = await serve(app)
-    sent: list[bytes] = []
-    original_write, original_writelines = StreamWriter._write, StreamWriter._writelines
-
-    def write(self, chunk):
-        sent.append(bytes(chunk))
-        return original_write(self, chunk)
-
-    def writelines(self, chunks):
-        sent.append(b"".join(bytes(chunk) for chunk in chunks))
-        return original_writelines(self, chunks)
-
-    monkeypatch.setattr(StreamWriter, "_write", write)
-    monkeypatch.setattr(StreamWriter, "_writelines", writelines)
+    sent = socket_writes(monkeypatch)
     try:
         stream = await stream_through(gateway, port)
         text = "".join([chunk.choices[0].delta.content or "" async for chunk in stream if chunk.choices])
