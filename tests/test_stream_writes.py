@@ -101,6 +101,22 @@ async def test_one_upstream_read_is_one_write_and_a_pause_is_not_waited_out(gate
         await runner.cleanup()
 
 
+async def writes_streaming_from(answer, gateway, monkeypatch) -> list[bytes]:
+    """aiohttp's socket writes while the client reads a whole chat stream through the gateway
+    from a vendor that answers with ``answer``."""
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", answer)
+    runner, port = await serve(app)
+    sent = socket_writes(monkeypatch)
+    try:
+        stream = await stream_through(gateway, port)
+        text = "".join([chunk.choices[0].delta.content or "" async for chunk in stream if chunk.choices])
+        assert text == "".join(PIECES)
+    finally:
+        await runner.cleanup()
+    return sent
+
+
 async def test_the_head_leaves_with_the_first_events(gateway, monkeypatch):
     chunks = openai_chunks(PIECES)
 
@@ -111,19 +127,10 @@ async def test_the_head_leaves_with_the_first_events(gateway, monkeypatch):
         await response.write_eof()
         return response
 
-    app = web.Application()
-    app.router.add_post("/v1/chat/completions", answer)
-    runner, port = await serve(app)
-    sent = socket_writes(monkeypatch)
-    try:
-        stream = await stream_through(gateway, port)
-        text = "".join([chunk.choices[0].delta.content or "" async for chunk in stream if chunk.choices])
-        assert text == "".join(PIECES)
-        # The gateway's head (it alone names the request) left in the same write as the events.
-        head = next(write for write in sent if write.startswith(b"HTTP/1.1 200") and b"x-request-id" in write.lower())
-        assert head.count(b"data: ") == len(chunks) + 1
-    finally:
-        await runner.cleanup()
+    sent = await writes_streaming_from(answer, gateway, monkeypatch)
+    # The gateway's head (it alone names the request) left in the same write as the events.
+    head = next(write for write in sent if write.startswith(b"HTTP/1.1 200") and b"x-request-id" in write.lower())
+    assert head.count(b"data: ") == len(chunks) + 1
 
 
 async def test_a_stream_read_whole_leaves_in_one_write_with_its_end(gateway, monkeypatch):
@@ -135,18 +142,9 @@ async def test_a_stream_read_whole_leaves_in_one_write_with_its_end(gateway, mon
         await response.write_eof(frames(chunks))  # every event and the body's end at once
         return response
 
-    app = web.Application()
-    app.router.add_post("/v1/chat/completions", answer)
-    runner, port = await serve(app)
-    sent = socket_writes(monkeypatch)
-    try:
-        stream = await stream_through(gateway, port)
-        text = "".join([chunk.choices[0].delta.content or "" async for chunk in stream if chunk.choices])
-        assert text == "".join(PIECES)
-        ours = [write for write in sent if b"x-request-id" in write.lower()]
-        # The head, every event and the chunked body's end: one write, none after it.
-        assert len(ours) == 1 and ours[0].count(b"data: ") == len(chunks) + 1
-        assert ours[0].endswith(b"data: [DONE]\n\n\r\n0\r\n\r\n")
-        assert sent[-1] is ours[0]
-    finally:
-        await runner.cleanup()
+    sent = await writes_streaming_from(answer, gateway, monkeypatch)
+    ours = [write for write in sent if b"x-request-id" in write.lower()]
+    # The head, every event and the chunked body's end: one write, none after it.
+    assert len(ours) == 1 and ours[0].count(b"data: ") == len(chunks) + 1
+    assert ours[0].endswith(b"data: [DONE]\n\n\r\n0\r\n\r\n")
+    assert sent[-1] is ours[0]
