@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import openai
 import orjson
@@ -43,8 +44,10 @@ def socket_writes(monkeypatch) -> list[bytes]:
     return sent
 
 
+@contextlib.asynccontextmanager
 async def stream_through(gateway, vendor_port: int):
-    """A chat stream through a gateway in front of the vendor app on ``vendor_port``."""
+    """A chat stream through a gateway in front of the vendor app on ``vendor_port``; its client
+    is closed at the end (an unclosed one fails later, on a closed loop, in another test)."""
     server = await gateway(f"""
 [providers.v]
 type = "openai"
@@ -53,9 +56,9 @@ api_key = "sk-v-0000000000000"
 [models.chat]
 targets = ["v/m"]
 """)
-    client = openai.AsyncOpenAI(base_url=server.base_url + "/v1", api_key="x", max_retries=0)
-    return await client.chat.completions.create(
-        model="chat", messages=[{"role": "user", "content": "x"}], stream=True)
+    async with openai.AsyncOpenAI(base_url=server.base_url + "/v1", api_key="x", max_retries=0) as client:
+        yield await client.chat.completions.create(
+            model="chat", messages=[{"role": "user", "content": "x"}], stream=True)
 
 
 
@@ -85,14 +88,14 @@ async def test_one_upstream_read_is_one_write_and_a_pause_is_not_waited_out(gate
 
     monkeypatch.setattr(web.StreamResponse, "write", counting)
     try:
-        stream = await stream_through(gateway, port)
         seen = []
-        async for chunk in stream:
-            if chunk.choices and chunk.choices[0].delta.content:
-                seen.append(chunk.choices[0].delta.content)
-                if len(seen) == 2:
-                    # What arrived before the pause reached the client without waiting for more.
-                    release.set()
+        async with stream_through(gateway, port) as stream:
+            async for chunk in stream:
+                if chunk.choices and chunk.choices[0].delta.content:
+                    seen.append(chunk.choices[0].delta.content)
+                    if len(seen) == 2:
+                        # What arrived before the pause reached the client without waiting for more.
+                        release.set()
         assert "".join(seen) == "".join(PIECES)
         # The events of the first read went out in one write, not one each.
         assert writes[0].count(b"data: ") == 3
@@ -109,8 +112,8 @@ async def writes_streaming_from(answer, gateway, monkeypatch) -> list[bytes]:
     runner, port = await serve(app)
     sent = socket_writes(monkeypatch)
     try:
-        stream = await stream_through(gateway, port)
-        text = "".join([chunk.choices[0].delta.content or "" async for chunk in stream if chunk.choices])
+        async with stream_through(gateway, port) as stream:
+            text = "".join([chunk.choices[0].delta.content or "" async for chunk in stream if chunk.choices])
         assert text == "".join(PIECES)
     finally:
         await runner.cleanup()

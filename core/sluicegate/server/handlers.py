@@ -19,9 +19,10 @@ from sluicegate.exchange import (
     GatewayRequest,
     Reply,
     RequestContext,
+    StreamEnd,
     StreamReply,
 )
-from sluicegate.server.drain import cut_instead
+from sluicegate.server.drain import Drain, cut_instead
 from sluicegate.server.inbound import CHECKS, parse_object, read_body
 from sluicegate.server.keys import ASSEMBLY, DRAIN, RECORD, REQUEST_ID
 from sluicegate.server.model_list import (
@@ -212,16 +213,8 @@ async def write_stream(
         else:
             try:
                 first = await next_event()
-            except StopAsyncIteration:
-                first = None
-                if end is not None:
-                    end.succeeded()
-            except asyncio.CancelledError as cancelled:
-                raise (cut_instead(drain) or cancelled) from None
-            except Exception as failure:
-                if end is None:
-                    raise
-                raise end.failed(failure) from None
+            except BaseException as stop:
+                first = _stopped(stop, drain, end)
     except BaseException:
         await reply.aclose()
         raise
@@ -255,16 +248,8 @@ async def write_stream(
                 later = None
             try:
                 event = await next_event()
-            except StopAsyncIteration:
-                event = None
-                if end is not None:
-                    end.succeeded()
-            except asyncio.CancelledError as cancelled:
-                raise (cut_instead(drain) or cancelled) from None
-            except Exception as failure:
-                if end is None:
-                    raise
-                raise end.failed(failure) from None
+            except BaseException as stop:
+                event = _stopped(stop, drain, end)
         if held:
             tail = b"".join(held)
     except ConnectionResetError:
@@ -303,6 +288,21 @@ async def write_stream(
     except ConnectionResetError:
         record.status = 499
     return response
+
+
+def _stopped(stop: BaseException, drain: Drain, end: StreamEnd | None) -> None:
+    """What the end of a wait for a stream's next event means: None when the stream is over
+    (``end`` hears so); otherwise it raises what the writer is to see: a shutdown's cut as its
+    in-band error, a vendor's failure as ``end`` maps it (the breaker hears it too)."""
+    if type(stop) is StopAsyncIteration:
+        if end is not None:
+            end.succeeded()
+        return None
+    if isinstance(stop, asyncio.CancelledError):
+        raise (cut_instead(drain) or stop) from None
+    if end is not None and isinstance(stop, Exception):
+        raise end.failed(stop) from None
+    raise stop
 
 
 async def list_models(request: web.Request) -> web.Response:
