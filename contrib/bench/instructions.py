@@ -8,9 +8,10 @@ from a plain aiohttp client outside valgrind, counts the instructions of exactly
 
     python contrib/bench/instructions.py                       # gateway and governance
     python contrib/bench/instructions.py gateway --requests 3000
+    python contrib/bench/instructions.py bare gateway --stream --concurrency 1
 
-Targets are bench.py's: ``gateway`` ([auth] tokens) and ``governance`` (an issued key in a
-team with budgets, [pricing], the SQLite store). Needs valgrind (``apt-get install valgrind``).
+Targets are bench.py's: ``bare`` (the bare aiohttp proxy), ``gateway`` ([auth] tokens) and
+``governance`` (an issued key in a team with budgets, [pricing], the SQLite store). Needs valgrind (``apt-get install valgrind``).
 Time-driven background work (the key store's poll, the ledger's flush) is stretched to weigh per
 request what it weighs at full speed (``SLOW_STORE``).
 """
@@ -43,10 +44,11 @@ PYTHON = sys.executable
 #: preparing the ledger's statements, SQLAlchemy compiling the rollups' upserts): counted in, it
 #: was ~16 k instructions a request.
 SLOW_STORE = "refresh_interval = 20.0\nflush_interval = 600.0\nbatch_size = 2000\n"
-#: The config file's watch wakes a few times a second while files beside the config change (the
-#: target's own log here): nothing a request costs at full speed, but ~8 k instructions a request
-#: at callgrind's pace. Off, as the store's clocks are stretched.
+#: The config file's watch looks at the file four times a second: nothing a request costs at full
+#: speed, but at callgrind's pace (~40 times slower) it would weigh per request. Off, as the
+#: store's clocks are stretched.
 NO_WATCH = "[server]\nwatch_config = false\n"
+TARGETS = ("bare", "gateway", "governance")
 
 
 async def send(port: int, body: bytes, count: int, concurrency: int) -> None:
@@ -86,19 +88,21 @@ def collected(log: Path) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("targets", nargs="*", default=["gateway", "governance"], help="gateway, governance")
+    parser.add_argument("targets", nargs="*", default=["gateway", "governance"],
+                        help="bare (bench.py's bare aiohttp proxy), gateway, governance")
     parser.add_argument("--requests", type=int, default=4000, help="requests counted per target (default 4000)")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--warmup", type=int, default=4000, help="requests before counting (default 4000)")
+    parser.add_argument("--stream", action="store_true", help="streamed answers (20 events each) instead of JSON")
     args = parser.parse_args()
-    unknown = sorted(set(args.targets) - {"gateway", "governance"})
+    unknown = sorted(set(args.targets) - set(TARGETS))
     if unknown:
-        parser.error(f"unknown target(s): {', '.join(unknown)}; choose from gateway, governance")
+        parser.error(f"unknown target(s): {', '.join(unknown)}; choose from {', '.join(TARGETS)}")
     for tool in ("valgrind", "callgrind_control"):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is not installed (apt-get install valgrind)")
     work = Path(tempfile.mkdtemp(prefix="sluicegate-instructions-"))
-    body = bench.body_for(False)
+    body = bench.body_for(args.stream)
     up_port = bench.free_port()
     upstream = subprocess.Popen([PYTHON, str(HERE / "upstream.py"), "--port", str(up_port), "--api-key",
                                  bench.UPSTREAM_KEY], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -111,17 +115,21 @@ def main() -> None:
                 store = f"sqlite+aiosqlite:///{work / 'governance.db'}"
                 subprocess.run([PYTHON, str(HERE / "governance_seed.py"), store, bench.CLIENT_TOKEN],
                                check=True, timeout=120)
-            config = work / f"{name}.toml"
-            text = bench.gateway_config(port, up_port, store).replace("[server]\n", NO_WATCH, 1)
-            if store is not None:
-                text = text.replace("[store]\n", "[store]\n" + SLOW_STORE, 1)
-            config.write_text(text)
+            if name == "bare":
+                command = [PYTHON, str(HERE / "bare_proxy.py"), "--port", str(port), "--upstream",
+                           f"http://{bench.HOST}:{up_port}", "--api-key", bench.UPSTREAM_KEY]
+            else:
+                config = work / f"{name}.toml"
+                text = bench.gateway_config(port, up_port, store).replace("[server]\n", NO_WATCH, 1)
+                if store is not None:
+                    text = text.replace("[store]\n", "[store]\n" + SLOW_STORE, 1)
+                config.write_text(text)
+                command = [PYTHON, "-m", "sluicegate.cli", "serve", "--config", str(config), "--port", str(port)]
             log = work / f"{name}.log"
             with log.open("w") as sink:
                 target = subprocess.Popen(
                     ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={work / name}.cg",
-                     PYTHON, "-m", "sluicegate.cli", "serve", "--config", str(config), "--port", str(port)],
-                    stdout=sink, stderr=subprocess.STDOUT, cwd=work)
+                     *command], stdout=sink, stderr=subprocess.STDOUT, cwd=work)
             try:
                 wait_until_serving(port, body, log)
                 asyncio.run(send(port, body, args.warmup, args.concurrency))
@@ -134,10 +142,12 @@ def main() -> None:
             results[name] = collected(log) / args.requests
             print(f"{name:12s} {results[name] / 1000:8.1f} k instructions a request ({args.requests} requests)",
                   flush=True)
-        if len(results) == 2 and "gateway" in results:
-            other = next(name for name in results if name != "gateway")
-            extra = results[other] - results["gateway"]
-            print(f"{other} costs {extra / 1000:+.1f} k instructions a request ({extra / results['gateway']:+.1%})")
+        base = "bare" if "bare" in results else "gateway"
+        for other in results:
+            if other != base and base in results:
+                extra = results[other] - results[base]
+                print(f"{other} costs {extra / 1000:+.1f} k instructions a request over {base} "
+                      f"({extra / results[base]:+.1%})")
     finally:
         upstream.terminate()
         shutil.rmtree(work, ignore_errors=True)
