@@ -3,21 +3,29 @@ first event, and the gateway's RSS before and while they are open.
 
     python contrib/bench/idle_streams.py            # 1,000 streams
     python contrib/bench/idle_streams.py --streams 2000 --upstream-client aiohttp
+    python contrib/bench/idle_streams.py --trace     # and where the memory is (tracemalloc)
 
 A stream here holds a client connection, its request, the vendor connection and the relay
 between them, as a real agent's long answer does between two tokens. The vendor is a script of
 its own (``--serve-upstream``): it sends one event per stream, then waits until told to finish.
-Needs an open-file limit above 2 x streams + 100 (``ulimit -n``).
+Needs an open-file limit above 2 x streams + 100 (``ulimit -n``). ``--trace`` runs the gateway
+under tracemalloc (``--serve-traced``), takes a snapshot before and while the streams are open
+and prints the lines that allocated what they hold, per stream (tracemalloc makes the RSS
+figures larger: read them from a run without it).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
+import os
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import aiohttp
@@ -62,8 +70,52 @@ def serve_upstream(port: int) -> None:
     asyncio.run(main())
 
 
-async def hold(port: int, streams: int, gateway_pid: int) -> tuple[int, int]:
-    """Open ``streams`` streams, wait for each one's first event: the RSS (kB) before and while."""
+def serve_traced(snapshots: Path, argv: list[str]) -> None:
+    """``sluicegate`` with ``argv`` under tracemalloc; each SIGUSR1 dumps a snapshot."""
+    import tracemalloc
+
+    from sluicegate.cli import main as sluicegate
+
+    tracemalloc.start(8)
+    taken = itertools.count()
+
+    def snap(*_: object) -> None:
+        tracemalloc.take_snapshot().dump(str(snapshots / f"{next(taken)}.part"))
+        for done in snapshots.glob("*.part"):
+            done.rename(done.with_suffix(".snap"))
+
+    signal.signal(signal.SIGUSR1, snap)
+    sys.argv = ["sluicegate", *argv]
+    sluicegate()
+
+
+def snapshot(pid: int, snapshots: Path, number: int) -> None:
+    """Ask the traced gateway for snapshot ``number`` and wait until it is written."""
+    os.kill(pid, signal.SIGUSR1)
+    for _ in range(600):
+        if (snapshots / f"{number}.snap").exists():
+            return
+        time.sleep(0.1)
+    raise SystemExit("the traced gateway wrote no snapshot within 60 s")
+
+
+def print_trace(snapshots: Path, streams: int) -> None:
+    import tracemalloc
+
+    before = tracemalloc.Snapshot.load(str(snapshots / "0.snap"))
+    during = tracemalloc.Snapshot.load(str(snapshots / "1.snap"))
+    lines = during.compare_to(before, "lineno")
+    total = sum(line.size_diff for line in lines)
+    print(f"traced: {total / streams / 1024:.1f} KB a stream; the lines that allocated it:")
+    for line in lines[:25]:
+        frame = line.traceback[0]
+        where = frame.filename.split("site-packages/")[-1].split("/sluicegate/")[-1]
+        print(f"  {line.size_diff / streams:7.0f} B {line.count_diff / streams:5.1f} objects  {where}:{frame.lineno}")
+
+
+async def hold(port: int, streams: int, gateway_pid: int, snapshots: Path | None = None) -> tuple[int, int]:
+    """Open ``streams`` streams, wait for each one's first event: the RSS (kB) before and while
+    (and the tracemalloc snapshots 0 and 1 into ``snapshots``, when given)."""
     url = f"http://{bench.HOST}:{port}/v1/chat/completions"
     body = bench.body_for(True)
     headers = {"Authorization": f"Bearer {bench.CLIENT_TOKEN}", "Content-Type": "application/json"}
@@ -83,6 +135,8 @@ async def hold(port: int, streams: int, gateway_pid: int) -> tuple[int, int]:
                     all_open.set()
                 await response.read()
 
+        if snapshots is not None:
+            await asyncio.to_thread(snapshot, gateway_pid, snapshots, 0)
         before = bench.proc_status(gateway_pid)["VmRSS"]
         tasks = [asyncio.create_task(one()) for _ in range(streams)]
         waiting = asyncio.create_task(all_open.wait())
@@ -95,6 +149,8 @@ async def hold(port: int, streams: int, gateway_pid: int) -> tuple[int, int]:
             raise SystemExit(f"only {opened} of {streams} streams opened: {failed[:1]}")
         await asyncio.sleep(1.0)  # let the gateway settle (nothing runs: every stream is idle)
         during = bench.proc_status(gateway_pid)["VmRSS"]
+        if snapshots is not None:
+            await asyncio.to_thread(snapshot, gateway_pid, snapshots, 1)
         async with session.post(f"http://{bench.HOST}:{bench_upstream_port}/release") as released:
             await released.read()
         await asyncio.gather(*tasks)
@@ -109,11 +165,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--streams", type=int, default=1000)
     parser.add_argument("--upstream-client", choices=("pool", "aiohttp"), default="pool")
+    parser.add_argument("--trace", action="store_true", help="also print where the memory is (tracemalloc)")
     parser.add_argument("--serve-upstream", type=int, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    parser.add_argument("--serve-traced", type=Path, help=argparse.SUPPRESS)
+    args, rest = parser.parse_known_args()
     if args.serve_upstream:
         serve_upstream(args.serve_upstream)
         return
+    if args.serve_traced:
+        serve_traced(args.serve_traced, rest)
+        return
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < 2 * args.streams + 100:
         raise SystemExit(f"the open-file limit is {soft}: raise it (ulimit -n) above {2 * args.streams + 100}")
@@ -126,15 +189,24 @@ def main() -> None:
         "[server]\n", f'[server]\nupstream_client = "{args.upstream_client}"\nmax_connections = {args.streams + 100}\n'
         "max_connections_per_client = 0\n", 1))
     log = work / "gateway.log"
-    gateway = bench.spawn([*bench.sluicegate_command(), "serve", "--config", str(config), "--port", str(port)], log)
+    snapshots = work / "snapshots" if args.trace else None
+    serve = ["serve", "--config", str(config), "--port", str(port)]
+    if snapshots is not None:
+        snapshots.mkdir()
+        command = [sys.executable, __file__, "--serve-traced", str(snapshots), *serve]
+    else:
+        command = [*bench.sluicegate_command(), *serve]
+    gateway = bench.spawn(command, log)
     try:
         bench.wait_ready(upstream, bench_upstream_port, work / "upstream.log")
         bench.wait_ready(gateway, port, log, path="/health")
         asyncio.run(hold(port, 50, gateway.pid))  # warm: first imports, first connections
-        before, during = asyncio.run(hold(port, args.streams, gateway.pid))
+        before, during = asyncio.run(hold(port, args.streams, gateway.pid, snapshots))
         per_stream = (during - before) * 1024 / args.streams
         print(f"gateway RSS {before / 1024:.1f} MB idle, {during / 1024:.1f} MB with {args.streams} streams open "
               f"({args.upstream_client} client): {per_stream / 1024:.1f} KB a stream")
+        if snapshots is not None:
+            print_trace(snapshots, args.streams)
     finally:
         gateway.terminate()
         upstream.terminate()
