@@ -4,11 +4,16 @@ first event, and the gateway's RSS before and while they are open.
     python contrib/bench/idle_streams.py            # 1,000 streams
     python contrib/bench/idle_streams.py --streams 2000 --upstream-client aiohttp
     python contrib/bench/idle_streams.py --trace     # and where the memory is (tracemalloc)
+    python contrib/bench/idle_streams.py --target bare    # bench.py's bare aiohttp proxy instead
+    python contrib/bench/idle_streams.py --target server  # aiohttp's server alone (the vendor script)
 
 A stream here holds a client connection, its request, the vendor connection and the relay
 between them, as a real agent's long answer does between two tokens. The vendor is a script of
 its own (``--serve-upstream``): it sends one event per stream, then waits until told to finish.
-Needs an open-file limit above 2 x streams + 100 (``ulimit -n``). ``--trace`` runs the gateway
+The other targets are the floors the gateway is compared with: ``bare`` is the featureless
+aiohttp pass-through proxy of bench.py (aiohttp's server and its client session), ``server`` the
+vendor script itself answering the streams (aiohttp's low-level server and nothing else: what
+the client side of a stream costs before any proxying). Needs an open-file limit above 2 x streams + 100 (``ulimit -n``). ``--trace`` runs the gateway
 under tracemalloc (``--serve-traced``), takes a snapshot before and while the streams are open
 and prints the lines that allocated what they hold, per stream (tracemalloc makes the RSS
 figures larger: read them from a run without it).
@@ -158,6 +163,7 @@ async def hold(port: int, streams: int, gateway_pid: int, snapshots: Path | None
 
 
 bench_upstream_port = 0
+TARGETS = ("gateway", "bare", "server")
 
 
 def main() -> None:
@@ -166,6 +172,8 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=1000)
     parser.add_argument("--upstream-client", choices=("pool", "aiohttp"), default="pool")
     parser.add_argument("--trace", action="store_true", help="also print where the memory is (tracemalloc)")
+    parser.add_argument("--target", choices=TARGETS, default="gateway",
+                        help="what holds the streams: the gateway, bench.py's bare proxy, or aiohttp's server alone")
     parser.add_argument("--serve-upstream", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--serve-traced", type=Path, help=argparse.SUPPRESS)
     args, rest = parser.parse_known_args()
@@ -177,6 +185,8 @@ def main() -> None:
         return
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    if args.trace and args.target != "gateway":
+        parser.error("--trace goes with the gateway target")
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < 2 * args.streams + 100:
         raise SystemExit(f"the open-file limit is {soft}: raise it (ulimit -n) above {2 * args.streams + 100}")
@@ -194,24 +204,32 @@ def main() -> None:
     if snapshots is not None:
         snapshots.mkdir()
         command = [sys.executable, __file__, "--serve-traced", str(snapshots), *serve]
+    elif args.target == "bare":
+        command = [sys.executable, str(HERE / "bare_proxy.py"), "--port", str(port),
+                   "--upstream", f"http://{bench.HOST}:{bench_upstream_port}"]
     else:
         command = [*bench.sluicegate_command(), *serve]
-    gateway = bench.spawn(command, log)
+    gateway = bench.spawn(command, log) if args.target != "server" else None
     try:
         bench.wait_ready(upstream, bench_upstream_port, work / "upstream.log")
-        bench.wait_ready(gateway, port, log, path="/health")
-        asyncio.run(hold(port, 50, gateway.pid))  # warm: first imports, first connections
-        before, during = asyncio.run(hold(port, args.streams, gateway.pid, snapshots))
+        if gateway is not None:
+            bench.wait_ready(gateway, port, log, path="/health" if args.target == "gateway" else None)
+        else:
+            port = bench_upstream_port
+        pid = gateway.pid if gateway is not None else upstream.pid
+        asyncio.run(hold(port, 50, pid))  # warm: first imports, first connections
+        before, during = asyncio.run(hold(port, args.streams, pid, snapshots))
         per_stream = (during - before) * 1024 / args.streams
-        print(f"gateway RSS {before / 1024:.1f} MB idle, {during / 1024:.1f} MB with {args.streams} streams open "
-              f"({args.upstream_client} client): {per_stream / 1024:.1f} KB a stream")
+        how = f" ({args.upstream_client} client)" if args.target == "gateway" else ""
+        print(f"{args.target} RSS {before / 1024:.1f} MB idle, {during / 1024:.1f} MB with {args.streams} streams "
+              f"open{how}: {per_stream / 1024:.1f} KB a stream")
         if snapshots is not None:
             print_trace(snapshots, args.streams)
     finally:
-        gateway.terminate()
-        upstream.terminate()
-        gateway.wait(30)
-        upstream.wait(30)
+        for process in (gateway, upstream):
+            if process is not None:
+                process.terminate()
+                process.wait(30)
 
 
 if __name__ == "__main__":
