@@ -6,6 +6,7 @@ first event, and the gateway's RSS before and while they are open.
     python contrib/bench/idle_streams.py --trace     # and where the memory is (tracemalloc)
     python contrib/bench/idle_streams.py --target bare    # bench.py's bare aiohttp proxy instead
     python contrib/bench/idle_streams.py --target server  # aiohttp's server alone (the vendor script)
+    python contrib/bench/idle_streams.py --target lean    # lean_proxy.py: no aiohttp server at all
 
 A stream here holds a client connection, its request, the vendor connection and the relay
 between them, as a real agent's long answer does between two tokens. The vendor is a script of
@@ -13,7 +14,9 @@ its own (``--serve-upstream``): it sends one event per stream, then waits until 
 The other targets are the floors the gateway is compared with: ``bare`` is the featureless
 aiohttp pass-through proxy of bench.py (aiohttp's server and its client session), ``server`` the
 vendor script itself answering the streams (aiohttp's low-level server and nothing else: what
-the client side of a stream costs before any proxying). Needs an open-file limit above 2 x streams + 100 (``ulimit -n``). ``--trace`` runs the gateway
+the client side of a stream costs before any proxying), ``lean`` the prototype of lean_proxy.py
+(a protocol of its own on httptools and the gateway's vendor client: what a proxy without
+aiohttp's server objects holds). Needs an open-file limit above 2 x streams + 100 (``ulimit -n``). ``--trace`` runs the gateway
 under tracemalloc (``--serve-traced``), takes a snapshot before and while the streams are open
 and prints the lines that allocated what they hold, per stream (tracemalloc makes the RSS
 figures larger: read them from a run without it).
@@ -163,7 +166,7 @@ async def hold(port: int, streams: int, gateway_pid: int, snapshots: Path | None
 
 
 bench_upstream_port = 0
-TARGETS = ("gateway", "bare", "server")
+TARGETS = ("gateway", "bare", "server", "lean")
 
 
 def main() -> None:
@@ -173,7 +176,7 @@ def main() -> None:
     parser.add_argument("--upstream-client", choices=("pool", "aiohttp"), default="pool")
     parser.add_argument("--trace", action="store_true", help="also print where the memory is (tracemalloc)")
     parser.add_argument("--target", choices=TARGETS, default="gateway",
-                        help="what holds the streams: the gateway, bench.py's bare proxy, or aiohttp's server alone")
+                        help="what holds the streams: the gateway, bench.py's bare proxy, aiohttp's server alone, lean_proxy.py")
     parser.add_argument("--serve-upstream", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--serve-traced", type=Path, help=argparse.SUPPRESS)
     args, rest = parser.parse_known_args()
@@ -207,6 +210,9 @@ def main() -> None:
     elif args.target == "bare":
         command = [sys.executable, str(HERE / "bare_proxy.py"), "--port", str(port),
                    "--upstream", f"http://{bench.HOST}:{bench_upstream_port}"]
+    elif args.target == "lean":
+        upstream_url = f"http://{bench.HOST}:{bench_upstream_port}"
+        command = [sys.executable, str(HERE / "lean_proxy.py"), str(port), upstream_url]
     else:
         command = [*bench.sluicegate_command(), *serve]
     gateway = bench.spawn(command, log) if args.target != "server" else None
