@@ -7,12 +7,16 @@ import contextlib
 
 import openai
 import orjson
+import pytest
 from aiohttp import web
 from aiohttp.http_writer import StreamWriter
 
+from sluicegate.server.api_protocol import ApiConnection
 from sluicegate.testing import openai_chunks
 
 PIECES = ["one ", "two ", "three ", "four ", "five"]
+#: Both servers of the API's operations write streams the same way (server/api_protocol.py).
+SERVERS = pytest.mark.parametrize("api_server", ["gateway", "aiohttp"])
 
 
 async def serve(app: web.Application) -> tuple[web.AppRunner, int]:
@@ -27,9 +31,15 @@ def frames(chunks) -> bytes:
     return b"".join(b"data: " + orjson.dumps(chunk) + b"\n\n" for chunk in chunks) + b"data: [DONE]\n\n"
 
 def socket_writes(monkeypatch) -> list[bytes]:
-    """Every socket write aiohttp makes from now on, the vendor's and the gateway's, in order."""
+    """Every socket write aiohttp and the API connections make from now on, the vendor's and the
+    gateway's, in order."""
     sent: list[bytes] = []
     original_write, original_writelines = StreamWriter._write, StreamWriter._writelines
+    original_send = ApiConnection._send
+
+    def send(self, data):
+        sent.append(bytes(data))
+        return original_send(self, data)
 
     def write(self, chunk):
         sent.append(bytes(chunk))
@@ -41,14 +51,40 @@ def socket_writes(monkeypatch) -> list[bytes]:
 
     monkeypatch.setattr(StreamWriter, "_write", write)
     monkeypatch.setattr(StreamWriter, "_writelines", writelines)
+    monkeypatch.setattr(ApiConnection, "_send", send)
     return sent
 
 
+def stream_writes(monkeypatch, api_server: str) -> list[bytes]:
+    """The data of each write of the gateway's stream (``StreamSink.write``) on ``api_server``."""
+    writes: list[bytes] = []
+    if api_server == "gateway":
+        original_sink = ApiConnection.write
+
+        async def sink(self, data):
+            writes.append(bytes(data))
+            return await original_sink(self, data)
+
+        monkeypatch.setattr(ApiConnection, "write", sink)
+        return writes
+    original = web.StreamResponse.write
+
+    async def counting(self, data):
+        if self.content_type == "text/event-stream" and self.headers.get("x-request-id"):
+            writes.append(bytes(data))
+        return await original(self, data)
+
+    monkeypatch.setattr(web.StreamResponse, "write", counting)
+    return writes
+
+
 @contextlib.asynccontextmanager
-async def stream_through(gateway, vendor_port: int):
+async def stream_through(gateway, vendor_port: int, api_server: str):
     """A chat stream through a gateway in front of the vendor app on ``vendor_port``; its client
     is closed at the end (an unclosed one fails later, on a closed loop, in another test)."""
     server = await gateway(f"""
+[server]
+api_server = "{api_server}"
 [providers.v]
 type = "openai"
 base_url = "http://127.0.0.1:{vendor_port}/v1"
@@ -62,7 +98,8 @@ targets = ["v/m"]
 
 
 
-async def test_one_upstream_read_is_one_write_and_a_pause_is_not_waited_out(gateway, monkeypatch):
+@SERVERS
+async def test_one_upstream_read_is_one_write_and_a_pause_is_not_waited_out(gateway, monkeypatch, api_server):
     release = asyncio.Event()
     chunks = openai_chunks(PIECES)
 
@@ -78,18 +115,10 @@ async def test_one_upstream_read_is_one_write_and_a_pause_is_not_waited_out(gate
     app = web.Application()
     app.router.add_post("/v1/chat/completions", answer)
     runner, port = await serve(app)
-    writes: list[bytes] = []
-    original = web.StreamResponse.write
-
-    async def counting(self, data):
-        if self.content_type == "text/event-stream" and self.headers.get("x-request-id"):
-            writes.append(bytes(data))
-        return await original(self, data)
-
-    monkeypatch.setattr(web.StreamResponse, "write", counting)
+    writes = stream_writes(monkeypatch, api_server)
     try:
         seen = []
-        async with stream_through(gateway, port) as stream:
+        async with stream_through(gateway, port, api_server) as stream:
             async for chunk in stream:
                 if chunk.choices and chunk.choices[0].delta.content:
                     seen.append(chunk.choices[0].delta.content)
@@ -104,7 +133,7 @@ async def test_one_upstream_read_is_one_write_and_a_pause_is_not_waited_out(gate
         await runner.cleanup()
 
 
-async def writes_streaming_from(answer, gateway, monkeypatch) -> list[bytes]:
+async def writes_streaming_from(answer, gateway, monkeypatch, api_server: str) -> list[bytes]:
     """aiohttp's socket writes while the client reads a whole chat stream through the gateway
     from a vendor that answers with ``answer``."""
     app = web.Application()
@@ -112,7 +141,7 @@ async def writes_streaming_from(answer, gateway, monkeypatch) -> list[bytes]:
     runner, port = await serve(app)
     sent = socket_writes(monkeypatch)
     try:
-        async with stream_through(gateway, port) as stream:
+        async with stream_through(gateway, port, api_server) as stream:
             text = "".join([chunk.choices[0].delta.content or "" async for chunk in stream if chunk.choices])
         assert text == "".join(PIECES)
     finally:
@@ -120,7 +149,8 @@ async def writes_streaming_from(answer, gateway, monkeypatch) -> list[bytes]:
     return sent
 
 
-async def test_the_head_leaves_with_the_first_events(gateway, monkeypatch):
+@SERVERS
+async def test_the_head_leaves_with_the_first_events(gateway, monkeypatch, api_server):
     chunks = openai_chunks(PIECES)
 
     async def answer(request: web.Request) -> web.StreamResponse:
@@ -130,13 +160,14 @@ async def test_the_head_leaves_with_the_first_events(gateway, monkeypatch):
         await response.write_eof()
         return response
 
-    sent = await writes_streaming_from(answer, gateway, monkeypatch)
+    sent = await writes_streaming_from(answer, gateway, monkeypatch, api_server)
     # The gateway's head (it alone names the request) left in the same write as the events.
     head = next(write for write in sent if write.startswith(b"HTTP/1.1 200") and b"x-request-id" in write.lower())
     assert head.count(b"data: ") == len(chunks) + 1
 
 
-async def test_a_stream_read_whole_leaves_in_one_write_with_its_end(gateway, monkeypatch):
+@SERVERS
+async def test_a_stream_read_whole_leaves_in_one_write_with_its_end(gateway, monkeypatch, api_server):
     chunks = openai_chunks(PIECES)
 
     async def answer(request: web.Request) -> web.StreamResponse:
@@ -145,7 +176,7 @@ async def test_a_stream_read_whole_leaves_in_one_write_with_its_end(gateway, mon
         await response.write_eof(frames(chunks))  # every event and the body's end at once
         return response
 
-    sent = await writes_streaming_from(answer, gateway, monkeypatch)
+    sent = await writes_streaming_from(answer, gateway, monkeypatch, api_server)
     ours = [write for write in sent if b"x-request-id" in write.lower()]
     # The head, every event and the chunked body's end: one write, none after it.
     assert len(ours) == 1 and ours[0].count(b"data: ") == len(chunks) + 1

@@ -45,6 +45,15 @@ def _upstream_client(_: Any, attribute: Any, value: str) -> None:
         raise ValueError(f"must be one of {', '.join(UPSTREAM_CLIENTS)}; got {value!r}")
 
 
+#: Who serves the API's POST operations: the gateway's own connection protocol, or aiohttp's server.
+API_SERVERS = ("gateway", "aiohttp")
+
+
+def _api_server(_: Any, attribute: Any, value: str) -> None:
+    if value not in API_SERVERS:
+        raise ValueError(f"must be one of {', '.join(API_SERVERS)}; got {value!r}")
+
+
 @define(kw_only=True)
 class ServerConfig:
     # Address to listen on (--host overrides it); 0.0.0.0 for every interface.
@@ -79,6 +88,11 @@ class ServerConfig:
     # The HTTP client of vendor calls: "pool", the gateway's own (sluicegate.http_pool), or
     # "aiohttp", aiohttp's ClientSession. Read when the server starts: a change needs a restart.
     upstream_client: str = field(default="pool", validator=_upstream_client)
+    # The server of the API's POST operations (chat completions, responses, messages, ...):
+    # "gateway", a connection protocol of the gateway's own (server/api_protocol.py; anything
+    # else on the connection goes to aiohttp's server), or "aiohttp" for every request. Read
+    # when the server starts: a change needs a restart.
+    api_server: str = field(default="gateway", validator=_api_server)
     # CORS headers for browsers ([server.cors]); absent: none, and OPTIONS is a 405.
     cors: CorsConfig | None = None
     # Add stream_options.include_usage to OpenAI-dialect streams so usage and cost are known;

@@ -45,11 +45,17 @@ def fixed_post_routes(app: web.Application) -> dict[str, tuple[Handler, UrlMappi
     return routes
 
 
+def plain_app(app: web.Application) -> bool:
+    """``app`` is as the gateway built it: the edge its only middleware, no sub-app (a plugin's
+    own would be skipped by handling its routes past the application)."""
+    return tuple(app.middlewares) == (edge_middleware,) and not any(
+        isinstance(resource, web.PrefixedSubAppResource) for resource in app.router.resources()
+    )
+
+
 def dispatcher(app: web.Application, through_app: Handler) -> Handler:
     """The server's request handler for a frozen ``app``; ``through_app`` is ``app._handle``."""
-    if tuple(app.middlewares) != (edge_middleware,) or any(
-        isinstance(resource, web.PrefixedSubAppResource) for resource in app.router.resources()
-    ):
+    if not plain_app(app):
         return through_app
     routes = fixed_post_routes(app)
 

@@ -8,10 +8,12 @@ import logging
 import os
 import re
 import time
+from collections.abc import Mapping, MutableMapping
 
 import orjson
 from aiohttp import web
 
+from sluicegate.config.schema import CorsConfig
 from sluicegate.errors import GatewayError, MethodNotAllowed, PayloadTooLarge, RouteNotFound
 from sluicegate.resilience.classify import classify
 from sluicegate.retry_hints import with_retry_hints
@@ -49,7 +51,12 @@ os.register_at_fork(after_in_child=new_request_id.reseed)
 
 
 def request_id_for(request: web.Request) -> str:
-    given = request.headers.get("x-request-id")
+    return request_id_from(request.headers)
+
+
+def request_id_from(headers: Mapping[str, str]) -> str:
+    """The client's ``x-request-id`` when it is a plain one, else a new id."""
+    given = headers.get("x-request-id")
     if given and _VALID_REQUEST_ID.match(given):
         return given
     return new_request_id()
@@ -75,20 +82,24 @@ def api_of(request: web.Request) -> str:
 def error_response(request: web.Request, error: GatewayError, request_id: str) -> web.Response:
     # The request's own assembly shapes it; before one serves, the gateway's loaded plugins do
     # (the error-body plugins are the only shapes there are).
-    shaper = request.get(ASSEMBLY) or request.app[GATEWAY]
-    record = request.get(RECORD)
+    body, headers = render_error(request.get(ASSEMBLY) or request.app[GATEWAY], request.get(RECORD), error,
+                                 request_id, api_of(request))
+    response = web.Response(body=body, status=error.status, headers=headers, content_type="application/json")
+    if error.headers.get("Connection") == "close":
+        response.force_close()  # the header alone would leave aiohttp waiting on the connection
+    return response
+
+
+def render_error(shaper, record: RequestRecord | None, error: GatewayError, request_id: str,
+                 api: str) -> tuple[bytes, dict[str, str]]:
+    """An error's body in ``api``'s shape and its headers (request id, retry hints); noted in
+    the request's record when there is one."""
     if record is not None:
         record.status = error.status
         record.error_code = error.code
         record.error_class = classify(error).value
-    body = shaper.error_body(error, request_id, api_of(request))
-    headers = {"x-request-id": request_id, **with_retry_hints(error)}
-    response = web.Response(
-        body=orjson.dumps(body), status=error.status, headers=headers, content_type="application/json"
-    )
-    if error.headers.get("Connection") == "close":
-        response.force_close()  # the header alone would leave aiohttp waiting on the connection
-    return response
+    body = shaper.error_body(error, request_id, api)
+    return orjson.dumps(body), {"x-request-id": request_id, **with_retry_hints(error)}
 
 
 def _from_http_exception(exc: web.HTTPException, request: web.Request) -> GatewayError:
@@ -189,15 +200,17 @@ async def add_cors_headers(request: web.Request, response: web.StreamResponse) -
     """on_response_prepare signal: CORS headers on every response, streams included."""
     assembly = request.app[GATEWAY].current
     cors = assembly.config.server.cors if assembly is not None else None
-    if cors is None:
-        return
-    origin = request.headers.get("origin")
+    if cors is not None:
+        cors_headers(cors, request.headers.get("origin"), response.headers)
+
+
+def cors_headers(cors: CorsConfig, origin: str | None, headers: MutableMapping[str, str]) -> None:
+    """The CORS headers of a response to a request from ``origin``, set in ``headers``."""
     if not origin:
         return
     wildcard = "*" in cors.allow_origins
     if not wildcard and origin not in cors.allow_origins:
         return
-    headers = response.headers
     headers["Access-Control-Allow-Origin"] = "*" if wildcard and not cors.allow_credentials else origin
     if not wildcard or cors.allow_credentials:
         headers["Vary"] = "Origin"

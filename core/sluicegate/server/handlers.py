@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple, Protocol
 
 import orjson
 from aiohttp import web
@@ -17,6 +17,7 @@ from sluicegate.exchange import (
     OPENAI_ENDPOINTS,
     Endpoint,
     GatewayRequest,
+    Identity,
     Reply,
     RequestContext,
     StreamEnd,
@@ -45,12 +46,35 @@ SSE_HEADERS = {
 
 
 class EventStreamResponse(web.StreamResponse):
-    """A stream's response whose head goes out with its first events, in one write. aiohttp sends
-    a ``StreamResponse``'s head on its own when it is prepared; ``write_stream`` prepares it only
-    once the first event is here and writes that at once, so waiting costs the client nothing and
-    saves a system call (and a packet) per stream."""
+    """A stream's response (``StreamSink``) on aiohttp's server, whose head goes out with its first
+    events, in one write. aiohttp sends a ``StreamResponse``'s head on its own when it is
+    prepared; ``write_stream`` starts it only once the first event is here and writes that at
+    once, so waiting costs the client nothing and saves a system call (and a packet) per stream."""
 
     _send_headers_immediately = False
+
+    def __init__(self, request: web.Request) -> None:
+        super().__init__(status=200)
+        self._request = request
+
+    async def start(self, headers: dict[str, str]) -> None:
+        self.headers.update(headers)
+        await self.prepare(self._request)
+
+
+class StreamSink(Protocol):
+    """Where ``write_stream`` sends a stream: a response on aiohttp's server, or an API connection
+    (server/api_protocol.py). The head is sent with the first write; ``write_eof`` sends its
+    ``tail`` with the body's end. A ``ConnectionResetError`` from a write means the client left."""
+
+    @property
+    def prepared(self) -> bool: ...
+
+    async def start(self, headers: dict[str, str]) -> None: ...
+
+    async def write(self, data: bytes) -> None: ...
+
+    async def write_eof(self, data: bytes = b"") -> None: ...
 
 
 #: Turns a request and its body's bytes into (the parsed body, the requested model, stream?):
@@ -77,65 +101,108 @@ def checked_reader(endpoint: Endpoint) -> Reader:
     return read
 
 
-def api_handler(endpoint: Endpoint, read: Reader | None = None,
-                screen: Callable[[web.Request], None] | None = None):
-    """The handler of one operation. ``read`` gives the body, model and stream flag
-    (``checked_reader`` by default); ``screen`` may refuse a request before it is authenticated
-    (a key where keys must not go)."""
-    if read is None:
-        read = checked_reader(endpoint)
-    api = api_name(endpoint)
-    # The Responses API stores its answers and replays stored conversations (server/responses.py).
-    stateful = endpoint is Endpoint.RESPONSES
-    may_ask_usage = endpoint in USAGE_OPTION
+class Operation:
+    """One API operation, served the same way on aiohttp's server (``handle``) and on the API
+    connections (server/api_protocol.py): authenticate, parse once, route, run the chain."""
 
-    async def handle(request: web.Request) -> web.StreamResponse:
-        assembly = request[ASSEMBLY]
-        request_id = request[REQUEST_ID]
-        # Facts are noted on one path; when no extension watches, the null record drops them.
-        record = request.get(RECORD, NO_RECORD)
-        record.api = api  # before anything can refuse the request: its errors count too
-        if screen is not None:
-            screen(request)
-        identity = await assembly.authenticate(request.headers)
-        tenant = identity.tenant if identity is not None else None
+    __slots__ = ("endpoint", "read", "screen", "api", "checked", "stateful", "may_ask_usage")
+
+    def __init__(self, endpoint: Endpoint, read: Reader | None = None,
+                 screen: Callable[[web.Request], None] | None = None) -> None:
+        self.endpoint = endpoint
+        # The body alone says everything (no path parameter, no screen): the API connections
+        # may serve it.
+        self.checked = read is None and screen is None
+        self.read = checked_reader(endpoint) if read is None else read
+        self.screen = screen
+        self.api = api_name(endpoint)
+        # The Responses API stores its answers and replays stored conversations (server/responses.py).
+        self.stateful = endpoint is Endpoint.RESPONSES
+        self.may_ask_usage = endpoint in USAGE_OPTION
+
+    async def identify(self, assembly, record: RequestRecord | NullRecord, headers: Mapping[str, str]) -> Identity | None:
+        identity = await assembly.authenticate(headers)
         if identity is not None:
             record.tenant, record.client = identity.tenant, identity.client
             record.key_id, record.team_id = identity.key_id, identity.team_id
-        raw = await read_body(request, assembly.max_body, assembly.body_idle_timeout)
-        body, model, stream = read(request, raw)
+        return identity
+
+    async def answer(self, assembly, request_id: str, record: RequestRecord | NullRecord, identity: Identity | None,
+                     headers: Mapping[str, str], query: str, raw: bytes,
+                     parsed: tuple[dict[str, Any], str, bool]) -> Answer:
+        """Route the parsed request and run the chain: what the client is to get."""
+        body, model, stream = parsed
         record.model, record.stream = model, stream  # a log names even an unknown model
         route = assembly.router.resolve(model)
         name = route.name
         record.model_label = name if name in assembly.alias_names else assembly.telemetry.target_label(name)
-        ctx = RequestContext(request_id, tenant, request.headers, time.monotonic(), request.rel_url.raw_query_string,
-                             identity=identity)
+        tenant = identity.tenant if identity is not None else None
+        ctx = RequestContext(request_id, tenant, headers, time.monotonic(), query, identity=identity)
         # Decided here, applied where the adapter encodes (after limits and cache keys are
         # decided on the client's own body): ask the vendor for a stream's usage when someone
         # reads it; the usage chunk the client did not ask for is not sent on.
-        stream_usage = (record.watching and stream and may_ask_usage and assembly.stream_usage
+        stream_usage = (record.watching and stream and self.may_ask_usage and assembly.stream_usage
                         and not client_asked_for_usage(body))
-        req = GatewayRequest(endpoint, body, raw, model, stream, route.targets, route, stream_usage)
+        req = GatewayRequest(self.endpoint, body, raw, model, stream, route.targets, route, stream_usage)
         turn = None
-        if stateful:
+        if self.stateful:
             turn, req = await begin_turn(assembly.responses, tenant, ctx, req)
         try:
             result = await assembly.chain(ctx, req)
         finally:
             note_outcome(record, ctx, assembly.telemetry.target_label)
-        if turn is not None:
-            result = await turn.finish(result)
-        if type(result) is not Reply:
-            inband = turn.inband_error if turn is not None else None
-            return await write_stream(request, ctx, result, assembly, api, record, inband, stream_usage)
-        record.note_reply(result)
-        headers = {"Content-Type": "application/json", "x-request-id": request_id}
-        headers.update(response_headers(ctx))
-        if result.headers:
-            headers.update(result.headers)
-        return web.Response(body=result.body, status=result.status, headers=headers)
+        if turn is None:
+            return Answer(ctx, result, None, stream_usage)
+        return Answer(ctx, await turn.finish(result), turn.inband_error, stream_usage)
 
-    return handle
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """The operation on aiohttp's server."""
+        assembly = request[ASSEMBLY]
+        request_id = request[REQUEST_ID]
+        # Facts are noted on one path; when no extension watches, the null record drops them.
+        record = request.get(RECORD, NO_RECORD)
+        record.api = self.api  # before anything can refuse the request: its errors count too
+        if self.screen is not None:
+            self.screen(request)
+        identity = await self.identify(assembly, record, request.headers)
+        raw = await read_body(request, assembly.max_body, assembly.body_idle_timeout)
+        answer = await self.answer(assembly, request_id, record, identity, request.headers,
+                                   request.rel_url.raw_query_string, raw, self.read(request, raw))
+        result = answer.result
+        if type(result) is not Reply:
+            response = EventStreamResponse(request)
+            await write_stream(response, answer.ctx, result, assembly, request.app[DRAIN], request.path, self.api,
+                               record, answer.inband, answer.hide_usage)
+            return response
+        record.note_reply(result)
+        return web.Response(body=result.body, status=result.status, headers=reply_headers(answer.ctx, result))
+
+
+class Answer(NamedTuple):
+    """What ``Operation.answer`` found: the request's context, the chain's result, the in-band
+    error renderer of a Responses turn, and whether to hide the usage chunk the gateway asked for."""
+
+    ctx: RequestContext
+    result: Reply | StreamReply
+    inband: Callable[[GatewayError, Any], bytes] | None
+    hide_usage: bool
+
+
+def api_handler(endpoint: Endpoint, read: Reader | None = None,
+                screen: Callable[[web.Request], None] | None = None) -> Callable[[web.Request], Any]:
+    """The aiohttp handler of one operation. ``read`` gives the body, model and stream flag
+    (``checked_reader`` by default); ``screen`` may refuse a request before it is authenticated
+    (a key where keys must not go)."""
+    return Operation(endpoint, read, screen).handle
+
+
+def reply_headers(ctx: RequestContext, result: Reply) -> dict[str, str]:
+    """A JSON reply's headers: its type and request id, the chain's, the vendor's passed on."""
+    headers = {"Content-Type": "application/json", "x-request-id": ctx.request_id}
+    headers.update(response_headers(ctx))
+    if result.headers:
+        headers.update(result.headers)
+    return headers
 
 
 #: Operations whose streams report usage only when asked (``stream_options.include_usage``).
@@ -178,16 +245,18 @@ def note_outcome(record: RequestRecord | NullRecord, ctx: RequestContext, target
 
 
 async def write_stream(
-    request: web.Request,
+    response: StreamSink,
     ctx: RequestContext,
     reply: StreamReply,
     assembly,
+    drain: Drain,
+    path: str,
     api: str = "openai",
     record: RequestRecord | NullRecord = NO_RECORD,
     inband: Callable[[GatewayError, Any], bytes] | None = None,
     hide_usage: bool = False,
-) -> web.StreamResponse:
-    """Send events as they come; an upstream failure after the first byte ends the stream with an
+) -> None:
+    """Send events to ``response`` as they come; an upstream failure after the first byte ends the stream with an
     in-band error event rather than a clean end the client would mistake for success.
 
     What the stream reports (usage) is read by the request's one stream observer: the chain's
@@ -200,7 +269,6 @@ async def write_stream(
     # A shutdown that cuts this stream ends it with an in-band error (see server/drain.py): each
     # wait for an event turns the cut's CancelledError into that error here, in this frame (an
     # EndAtCut wrapper would add a coroutine to every event).
-    drain = request.app[DRAIN]
     # What the router held back (a stream's start, until its first content) comes first; the
     # rest is read straight from the vendor's iterator, and ``end`` hears how it ended.
     held_back, events, end = reply.parts()
@@ -222,14 +290,13 @@ async def write_stream(
     headers.update(response_headers(ctx))
     if reply.headers:
         headers.update(reply.headers)
-    response = EventStreamResponse(status=200, headers=headers)
     observer = record.stream_observer(ctx, hide_usage)
     see = observer.see if observer is not None else None
     held: list[bytes] = []
     # What is still held when the stream ends goes out with the body's end, in one write.
     tail = b""
     try:
-        await response.prepare(request)
+        await response.start(headers)
         record.status = 200
         record.ttft = time.monotonic() - record.started
         event = first
@@ -255,7 +322,7 @@ async def write_stream(
     except ConnectionResetError:
         # The client left; closing the reply below closes the upstream connection.
         record.status = 499
-        return response
+        return
     except Exception as failure:
         if isinstance(failure, GatewayError):
             error = failure
@@ -264,7 +331,7 @@ async def write_stream(
         else:
             # The 200 is sent: the edge can no longer answer with an error status, so the
             # stream ends with an in-band error and the traceback goes to the log only.
-            log.exception("stream failed while serving %s [%s]", request.path, ctx.request_id)
+            log.exception("stream failed while serving %s [%s]", path, ctx.request_id)
             error = GatewayError("The gateway hit an internal error.", status=500)
         record.error_code, record.error_class = error.code, "stream_error"
         body = assembly.error_body(error, ctx.request_id, api)
@@ -279,7 +346,7 @@ async def write_stream(
             await response.write(b"".join(held) + frame)
         except ConnectionResetError:
             record.status = 499
-            return response
+            return
     finally:
         await reply.aclose()
         record.note_stream(ctx.facts.stream)
@@ -287,7 +354,6 @@ async def write_stream(
         await response.write_eof(tail)
     except ConnectionResetError:
         record.status = 499
-    return response
 
 
 def _stopped(stop: BaseException, drain: Drain, end: StreamEnd | None) -> None:

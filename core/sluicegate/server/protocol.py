@@ -33,6 +33,7 @@ from aiohttp.web_protocol import RequestHandler
 from sluicegate.errors import GatewayError, InvalidRequest
 from sluicegate.gateway import Gateway
 from sluicegate.retry_hints import with_retry_hints
+from sluicegate.server.api_protocol import ApiConnection, ApiLane
 from sluicegate.server.connections import ConnectionGuard, LogTally, Refusal
 from sluicegate.server.drain import Drain, Phase
 from sluicegate.server.edge import new_request_id
@@ -97,6 +98,13 @@ class GatewayProtocol(RequestHandler):
         if refusal is not None:
             self._server.refuse(cast(asyncio.Transport, transport), refusal)
             return
+        self._admitted = True
+        self._client = client
+        super().connection_made(transport)
+        self._arm_head_timer()
+
+    def adopt(self, transport: asyncio.BaseTransport, client: str) -> None:
+        """``connection_made`` for a connection admitted already (an API connection handed over)."""
         self._admitted = True
         self._client = client
         super().connection_made(transport)
@@ -204,9 +212,14 @@ class GatewayServer(web.Server):
         header_timeout: float,
         clock: Callable[[], float],
         sleep: Callable[[float], Awaitable[Any]],
+        lane: ApiLane | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(handler, **kwargs)
+        # The API's POST operations on connections of the gateway's own (server/api_protocol.py);
+        # None: every connection is aiohttp's.
+        self.lane = lane
+        self.api_connections: set[ApiConnection] = set()
         self.gateway = gateway
         self.guard = guard
         self.drain = drain
@@ -215,8 +228,20 @@ class GatewayServer(web.Server):
         self._sleep = sleep
         self._slow_heads = LogTally(self._log_slow_heads, clock)
 
-    def __call__(self) -> GatewayProtocol:
+    def __call__(self) -> GatewayProtocol | ApiConnection:
+        if self.lane is not None:
+            return ApiConnection(self, self.lane)
         return GatewayProtocol(self, loop=self._loop, **self._kwargs)
+
+    def adopt(self, transport: asyncio.Transport, client: str, data: bytes) -> None:
+        """Take over an API connection (server/api_protocol.py) for aiohttp's handling, from the
+        request whose bytes so far are ``data``; its place under the caps goes with it."""
+        protocol = GatewayProtocol(self, loop=self._loop, **self._kwargs)
+        transport.set_protocol(protocol)
+        protocol.adopt(transport, client)
+        transport.resume_reading()
+        if data:
+            protocol.data_received(data)
 
     def render(self, error: GatewayError, request_id: str) -> bytes:
         """The error body in the OpenAI shape, from the ``gateway_error_body`` plugins."""
@@ -244,8 +269,11 @@ class GatewayServer(web.Server):
         log.info("closed %d connection(s) that sent no complete request head within %gs (latest from %s)",
                  count, self.header_timeout, latest)
 
-    def busy(self) -> list[GatewayProtocol]:
-        return [conn for conn in self._connections if isinstance(conn, GatewayProtocol) and conn.in_request]
+    def busy(self) -> list[GatewayProtocol | ApiConnection]:
+        busy: list[GatewayProtocol | ApiConnection] = [
+            conn for conn in self._connections if isinstance(conn, GatewayProtocol) and conn.in_request]
+        busy.extend(conn for conn in self.api_connections if conn.in_request)
+        return busy
 
     def pre_shutdown(self) -> None:
         # aiohttp closes every connection here and ignores what arrives on them afterwards, so a
@@ -272,6 +300,8 @@ class GatewayServer(web.Server):
         for conn in list(self._connections):
             conn.force_close()
         self._connections.clear()
+        for api_conn in list(self.api_connections):
+            api_conn.force_close()
         self.guard.close()
         self._slow_heads.flush()
 

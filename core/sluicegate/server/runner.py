@@ -23,11 +23,12 @@ from aiohttp import web
 from attrs import define, field
 
 from sluicegate.gateway import Gateway
+from sluicegate.server.api_protocol import api_lane
 from sluicegate.server.app import create_app
 from sluicegate.server.connections import ConnectionCaps, ConnectionGuard, open_file_limit
 from sluicegate.server.dispatch import dispatcher
 from sluicegate.server.drain import Drain, Phase
-from sluicegate.server.keys import DRAIN
+from sluicegate.server.keys import DRAIN, GATEWAY
 from sluicegate.server.protocol import GatewayServer
 
 log = logging.getLogger("sluicegate")
@@ -39,16 +40,20 @@ class GatewayRunner(web.AppRunner):
     def __init__(self, app: web.Application, *, build: Callable[..., GatewayServer], **kwargs: Any) -> None:
         super().__init__(app, **kwargs)
         self._build = build
+        self._keepalive_timeout = float(kwargs.get("keepalive_timeout", 75.0))
 
     async def _make_server(self) -> web.Server:
         plain = await super()._make_server()  # starts and freezes the app, as aiohttp does
         # The same request factory and protocol options, in the gateway's server class; the API's
-        # POST routes dispatched past the application's plumbing (server/dispatch.py).
+        # POST routes dispatched past the application's plumbing (server/dispatch.py), and served
+        # on connections of the gateway's own where the app allows (server/api_protocol.py).
+        loop = asyncio.get_running_loop()
         return self._build(
             dispatcher(self.app, plain.request_handler),
+            lane=api_lane(self.app, self.app[GATEWAY], self.app[DRAIN], self._keepalive_timeout, loop),
             request_factory=plain.request_factory,
             handler_cancellation=plain.handler_cancellation,
-            loop=asyncio.get_running_loop(),
+            loop=loop,
             **plain._kwargs,
         )
 
