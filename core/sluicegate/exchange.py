@@ -474,7 +474,7 @@ class StreamReply:
     which closes the upstream connection at once.
     """
 
-    __slots__ = ("_events", "_source", "_held", "_end", "headers", "status", "_on_close")
+    __slots__ = ("_events", "_source", "_held", "_end", "headers", "status", "_closers")
 
     def __init__(
         self,
@@ -489,7 +489,9 @@ class StreamReply:
         self._end: StreamEnd | None = None
         self.headers = headers if headers is not None else {}
         self.status = 200
-        self._on_close = on_close
+        # (callback, awaited?) run by ``aclose`` in order: a list, not a chain of closures (a
+        # function and its cells per callback, held as long as the stream is open).
+        self._closers: list[tuple[Callable[[], Any], bool]] = [(on_close, True)] if on_close is not None else []
 
     def resume(self, held: list[SSEEvent], events: AsyncIterator[SSEEvent], end: StreamEnd | None) -> None:
         """Put the events a reader took from ``events`` (``held``) back before the rest; ``end``
@@ -525,38 +527,31 @@ class StreamReply:
 
     def also_on_close(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` (plain, synchronous) after the reply is closed."""
-        previous = self._on_close
-
-        async def close() -> None:
-            try:
-                if previous is not None:
-                    await previous()
-            finally:
-                callback()
-
-        self._on_close = close
+        self._closers.append((callback, False))
 
     def on_close_async(self, callback: Callable[[], Awaitable[None]]) -> None:
         """Await ``callback`` after the reply is closed."""
-        previous = self._on_close
-
-        async def close() -> None:
-            try:
-                if previous is not None:
-                    await previous()
-            finally:
-                await callback()
-
-        self._on_close = close
+        self._closers.append((callback, True))
 
     async def aclose(self) -> None:
+        """Close the events, then run the close callbacks in the order they were given; each
+        runs whatever the ones before it raised (the first error is raised after the last)."""
         for events in (self._events, self._source):
             aclose = getattr(events, "aclose", None)
             if aclose is not None:
                 await aclose()
-        if self._on_close is not None:
-            on_close, self._on_close = self._on_close, None
-            await on_close()
+        closers, self._closers = self._closers, []
+        failure: BaseException | None = None
+        for callback, awaited in closers:
+            try:
+                if awaited:
+                    await callback()  # type: ignore[misc]
+                else:
+                    callback()
+            except BaseException as error:  # raised below, after the others ran
+                failure = failure or error
+        if failure is not None:
+            raise failure
 
 
 async def _resumed(held: list[SSEEvent], events: AsyncIterator[SSEEvent],

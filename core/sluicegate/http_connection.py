@@ -41,6 +41,12 @@ class UpstreamConnection(asyncio.Protocol):
     """A connection's one exchange at a time: ``send`` a request, ``head`` waits for the status
     and headers, then the body comes as ``chunks`` until ``done``."""
 
+    # Slots: an open stream holds its vendor connection, and an instance dict costs more than
+    # the protocol's own fields.
+    __slots__ = ("origin", "pool", "transport", "lost", "idle_since", "_loop", "_parser", "_active", "status",
+                 "headers", "chunks", "buffered", "done", "_headers_done", "keep_alive", "error", "_waiter",
+                 "_decoder", "_paused", "_length_known")
+
     def __init__(self, origin: Any, pool: Any) -> None:
         self.origin = origin
         self.pool = pool  # told when the connection is lost (``forget``)

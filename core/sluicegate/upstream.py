@@ -234,10 +234,9 @@ class HttpProvider(Provider):
         """Wrap an adapter's event iterator so closing the reply closes the upstream connection
         at once, however deeply the adapter nests its generators."""
 
-        async def close() -> None:
-            response.close()
-
-        return StreamReply(events, on_close=close)
+        reply = StreamReply(events)
+        reply.also_on_close(response.close)
+        return reply
 
     async def events(self, response: UpstreamResponse, decode: EventDecoder = iter_sse,
                      screen: EventScreen | None = None) -> AsyncIterator[SSEEvent]:

@@ -9,6 +9,7 @@ seeing duplicated text. After that the stream is the client's, and a failure end
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -227,7 +228,7 @@ class ResilientRouter:
             stats.outcome(self.clock())
             if releases:
                 if isinstance(result, StreamReply):
-                    result.on_close_async(lambda releases=releases: _run_all(releases))
+                    result.on_close_async(functools.partial(_run_all, releases))
                 else:
                     await _run_all(releases)
             if breaker is not None and not isinstance(result, StreamReply):
@@ -273,7 +274,7 @@ class ResilientRouter:
             done = True
             if isinstance(result, StreamReply):
                 # A stream stays in flight until it ends; least-busy balancing counts it.
-                result.also_on_close(lambda: stats.finished(ttfb))
+                result.also_on_close(functools.partial(stats.finished, ttfb))
                 return result
             stats.finished(ttfb)
             return result

@@ -185,7 +185,9 @@ class ApiConnection(asyncio.Protocol):
         self.lane = lane
         self.transport: Any = None
         self.client = ""
-        self.parser = httptools.HttpRequestParser(self)
+        # Made when a request begins and dropped once it is read (0.9 KB an open stream kept,
+        # for 0.3 µs a request).
+        self.parser: Any = None
         self.state = IDLE
         # The bytes since the request being read began, until its head is accepted: what a
         # hand-off gives aiohttp's server.
@@ -258,6 +260,7 @@ class ApiConnection(asyncio.Protocol):
             return
         if state is IDLE:
             self.state = HEAD
+            self.parser = httptools.HttpRequestParser(self)
             if self.kept_alive:  # the first byte of a later request: its head has header_timeout
                 self.kept_alive = False
                 self._arm(self.server.header_timeout, self._head_timed_out)
@@ -279,10 +282,10 @@ class ApiConnection(asyncio.Protocol):
             self._hand_off()  # aiohttp's server answers the malformed request (a JSON 400)
             return
         if self.state is BUSY:
+            self.parser = None
             left = self.extra - self.length  # bytes of the next request in this read
             if left > 0:
                 self.pending = data[len(data) - left:]
-                self.parser = httptools.HttpRequestParser(self)  # the old one stopped at them
                 self.transport.pause_reading()
         elif self.state is BODY:
             self._arm(self.lane.gateway.current.body_idle_timeout, self._body_stalled)
@@ -381,6 +384,9 @@ class ApiConnection(asyncio.Protocol):
                 identity = await operation.identify(assembly, record, headers)
                 answer = await operation.answer(assembly, request_id, record, identity, headers, query, raw,
                                                 operation.read(None, raw))  # type: ignore[arg-type]
+                # What the request's body is still needed for (a stored Responses turn) holds it;
+                # this frame does not, for as long as a stream stays open.
+                del raw
                 result = answer.result
                 if type(result) is Reply:
                     record.note_reply(result)
