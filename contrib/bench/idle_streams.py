@@ -121,7 +121,8 @@ def print_trace(snapshots: Path, streams: int) -> None:
         print(f"  {line.size_diff / streams:7.0f} B {line.count_diff / streams:5.1f} objects  {where}:{frame.lineno}")
 
 
-async def hold(port: int, streams: int, gateway_pid: int, snapshots: Path | None = None) -> tuple[int, int]:
+async def hold(port: int, streams: int, gateway_pid: int, snapshots: Path | None = None,
+               waves: int = 1) -> tuple[int, int]:
     """Open ``streams`` streams, wait for each one's first event: the RSS (kB) before and while
     (and the tracemalloc snapshots 0 and 1 into ``snapshots``, when given)."""
     url = f"http://{bench.HOST}:{port}/v1/chat/completions"
@@ -131,6 +132,8 @@ async def hold(port: int, streams: int, gateway_pid: int, snapshots: Path | None
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=300)) as session:
         opened = 0
         all_open = asyncio.Event()
+        wave_open = asyncio.Event()  # the streams opened so far reached wave_target
+        wave_target = streams
 
         async def one() -> None:
             nonlocal opened
@@ -139,6 +142,8 @@ async def hold(port: int, streams: int, gateway_pid: int, snapshots: Path | None
                     raise RuntimeError(f"HTTP {response.status}: {await response.text()}")
                 await response.content.readuntil(b"\n\n")
                 opened += 1
+                if opened >= wave_target:
+                    wave_open.set()
                 if opened == streams:
                     all_open.set()
                 await response.read()
@@ -146,7 +151,16 @@ async def hold(port: int, streams: int, gateway_pid: int, snapshots: Path | None
         if snapshots is not None:
             await asyncio.to_thread(snapshot, gateway_pid, snapshots, 0)
         before = bench.proc_status(gateway_pid)["VmRSS"]
-        tasks = [asyncio.create_task(one()) for _ in range(streams)]
+        tasks: list[asyncio.Task[None]] = []
+        for wave in range(waves):
+            # Each wave's streams open together; the next wave starts once they all have.
+            size = streams * (wave + 1) // waves - streams * wave // waves
+            tasks += [asyncio.create_task(one()) for _ in range(size)]
+            wave_target = len(tasks)
+            wave_open.clear()
+            if opened < wave_target:
+                await asyncio.wait([asyncio.create_task(wave_open.wait()), *tasks],
+                                   return_when=asyncio.FIRST_COMPLETED, timeout=120)
         waiting = asyncio.create_task(all_open.wait())
         await asyncio.wait([waiting, *tasks], return_when=asyncio.FIRST_COMPLETED, timeout=120)
         if not all_open.is_set():
@@ -174,7 +188,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--streams", type=int, default=1000)
     parser.add_argument("--upstream-client", choices=("pool", "aiohttp"), default="pool")
+    parser.add_argument("--api-server", choices=("gateway", "aiohttp"), default="gateway",
+                        help="the gateway's [server] api_server: its own connections, or aiohttp's server")
     parser.add_argument("--trace", action="store_true", help="also print where the memory is (tracemalloc)")
+    parser.add_argument("--waves", type=int, default=1,
+                        help="open the streams in this many waves, each once the one before is open (default 1: "
+                             "all at once, so what the opening itself needs at its peak counts too)")
     parser.add_argument("--target", choices=TARGETS, default="gateway",
                         help="what holds the streams: the gateway, bench.py's bare proxy, aiohttp's server alone, lean_proxy.py")
     parser.add_argument("--serve-upstream", type=int, help=argparse.SUPPRESS)
@@ -199,7 +218,8 @@ def main() -> None:
     port = bench.free_port()
     config = work / "gateway.toml"
     config.write_text(bench.gateway_config(port, bench_upstream_port).replace(
-        "[server]\n", f'[server]\nupstream_client = "{args.upstream_client}"\nmax_connections = {args.streams + 100}\n'
+        "[server]\n", f'[server]\nupstream_client = "{args.upstream_client}"\napi_server = "{args.api_server}"\n'
+            f"max_connections = {args.streams + 100}\n"
         "max_connections_per_client = 0\n", 1))
     log = work / "gateway.log"
     snapshots = work / "snapshots" if args.trace else None
@@ -224,11 +244,12 @@ def main() -> None:
             port = bench_upstream_port
         pid = gateway.pid if gateway is not None else upstream.pid
         asyncio.run(hold(port, 50, pid))  # warm: first imports, first connections
-        before, during = asyncio.run(hold(port, args.streams, pid, snapshots))
+        before, during = asyncio.run(hold(port, args.streams, pid, snapshots, max(1, args.waves)))
         per_stream = (during - before) * 1024 / args.streams
-        how = f" ({args.upstream_client} client)" if args.target == "gateway" else ""
+        how = f" ({args.upstream_client} client, {args.api_server} server)" if args.target == "gateway" else ""
+        waves = f", opened in {args.waves} waves" if args.waves > 1 else ""
         print(f"{args.target} RSS {before / 1024:.1f} MB idle, {during / 1024:.1f} MB with {args.streams} streams "
-              f"open{how}: {per_stream / 1024:.1f} KB a stream")
+              f"open{how}{waves}: {per_stream / 1024:.1f} KB a stream")
         if snapshots is not None:
             print_trace(snapshots, args.streams)
     finally:
