@@ -224,6 +224,33 @@ async def test_unusual_bodies_are_served_by_aiohttps_server(gateway, extra):
         assert protocols(server) == [GatewayProtocol]
 
 
+@pytest.mark.parametrize("writes", [1, 7], ids=["one write", "seven writes"])
+async def test_a_large_body_is_served_on_the_api_connection(gateway, writes):
+    # An agent's request is often tens of KB: in the read that brings its head, or in many.
+    server = await gateway(config())
+    long_chat = {**CHAT, "messages": [{"role": "user", "content": "word " * 40_000}]}
+    data = post("/v1/chat/completions", orjson.dumps(long_chat))
+    async with connect(server) as client:
+        step = -(-len(data) // writes)
+        for at in range(0, len(data), step):
+            await client.send(data[at:at + step])
+            await asyncio.sleep(0.01)
+        answer = await client.answer()
+        assert answer.status == 200, answer.body
+        assert protocols(server) == [ApiConnection]
+
+
+async def test_a_head_too_long_for_the_api_connection_goes_to_aiohttps_server(gateway):
+    server = await gateway(config())
+    async with connect(server) as client:
+        # Over 8,190 bytes in all, each line within aiohttp's limit: aiohttp's server serves it.
+        await client.send(post("/v1/chat/completions", orjson.dumps(CHAT),
+                               headers={"x-pad-1": "p" * 5000, "x-pad-2": "p" * 5000}))
+        answer = await client.answer()
+        assert answer.status == 200
+        assert protocols(server) == [GatewayProtocol]
+
+
 async def test_a_malformed_head_gets_aiohttps_json_400(gateway):
     server = await gateway(config())
     async with connect(server) as client:

@@ -268,10 +268,7 @@ class ApiConnection(asyncio.Protocol):
             self.extra += len(data)
         else:
             self.chunks.append(data)
-            self.extra += len(data)  # the head's bytes so far
-            if self.extra > MAX_HEAD:
-                self._hand_off()
-                return
+            self.extra += len(data)  # the bytes since the head began
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserCallbackError as error:
@@ -281,14 +278,17 @@ class ApiConnection(asyncio.Protocol):
         except (httptools.HttpParserError, httptools.HttpParserUpgrade):
             self._hand_off()  # aiohttp's server answers the malformed request (a JSON 400)
             return
-        if self.state is BUSY:
+        state = self.state
+        if state is BUSY:
             self.parser = None
             left = self.extra - self.length  # bytes of the next request in this read
             if left > 0:
                 self.pending = data[len(data) - left:]
                 self.transport.pause_reading()
-        elif self.state is BODY:
+        elif state is BODY:
             self._arm(self.lane.gateway.current.body_idle_timeout, self._body_stalled)
+        elif self.extra > MAX_HEAD:  # still no end of the head in this many bytes
+            self._hand_off()
 
     # -- parser callbacks -------------------------------------------------------------------------
 
