@@ -471,9 +471,15 @@ SCENARIOS = {
 }
 
 
+#: The --cache targets: the gateway with the response cache on, every request a hit (the bench's
+#: requests are all alike), or every request a miss (nothing is small enough to be stored, so
+#: each one is looked up, sent to the vendor, and not stored).
+CACHED = {"cache hit": "\n[cache]\n", "cache miss": "\n[cache]\nmax_entry_bytes = 1\n"}
+
+
 def variant(text: str) -> tuple[str, list[str]]:
     name, sep, command = text.partition("=")
-    if not sep or not name or not command.strip() or name in ("gateway", "governance", "bare proxy"):
+    if not sep or not name or not command.strip() or name in ("gateway", "governance", "bare proxy", *CACHED):
         raise argparse.ArgumentTypeError("expected NAME=COMMAND, e.g. patched='python /tmp/patched.py'")
     return name, shlex.split(command)
 
@@ -517,6 +523,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     add("--governance", action="store_true",
         help="also measure the gateway with governance on (an issued key with team and budgets, SQLite store)")
+    add("--cache", action="store_true",
+        help="also measure the gateway with the response cache on: every request a hit, and every one a miss")
     add("--governance-url", help="the --governance target's database URL (default: SQLite in the work dir)")
     add("--governance-postgres", action="store_true",
         help="the --governance target's ledger in a PostgreSQL server started for the run")
@@ -591,16 +599,17 @@ def main(argv=None) -> int:
             postgres = PostgresServer().start()
             stoppers.append(postgres.close)
             governance_url = postgres.create_database("bench")
-        for name, command in [("gateway", sluicegate_command()), *governed, *args.variant]:
+        cached = [(name, sluicegate_command()) for name in CACHED] if args.cache else []
+        for name, command in [("gateway", sluicegate_command()), *governed, *cached, *args.variant]:
             port = free_port()
-            config = workdir / f"{name}.toml"
+            config = workdir / f"{name.replace(' ', '_')}.toml"
             store = None
             if name == "governance":
                 store = governance_url or f"sqlite+aiosqlite:///{workdir / 'governance.db'}"
                 subprocess.run([sys.executable, str(HERE / "governance_seed.py"), store, CLIENT_TOKEN],
                                check=True, timeout=60)
-            config.write_text(gateway_config(port, up_port, store))
-            log = workdir / f"{name}.log"
+            config.write_text(gateway_config(port, up_port, store) + CACHED.get(name, ""))
+            log = workdir / f"{name.replace(' ', '_')}.log"
             proc = spawn([*command, "serve", "--config", str(config), "--port", str(port)], log, cwd=workdir)
             procs.append(proc)
             pin(proc.pid, target_cpus)
