@@ -64,9 +64,7 @@ class ConnectionOwner(Protocol):
 
     def refuse(self, transport: asyncio.Transport, refusal: Refusal) -> None: ...
 
-    def raw_error(self, error: GatewayError) -> bytes: ...
-
-    def slow_head(self, client: str) -> None: ...
+    def head_timed_out(self, transport: asyncio.Transport, client: str, started: bool) -> None: ...
 
     def adopt(self, transport: asyncio.Transport, client: str, data: bytes) -> None: ...
 
@@ -514,13 +512,7 @@ class ApiConnection(asyncio.Protocol):
         transport = self.transport
         if transport is None or self.state not in (IDLE, HEAD):
             return
-        self.server.slow_head(self.client)
-        if self.state is HEAD:
-            error = GatewayError(
-                f"The request head did not arrive within {self.server.header_timeout:g} seconds.",
-                status=408, type="invalid_request_error", code="request_timeout",
-            )
-            transport.write(self.server.raw_error(error))
+        self.server.head_timed_out(transport, self.client, self.state is HEAD)
         transport.close()
 
     def _idle_timed_out(self) -> None:

@@ -189,13 +189,7 @@ class GatewayProtocol(RequestHandler):
         transport = self.transport
         if self.in_request or transport is None:
             return
-        self._server.slow_head(self._client)
-        if self._head_bytes:
-            error = GatewayError(
-                f"The request head did not arrive within {self._server.header_timeout:g} seconds.",
-                status=408, type="invalid_request_error", code="request_timeout",
-            )
-            transport.write(self._server.raw_error(error))
+        self._server.head_timed_out(transport, self._client, self._head_bytes)
         self.force_close()
 
 
@@ -262,8 +256,16 @@ class GatewayServer(web.Server):
         transport.write(self.raw_error(error))
         transport.close()
 
-    def slow_head(self, client: str) -> None:
+    def head_timed_out(self, transport: asyncio.Transport, client: str, started: bool) -> None:
+        """A connection from ``client`` sent no complete request head within the header timeout:
+        tallied for the log, and answered 408 when part of a head came (its caller closes it)."""
         self._slow_heads.note(client or "?")
+        if started:
+            error = GatewayError(
+                f"The request head did not arrive within {self.header_timeout:g} seconds.",
+                status=408, type="invalid_request_error", code="request_timeout",
+            )
+            transport.write(self.raw_error(error))
 
     def _log_slow_heads(self, count: int, latest: str) -> None:
         log.info("closed %d connection(s) that sent no complete request head within %gs (latest from %s)",
