@@ -182,3 +182,48 @@ async def test_a_stream_read_whole_leaves_in_one_write_with_its_end(gateway, mon
     assert len(ours) == 1 and ours[0].count(b"data: ") == len(chunks) + 1
     assert ours[0].endswith(b"data: [DONE]\n\n\r\n0\r\n\r\n")
     assert sent[-1] is ours[0]
+
+
+@SERVERS
+async def test_a_stream_replayed_from_the_cache_leaves_in_one_write(gateway, monkeypatch, api_server):
+    chunks = openai_chunks(PIECES)
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        for chunk in chunks:  # one vendor write an event: the live relay writes as they come
+            await response.write(b"data: " + orjson.dumps(chunk) + b"\n\n")
+        await response.write_eof(b"data: [DONE]\n\n")
+        return response
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", answer)
+    runner, port = await serve(app)
+    try:
+        server = await gateway(f"""
+[server]
+api_server = "{api_server}"
+[cache]
+[providers.v]
+type = "openai"
+base_url = "http://127.0.0.1:{port}/v1"
+api_key = "sk-v-0000000000000"
+[models.chat]
+targets = ["v/m"]
+""")
+        async with openai.AsyncOpenAI(base_url=server.base_url + "/v1", api_key="x", max_retries=0) as client:
+
+            async def read() -> str:
+                stream = await client.chat.completions.create(
+                    model="chat", messages=[{"role": "user", "content": "x"}], stream=True)
+                return "".join([chunk.choices[0].delta.content or "" async for chunk in stream if chunk.choices])
+
+            assert await read() == "".join(PIECES)  # the miss fills the cache
+            sent = socket_writes(monkeypatch)
+            assert await read() == "".join(PIECES)  # the hit
+        ours = [write for write in sent if b"x-request-id" in write.lower()]
+        # Head, every event and the body's end: one write.
+        assert len(ours) == 1 and ours[0].count(b"data: ") == len(chunks) + 1
+        assert ours[0].endswith(b"data: [DONE]\n\n\r\n0\r\n\r\n")
+    finally:
+        await runner.cleanup()

@@ -161,8 +161,10 @@ def _is_event(item: Any) -> bool:
 
 
 async def _replay(events: list[list[Any]]) -> AsyncIterator[SSEEvent]:
+    # Every stored event is here at once and the end follows the last: marked ``more``, they
+    # leave with the end in one write, not one write each (SSEEvent.more).
     for name, data in events:
-        yield SSEEvent(data.encode(), name)
+        yield SSEEvent(data.encode(), name, True)
 
 
 class ResponseCache:
