@@ -388,6 +388,7 @@ class ApiConnection(asyncio.Protocol):
                 result = answer.result
                 if type(result) is Reply:
                     record.note_reply(result)
+                    record.status = result.status
                     self._reply(result.status, reply_headers(answer.ctx, result), result.body)
                 else:
                     await write_stream(self, answer.ctx, result, assembly, lane.drain, path, api, record,
@@ -416,8 +417,6 @@ class ApiConnection(asyncio.Protocol):
                     self._error(GatewayError("The gateway hit an internal error.", status=500), request_id, record, api)
         finally:
             if record is not NO_RECORD:
-                if not record.status:
-                    record.status = 499 if self.lost else 200
                 record.latency = time.monotonic() - record.started
                 telemetry.request_finished(record)
             self._done()
