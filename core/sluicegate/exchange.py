@@ -133,6 +133,14 @@ class Route:
 # -- the request --------------------------------------------------------------------------------
 
 
+def sized(data: bytes) -> bytes:
+    """``data`` in a bytes object of its own size. orjson's output keeps the room it reserved for
+    escaping every string, about ten times the length (4 KB for a 300-byte body, 1 MB for a
+    100 KB one): a body held while a vendor answers is copied down to its length (0.1 µs for a
+    small body, 1 µs for 100 KB)."""
+    return bytes(memoryview(data))
+
+
 @frozen(slots=True, eq=False)
 class GatewayRequest:
     """A client's API call, parsed once; immutable.
@@ -160,10 +168,7 @@ class GatewayRequest:
         """The body as JSON bytes: what a pass-through adapter sends."""
         wire = self._wire
         if wire is None:
-            # Copied to its own size: orjson's bytes keep the room it reserved for escaping every
-            # string (4 KB for a 300-byte body, 1 MB for a 100 KB one), held here for the whole
-            # vendor call and its retries.
-            wire = bytes(memoryview(orjson.dumps(self.body)))
+            wire = sized(orjson.dumps(self.body))  # held for the vendor call and its retries
             object.__setattr__(self, "_wire", wire)  # a cache of a value derived from body
         return wire
 

@@ -17,12 +17,12 @@ from types import MappingProxyType
 from typing import Any, Protocol
 
 import orjson
-from attrs import frozen
+from attrs import field, frozen
 from multidict import CIMultiDict
 
 from sluicegate.client_headers import TRANSLATED, HeaderRule
 from sluicegate.errors import GatewayError, UpstreamError, UpstreamUnavailable
-from sluicegate.exchange import DONE, GatewayRequest, Reply, RequestContext, Result, SSEEvent, Target
+from sluicegate.exchange import DONE, GatewayRequest, Reply, RequestContext, Result, SSEEvent, Target, sized
 from sluicegate.sse import iter_sse
 from sluicegate.transport import UpstreamResponse
 from sluicegate.upstream import HttpProvider, error_message_from_body, forwardable_headers
@@ -39,8 +39,8 @@ class VendorCall:
     """One call to the vendor, as ``to_vendor`` made it from the client's request."""
 
     url: str
-    #: The request body, encoded once and sent as it is.
-    body: bytes
+    #: The request body, encoded once and sent as it is (held at its own size: ``sized``).
+    body: bytes = field(converter=sized)
     #: This call's own headers (DashScope's SSE switch on a stream), over the provider's fixed ones.
     headers: Mapping[str, str] = _NO_HEADERS
 
