@@ -8,6 +8,7 @@ import tracemalloc
 import orjson
 
 from sluicegate.exchange import Endpoint, GatewayRequest, sized
+from sluicegate.features.memory_cache import MemoryCache
 from sluicegate.translating import VendorCall
 
 BODY = {"model": "m", "messages": [{"role": "user", "content": "a question " * 30}]}
@@ -44,3 +45,15 @@ def test_a_vendor_calls_body_is_its_own_size():
 
 def test_sized_keeps_the_bytes():
     assert sized(b"") == b"" and sized(b"abc") == b"abc"
+
+
+async def test_the_memory_cache_holds_what_it_counts():
+    cache = MemoryCache(10, lambda: 0.0)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        await cache.set("k", orjson.dumps(BODY), 60.0)  # the caller's bytes are gone after this
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert 0 < cache.size and held < cache.size + 400  # the entry's tuple and the dict's slot

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 
+from sluicegate.exchange import sized
 from sluicegate.features.cache import CacheOptions
 from sluicegate.hookspecs import hookimpl
 from sluicegate.services import Services
@@ -58,6 +59,9 @@ class MemoryCache:
             self.size -= len(old[1])
         if ttl <= 0 or (self._max_bytes is not None and len(value) > self._max_bytes):
             return
+        # At its own size, so ``size`` is what the entries hold (orjson's bytes keep ~10 times
+        # their length: exchange.sized).
+        value = sized(value)
         entries[key] = (self._clock() + ttl, value)
         self.size += len(value)
         limit = self._max_bytes if self._max_bytes is not None else float("inf")

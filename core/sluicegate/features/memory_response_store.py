@@ -21,6 +21,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from sluicegate.config.responses import ResponsesConfig
+from sluicegate.exchange import sized
 from sluicegate.features.response_store import (
     BrokenChain,
     ChainTooLong,
@@ -99,7 +100,7 @@ class MemoryResponseStore:
 
     async def put(self, tenant: str | None, item: StoredResponse) -> None:
         key = (tenant, checked_id(item))
-        data = item.encode()
+        data = sized(item.encode())  # at its own size: what ``size`` counts is what is held
         shelf = self._shelf
         shelf.drop(key)
         if len(data) > self._max_bytes:
