@@ -20,7 +20,13 @@ async def test_a_cancelled_call_cancels_its_task(redis_server, services):
     async def loop() -> None:
         nonlocal completed
         while True:
-            await link.call(link.client.pttl, "k")
+            try:
+                await link.call(link.client.pttl, "k")
+            except Unavailable:
+                # A call a busy machine slowed past the stall bound (it failed once so in a full
+                # run): an answer the link may give, not a swallowed cancellation.
+                await asyncio.sleep(0)
+                continue
             completed += 1
 
     try:
