@@ -27,6 +27,22 @@ async def serve(app: web.Application) -> tuple[web.AppRunner, int]:
     return runner, site._server.sockets[0].getsockname()[1]
 
 
+async def vendor(answer) -> tuple[web.AppRunner, int]:
+    """A vendor whose chat completions ``answer`` gives, started; its runner and port."""
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", answer)
+    return await serve(app)
+
+
+def assert_one_write_with_its_end(sent: list[bytes], chunks) -> None:
+    """The gateway's writes in ``sent``: the head, every event and the chunked body's end in one,
+    none after it."""
+    ours = [write for write in sent if b"x-request-id" in write.lower()]
+    assert len(ours) == 1 and ours[0].count(b"data: ") == len(chunks) + 1
+    assert ours[0].endswith(b"data: [DONE]\n\n\r\n0\r\n\r\n")
+    assert sent[-1] is ours[0]
+
+
 def frames(chunks) -> bytes:
     return b"".join(b"data: " + orjson.dumps(chunk) + b"\n\n" for chunk in chunks) + b"data: [DONE]\n\n"
 
@@ -112,9 +128,7 @@ async def test_one_upstream_read_is_one_write_and_a_pause_is_not_waited_out(gate
         await response.write_eof()
         return response
 
-    app = web.Application()
-    app.router.add_post("/v1/chat/completions", answer)
-    runner, port = await serve(app)
+    runner, port = await vendor(answer)
     writes = stream_writes(monkeypatch, api_server)
     try:
         seen = []
@@ -136,9 +150,7 @@ async def test_one_upstream_read_is_one_write_and_a_pause_is_not_waited_out(gate
 async def writes_streaming_from(answer, gateway, monkeypatch, api_server: str) -> list[bytes]:
     """aiohttp's socket writes while the client reads a whole chat stream through the gateway
     from a vendor that answers with ``answer``."""
-    app = web.Application()
-    app.router.add_post("/v1/chat/completions", answer)
-    runner, port = await serve(app)
+    runner, port = await vendor(answer)
     sent = socket_writes(monkeypatch)
     try:
         async with stream_through(gateway, port, api_server) as stream:
@@ -176,12 +188,7 @@ async def test_a_stream_read_whole_leaves_in_one_write_with_its_end(gateway, mon
         await response.write_eof(frames(chunks))  # every event and the body's end at once
         return response
 
-    sent = await writes_streaming_from(answer, gateway, monkeypatch, api_server)
-    ours = [write for write in sent if b"x-request-id" in write.lower()]
-    # The head, every event and the chunked body's end: one write, none after it.
-    assert len(ours) == 1 and ours[0].count(b"data: ") == len(chunks) + 1
-    assert ours[0].endswith(b"data: [DONE]\n\n\r\n0\r\n\r\n")
-    assert sent[-1] is ours[0]
+    assert_one_write_with_its_end(await writes_streaming_from(answer, gateway, monkeypatch, api_server), chunks)
 
 
 @SERVERS
@@ -196,9 +203,7 @@ async def test_a_stream_replayed_from_the_cache_leaves_in_one_write(gateway, mon
         await response.write_eof(b"data: [DONE]\n\n")
         return response
 
-    app = web.Application()
-    app.router.add_post("/v1/chat/completions", answer)
-    runner, port = await serve(app)
+    runner, port = await vendor(answer)
     try:
         server = await gateway(f"""
 [server]
@@ -221,9 +226,6 @@ targets = ["v/m"]
             assert await read() == "".join(PIECES)  # the miss fills the cache
             sent = socket_writes(monkeypatch)
             assert await read() == "".join(PIECES)  # the hit
-        ours = [write for write in sent if b"x-request-id" in write.lower()]
-        # Head, every event and the body's end: one write.
-        assert len(ours) == 1 and ours[0].count(b"data: ") == len(chunks) + 1
-        assert ours[0].endswith(b"data: [DONE]\n\n\r\n0\r\n\r\n")
+        assert_one_write_with_its_end(sent, chunks)
     finally:
         await runner.cleanup()
