@@ -111,6 +111,46 @@ def test_serve_answers_on_its_port(tmp_path):
     assert f"sluicegate listening on http://127.0.0.1:{port}" in out
 
 
+def test_one_connection_takes_api_calls_and_other_requests_under_serve(tmp_path):
+    """The API connections' hand-off to aiohttp's server on the loop ``serve`` runs (uvloop; the
+    in-process tests run on asyncio's): an API call, a GET, an API call, a chunked one, and a
+    call and a GET pipelined, on one connection each way."""
+    proc, port = start(tmp_path)
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            for method, path, body in [("POST", "/v1/chat/completions", chat("one")),
+                                       ("GET", "/health/live", None),
+                                       ("POST", "/v1/chat/completions", chat("two"))]:
+                data = json.dumps(body).encode() if body is not None else None
+                conn.request(method, path, body=data, headers={"Content-Type": "application/json"})
+                resp = conn.getresponse()
+                answer = json.loads(resp.read())
+                assert resp.status == 200
+                if body is None:
+                    assert answer == {"status": "ok"}
+                else:
+                    assert answer["choices"][0]["message"]["content"] == body["messages"][0]["content"]
+            conn.request("POST", "/v1/chat/completions", body=iter([json.dumps(chat("three")).encode()]),
+                         headers={"Content-Type": "application/json"}, encode_chunked=True)
+            resp = conn.getresponse()
+            assert resp.status == 200 and json.loads(resp.read())["choices"][0]["message"]["content"] == "three"
+        finally:
+            conn.close()
+        body = json.dumps(chat("four")).encode()
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: g\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+                         + b"GET /health/live HTTP/1.1\r\nHost: g\r\nConnection: close\r\n\r\n")
+            received = b""
+            while chunk := sock.recv(65536):
+                received += chunk
+        assert received.count(b"HTTP/1.1 200 OK") == 2
+        assert b'"four"' in received and received.endswith(b'{"status":"ok"}')
+    finally:
+        stop(proc)
+
+
 def test_sigterm_drains_in_flight_request_then_exits_0(tmp_path):
     proc, port = start(tmp_path)
     try:
