@@ -38,12 +38,13 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from sluicegate.errors import GatewayError
 from sluicegate.exchange import Reply
 from sluicegate.gateway import Gateway
-from sluicegate.server.connections import ConnectionGuard, Refusal
+from sluicegate.server.connections import ConnectionGuard
 from sluicegate.server.dispatch import fixed_post_routes, plain_app
 from sluicegate.server.drain import Drain, cut_at_shutdown, is_cut
 from sluicegate.server.edge import (
     add_cors_headers,
     cors_headers,
+    open_record,
     render_error,
     request_id_from,
 )
@@ -62,7 +63,7 @@ class ConnectionOwner(Protocol):
     header_timeout: float
     api_connections: set[ApiConnection]
 
-    def refuse(self, transport: asyncio.Transport, refusal: Refusal) -> None: ...
+    def admit(self, transport: asyncio.Transport) -> str | None: ...
 
     def head_timed_out(self, transport: asyncio.Transport, client: str, started: bool) -> None: ...
 
@@ -213,12 +214,9 @@ class ApiConnection(asyncio.Protocol):
     # -- the connection ---------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        peer = transport.get_extra_info("peername")
-        client = str(peer[0]) if isinstance(peer, (tuple, list)) and peer else ""
-        refusal = self.server.guard.admit(client)
-        if refusal is not None:
+        client = self.server.admit(transport)  # type: ignore[arg-type]
+        if client is None:
             self.lost = True
-            self.server.refuse(transport, refusal)  # type: ignore[arg-type]
             return
         self.transport = transport
         self.client = client
@@ -363,13 +361,8 @@ class ApiConnection(asyncio.Protocol):
         assembly = self.assembly = lane.gateway.current
         self.origin = headers.get("origin")
         telemetry = assembly.telemetry
-        record: RequestRecord | NullRecord = NO_RECORD
-        if telemetry.watching:
-            record = RequestRecord(request_id, "POST", path, time.monotonic(), time.time(), route=path)
-            parent = headers.get("traceparent")
-            if parent is not None and len(parent) == 55:
-                record.trace_parent = parent
-            telemetry.request_started(record)
+        record: RequestRecord | NullRecord = (
+            open_record(telemetry, request_id, "POST", path, path, headers) if telemetry.watching else NO_RECORD)
         self.prepared = self.sent = False
         if lane.drain.phase:  # the notice window began while this request was read
             self.close_after = True
@@ -396,13 +389,11 @@ class ApiConnection(asyncio.Protocol):
             except GatewayError as error:
                 self._error(error, request_id, record, api)
             except ConnectionResetError:
-                if record is not NO_RECORD:
-                    record.status = 499  # the client left before its answer was written
+                record.status = 499  # the client left before its answer was written
             except asyncio.CancelledError:
                 # The shutdown cut a request whose answer has not started: a 503 beats a bare close.
                 if not is_cut(lane.drain) or self.sent or self.lost:
-                    if record is not NO_RECORD:
-                        record.status = 499  # the client left while waiting
+                    record.status = 499  # the client left while waiting
                     raise
                 task = asyncio.current_task()
                 if task is not None:
@@ -421,12 +412,15 @@ class ApiConnection(asyncio.Protocol):
                 telemetry.request_finished(record)
             self._done()
 
-    def _reply(self, status: int, headers: dict[str, str], body: bytes) -> None:
+    def _head(self, status: int, headers: dict[str, str], framing: str) -> bytes:
+        """The answer's head, with its CORS headers."""
         cors = self.assembly.config.server.cors
         if cors is not None:
             cors_headers(cors, self.origin, headers)
-        head = encode_head(status, headers, f"Content-Length: {len(body)}\r\n", self.close_after)
-        self._send(head + body)
+        return encode_head(status, headers, framing, self.close_after)
+
+    def _reply(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        self._send(self._head(status, headers, f"Content-Length: {len(body)}\r\n") + body)
 
     def _error(self, error: GatewayError, request_id: str, record: RequestRecord | NullRecord, api: str) -> None:
         body, headers = render_error(self.assembly, record if record is not NO_RECORD else None, error, request_id,
@@ -468,25 +462,21 @@ class ApiConnection(asyncio.Protocol):
     # -- StreamSink -------------------------------------------------------------------------------
 
     async def start(self, headers: dict[str, str]) -> None:
-        cors = self.assembly.config.server.cors
-        if cors is not None:
-            cors_headers(cors, self.origin, headers)
-        self.head_bytes = encode_head(200, headers, "Transfer-Encoding: chunked\r\n", self.close_after)
+        self.head_bytes = self._head(200, headers, "Transfer-Encoding: chunked\r\n")
         self.prepared = True
 
     async def write(self, data: bytes) -> None:
         if not data:
             return  # an empty chunk would end the body
-        frame = b"%x\r\n%b\r\n" % (len(data), data)
-        if self.head_bytes:
-            frame = self.head_bytes + frame
-            self.head_bytes = b""
-        self._send(frame)
+        self._send_body(b"%x\r\n%b\r\n" % (len(data), data))
         if self.paused:
             await self._drained()
 
     async def write_eof(self, data: bytes = b"") -> None:
-        frame = b"%x\r\n%b\r\n0\r\n\r\n" % (len(data), data) if data else b"0\r\n\r\n"
+        self._send_body(b"%x\r\n%b\r\n0\r\n\r\n" % (len(data), data) if data else b"0\r\n\r\n")
+
+    def _send_body(self, frame: bytes) -> None:
+        """A stream's chunk, after its head when that has not gone yet (one write)."""
         if self.head_bytes:
             frame = self.head_bytes + frame
             self.head_bytes = b""

@@ -148,13 +148,8 @@ async def _watched(request: web.Request, handler, request_id: str, assembly) -> 
     telemetry = assembly.telemetry if assembly is not None else None
     if telemetry is None or not telemetry.watching:
         return await _respond(request, handler, request_id)
-    record = RequestRecord(request_id, request.method, request.path, time.monotonic(), time.time(),
-                           route=route_template(request))
-    request[RECORD] = record
-    parent = request.headers.get("traceparent")
-    if parent is not None and len(parent) == 55:
-        record.trace_parent = parent
-    telemetry.request_started(record)
+    record = request[RECORD] = open_record(telemetry, request_id, request.method, request.path,
+                                           route_template(request), request.headers)
     try:
         response = await _respond(request, handler, request_id)
         if not record.status:
@@ -167,6 +162,17 @@ async def _watched(request: web.Request, handler, request_id: str, assembly) -> 
     finally:
         record.latency = time.monotonic() - record.started
         telemetry.request_finished(record)
+
+
+def open_record(telemetry, request_id: str, method: str, path: str, route: str,
+                headers: Mapping[str, str]) -> RequestRecord:
+    """A request's record, started (its trace parent from a well-formed ``traceparent``)."""
+    record = RequestRecord(request_id, method, path, time.monotonic(), time.time(), route=route)
+    parent = headers.get("traceparent")
+    if parent is not None and len(parent) == 55:
+        record.trace_parent = parent
+    telemetry.request_started(record)
+    return record
 
 
 async def _respond(request: web.Request, handler, request_id: str) -> web.StreamResponse:

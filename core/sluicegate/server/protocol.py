@@ -92,11 +92,8 @@ class GatewayProtocol(RequestHandler):
         self.in_request = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        peer = transport.get_extra_info("peername")
-        client = str(peer[0]) if isinstance(peer, (tuple, list)) and peer else ""
-        refusal = self._server.guard.admit(client)
-        if refusal is not None:
-            self._server.refuse(cast(asyncio.Transport, transport), refusal)
+        client = self._server.admit(cast(asyncio.Transport, transport))
+        if client is None:
             return
         self._admitted = True
         self._client = client
@@ -245,6 +242,17 @@ class GatewayServer(web.Server):
         request_id = new_request_id()
         headers = {"x-request-id": request_id, **with_retry_hints(error)}
         return raw_response(error.status, self.render(error, request_id), headers)
+
+    def admit(self, transport: asyncio.Transport) -> str | None:
+        """The new connection's client address, counted under the caps; None when it is over
+        them (it has been answered so and closed)."""
+        peer = transport.get_extra_info("peername")
+        client = str(peer[0]) if isinstance(peer, (tuple, list)) and peer else ""
+        refusal = self.guard.admit(client)
+        if refusal is None:
+            return client
+        self.refuse(transport, refusal)
+        return None
 
     def refuse(self, transport: asyncio.Transport, refusal: Refusal) -> None:
         error = GatewayError(
