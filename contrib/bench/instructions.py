@@ -6,12 +6,13 @@ number of instructions a request costs does not. This runs each target under
 from a plain aiohttp client outside valgrind, counts the instructions of exactly that window
 (``callgrind_control -i on/off``) and prints them per request. Run from the repo root::
 
-    python contrib/bench/instructions.py                       # gateway and governance
+    python contrib/bench/instructions.py                       # governance and its baseline (gov-off)
     python contrib/bench/instructions.py gateway --requests 3000
     python contrib/bench/instructions.py bare gateway --stream --concurrency 1
 
 Targets are bench.py's: ``bare`` (the bare aiohttp proxy), ``gateway`` ([auth] tokens) and
-``governance`` (an issued key in a team with budgets, [pricing], the SQLite store). Needs valgrind (``apt-get install valgrind``).
+``governance`` (an issued key in a team with budgets, [pricing], the SQLite store), and ``gov-off`` (the
+gateway with the same [pricing]: governance's baseline). Needs valgrind (``apt-get install valgrind``).
 Time-driven background work (the key store's poll, the ledger's flush) is stretched to weigh per
 request what it weighs at full speed (``SLOW_STORE``).
 """
@@ -48,7 +49,7 @@ SLOW_STORE = "refresh_interval = 20.0\nflush_interval = 600.0\nbatch_size = 2000
 #: speed, but at callgrind's pace (~40 times slower) it would weigh per request. Off, as the
 #: store's clocks are stretched.
 NO_WATCH = "[server]\nwatch_config = false\n"
-TARGETS = ("bare", "gateway", "governance")
+TARGETS = ("bare", "gateway", "gov-off", "governance")
 
 
 async def send(port: int, body: bytes, count: int, concurrency: int) -> None:
@@ -96,8 +97,9 @@ def collected(log: Path) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("targets", nargs="*", default=["gateway", "governance"],
-                        help="bare (bench.py's bare aiohttp proxy), gateway, governance")
+    parser.add_argument("targets", nargs="*", default=["gov-off", "governance"],
+                        help="bare (bench.py's bare aiohttp proxy), gateway, gov-off (the gateway priced as "
+                             "governance is), governance")
     parser.add_argument("--requests", type=int, default=4000, help="requests counted per target (default 4000)")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--warmup", type=int, default=4000, help="requests before counting (default 4000)")
@@ -131,7 +133,8 @@ def main() -> None:
                            f"http://{bench.HOST}:{up_port}", "--api-key", bench.UPSTREAM_KEY]
             else:
                 config = work / f"{name}.toml"
-                text = bench.gateway_config(port, up_port, store).replace("[server]\n", NO_WATCH, 1)
+                text = bench.gateway_config(port, up_port, store, priced=name == "gov-off")
+                text = text.replace("[server]\n", NO_WATCH, 1)
                 if store is not None:
                     text = text.replace("[store]\n", "[store]\n" + SLOW_STORE, 1)
                 config.write_text(text)
@@ -159,7 +162,7 @@ def main() -> None:
             unit = "cycles (estimated)" if args.cache_sim else "instructions"
             print(f"{name:12s} {results[name] / 1000:8.1f} k {unit} a request ({args.requests} requests)",
                   flush=True)
-        base = "bare" if "bare" in results else "gateway"
+        base = next((name for name in ("bare", "gov-off", "gateway") if name in results), "gateway")
         for other in results:
             if other != base and base in results:
                 extra = results[other] - results[base]
