@@ -453,10 +453,14 @@ async def test_logs_rows_round_trip_every_field(store):
 
 
 async def test_text_and_numbers_round_trip_exactly_through_a_batch(store):
-    # Quotes, escapes, non-ASCII text and doubles come back as they were sent.
+    # Quotes, escapes, non-ASCII text, doubles, NULLs and large counts come back as they were
+    # sent (PostgreSQL's batches travel as one JSON text, unpacked by the server).
     rows = [LedgerRow(at=DAY0 + index / 7, request_id=f"req-{index}", alias='gpt "4o" \\ \u00e9\u6a21\U0001f600',
                       client="a\tb\nc", cost=index * 0.1 + 1e-12, latency_ms=1 / 3, tokens_in=2**53, stream=index % 2 == 0)
             for index in range(7)]
+    rows.append(LedgerRow(at=DAY0 + 1 + 0.1 + 0.2, request_id='r"\\\u2028', key_id="key_a", team_id="team_b", status=503,
+                          error_class="Upstream\\Error", tokens_in=2**62, tokens_out=1, tokens_cached=3,
+                          tokens_cache_written=4, cost=1e-300, latency_ms=None, ttft_ms=2.5e-7))
     await store.record(rows)
     assert (await store.logs(limit=10)).rows == tuple(reversed(rows))
 
