@@ -28,7 +28,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
-from sqlalchemy import Table, delete, func, insert, literal, select, tuple_, update
+from sqlalchemy import Table, delete, func, literal, select, tuple_, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
@@ -151,10 +151,8 @@ def _sqlite_values(rows: Sequence[LedgerRow]) -> list[Any]:
 class _Insert(enum.Enum):
     """How a batch of ledger rows reaches the driver."""
 
-    VALUES = "many rows per INSERT ... VALUES"  # SQLite
+    VALUES = "many rows per INSERT ... VALUES"  # SQLite in memory (a file: SqliteLedger)
     JSON = "the batch as one JSON array, unpacked by the server"  # PostgreSQL through asyncpg
-    ROWS = "executemany of the row tuples"  # drivers with positional parameters (asyncpg)
-    DICTS = "SQLAlchemy's insert of dicts"  # any other
 
 
 class SqlStore:
@@ -167,8 +165,7 @@ class SqlStore:
         self._limits = limits or EngineLimits()
         self._engine: AsyncEngine | None = None
         self._prepared = self._migrated = False
-        # The ledger's INSERT compiled once for the driver: its SQL and its parameters' order
-        # (None: a dialect with named parameters, which goes through SQLAlchemy's execute).
+        # The ledger's INSERT for the driver and how a batch goes (None: not looked at yet).
         self._ledger_sql: tuple[str, _Insert] | None = None
         # The rollups' upserts, built once per table (SQLAlchemy caches their compiled form).
         self._accumulating: dict[str, Any] = {}
@@ -329,19 +326,12 @@ class SqlStore:
                 for statement, values in self._driver_upserts_of(increments):
                     await driver.executemany(statement, values)
                 return
-            elif how is _Insert.JSON:
-                # PostgreSQL: the batch as one JSON text (orjson, in C), its rows unpacked and cast
-                # by the server. The driver then encodes one parameter a batch, not 19 a row: an
-                # executemany (or a binary COPY) encoded each row's values in the event loop's
-                # thread, ~3 µs a row, where the server's share of the work is on its own cores.
-                # ``default``: a ``LedgerRow`` (a named tuple, which orjson leaves alone) as a tuple.
-                await conn.exec_driver_sql(sql, (orjson.dumps(rows, default=tuple).decode(),))
-            elif how is _Insert.ROWS:
-                # The rows are tuples in the table's column order: straight to the driver's
-                # executemany, no per-row conversion (SQLAlchemy's was most of a row's cost).
-                await conn.exec_driver_sql(sql, rows if isinstance(rows, list) else list(rows))
-            else:
-                await conn.execute(insert(ledger), [row._asdict() for row in rows])
+            # PostgreSQL: the batch as one JSON text (orjson, in C), its rows unpacked and cast by
+            # the server. The driver then encodes one parameter a batch, not 19 a row: an
+            # executemany (or a binary COPY) encoded each row's values in the event loop's thread,
+            # ~3 µs a row, where the server's share of the work is on its own cores.
+            # ``default``: a ``LedgerRow`` (a named tuple, which orjson leaves alone) as a tuple.
+            await conn.exec_driver_sql(sql, (orjson.dumps(rows, default=tuple).decode(),))
             for table, values in increments:  # always in this order: see the module docstring
                 await conn.execute(self._accumulate(table), values)
 
@@ -509,18 +499,12 @@ class SqlStore:
     # -- statements -------------------------------------------------------------------------------
 
     def _compile_ledger_insert(self, conn: AsyncConnection) -> tuple[str, _Insert]:
-        """The ledger's INSERT for the driver, and how it takes a batch."""
-        columns = LedgerRow._fields
+        """The ledger's INSERT for the driver, and how it takes a batch (``engine.DRIVERS``: the
+        store reaches SQLite through aiosqlite and PostgreSQL through asyncpg, nothing else)."""
         if self.dialect == "sqlite":
             self._ledger_sql = ("", _Insert.VALUES)  # the statements of _VALUES_INSERTS
-            return self._ledger_sql
-        if conn.dialect.driver == "asyncpg":
+        else:
             self._ledger_sql = (_json_insert(conn.dialect), _Insert.JSON)
-            return self._ledger_sql
-        compiled = insert(ledger).compile(dialect=conn.dialect, column_keys=list(columns))
-        order = compiled.positiontup
-        positional = bool(order) and tuple(order) == columns
-        self._ledger_sql = (str(compiled), _Insert.ROWS if positional else _Insert.DICTS)
         return self._ledger_sql
 
     def _insert(self, table: Table) -> Any:
