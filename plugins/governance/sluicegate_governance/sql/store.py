@@ -332,8 +332,8 @@ class SqlStore:
             # ~3 µs a row, where the server's share of the work is on its own cores.
             # ``default``: a ``LedgerRow`` (a named tuple, which orjson leaves alone) as a tuple.
             await conn.exec_driver_sql(sql, (orjson.dumps(rows, default=tuple).decode(),))
-            for table, values in increments:  # always in this order: see the module docstring
-                await conn.execute(self._accumulate(table), values)
+            for statement, values in self._driver_upserts_of(increments):  # in order: see the module docstring
+                await conn.exec_driver_sql(statement, values)
 
     async def spend(self, *, since: Mapping[str, float]) -> dict[str, float]:
         # Owners grouped by start, so one query serves every key (or team) of one period.
