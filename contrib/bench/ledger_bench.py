@@ -7,7 +7,7 @@ Run from the repo root::
     python contrib/bench/ledger_bench.py --postgres-url URL   # and an existing (empty) database
 
 It fills a fresh database through the store's own write path (``SqlStore.record``: batches of
-ledger rows inserted with executemany, their rollups upserted in the same transaction), with a
+ledger rows inserted, their rollups upserted in the same transaction), with a
 plausible month of traffic: 200 keys in 20 teams, popularity skewed (Zipf), each key calling a few
 of 20 model aliases, each alias served by one or two of 6 providers, ~5 % errors. Then it times
 each query the console and the budget seeding make (``--repeat`` runs after one warm-up) and prints

@@ -101,9 +101,10 @@ MAX_TOKENS = 2**53
 class LedgerRow(NamedTuple):
     """One finished API request, as the ledger records it. Never prompt or answer text.
 
-    A tuple in the ledger table's column order: the writer hands a batch of them to the
-    driver's ``executemany`` as they are (no per-row conversion), and a tuple of plain values
-    is one object the garbage collector stops tracking."""
+    A tuple in the ledger table's column order: a batch reaches the database without per-row
+    conversion (SQLite's INSERT ... VALUES takes their values in a row, PostgreSQL one JSON
+    array of them), and a tuple of plain values is one object the garbage collector stops
+    tracking."""
 
     at: float  # wall-clock seconds when the request started
     request_id: str
