@@ -648,8 +648,9 @@ def main(argv=None) -> int:
             port = free_port()
             config = workdir / f"{name.replace(' ', '_')}.toml"
             store = None
-            if name.startswith("governance"):  # a variant named so is governed too, on its own file
-                store = governance_url or f"sqlite+aiosqlite:///{workdir / (name.replace(' ', '_') + '.db')}"
+            if name.startswith("governance"):  # a variant named so is governed too, on a SQLite file of its own
+                own = f"sqlite+aiosqlite:///{workdir / (name.replace(' ', '_') + '.db')}"
+                store = governance_url if name == "governance" and governance_url else own
                 subprocess.run([sys.executable, str(HERE / "governance_seed.py"), store, CLIENT_TOKEN],
                                check=True, timeout=60)
             config.write_text(gateway_config(port, up_port, store, priced=name == GOVERNANCE_OFF) + CACHED.get(name, ""))
