@@ -433,10 +433,7 @@ def report(targets: list[Target], scenarios: list[Scenario], memory: dict[str, d
     for target in (gateway, *variants):
         print(f"\n{target.name} vs bare proxy (median over rounds of the paired runs):")
         for scenario in scenarios:
-            pairs = list(zip(bare.runs[scenario.name], target.runs[scenario.name], strict=True))
-            ratio = statistics.median(g.rps / b.rps for b, g in pairs if b.rps)
-            cpu_ratio = statistics.median(g.cpu_us / b.cpu_us for b, g in pairs if b.cpu_us)
-            added = statistics.median(g.p50 - b.p50 for b, g in pairs)
+            ratio, cpu_ratio, _, added = paired(bare, target, scenario)
             line = (
                 f"  {scenario.name:<12} throughput {ratio:6.1%}   added p50 {added:+7.3f} ms   "
                 f"cpu/req x{cpu_ratio:.2f}"
@@ -476,6 +473,16 @@ def report(targets: list[Target], scenarios: list[Scenario], memory: dict[str, d
     return ok
 
 
+def paired(base: Target, target: Target, scenario: Scenario) -> tuple[float, float, float, float]:
+    """``target`` against ``base``, each round's runs paired (measured back to back): the medians
+    of the throughput ratio, the CPU-a-request ratio and difference (µs), and the added p50 (ms)."""
+    pairs = list(zip(base.runs[scenario.name], target.runs[scenario.name], strict=True))
+    return (statistics.median(g.rps / b.rps for b, g in pairs if b.rps),
+            statistics.median(g.cpu_us / b.cpu_us for b, g in pairs if b.cpu_us),
+            statistics.median(g.cpu_us - b.cpu_us for b, g in pairs),
+            statistics.median(g.p50 - b.p50 for b, g in pairs))
+
+
 def compare_governed(target: Target, off: Target, scenarios: list[Scenario], *, strict: bool) -> bool:
     """Print ``target`` against the same gateway with governance off, paired run by run as
     against the bare proxy, with the governance bars; True when ``target`` passes (or is not
@@ -483,10 +490,7 @@ def compare_governed(target: Target, off: Target, scenarios: list[Scenario], *, 
     print(f"\n{target.name} vs {off.name} (median over rounds of the paired runs):")
     ok = True
     for scenario in scenarios:
-        pairs = list(zip(off.runs[scenario.name], target.runs[scenario.name], strict=True))
-        ratio = statistics.median(g.rps / b.rps for b, g in pairs if b.rps)
-        added_cpu = statistics.median(g.cpu_us - b.cpu_us for b, g in pairs)
-        added = statistics.median(g.p50 - b.p50 for b, g in pairs)
+        ratio, _, added_cpu, added = paired(off, target, scenario)
         line = (f"  {scenario.name:<12} throughput {ratio:6.1%}   added p50 {added * 1000:+6.0f} us   "
                 f"added cpu {added_cpu:+5.1f} us/req")
         if scenario.name == "json c=64":
