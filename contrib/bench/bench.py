@@ -429,7 +429,7 @@ def report(targets: list[Target], scenarios: list[Scenario], memory: dict[str, d
             )
     # Each target's run is paired with the bare proxy's run of the same round (measured back to
     # back, under the same machine conditions); the median over rounds is shown.
-    ok = True
+    gateway_ok = True
     for target in (gateway, *variants):
         print(f"\n{target.name} vs bare proxy (median over rounds of the paired runs):")
         for scenario in scenarios:
@@ -446,12 +446,13 @@ def report(targets: list[Target], scenarios: list[Scenario], memory: dict[str, d
                 passed = added <= ADDED_P50_BAR_MS
                 line += f"   bar: added p50 <= {ADDED_P50_BAR_MS} ms: {'PASS' if passed else 'FAIL'}"
             if target is gateway:
-                ok &= passed
+                gateway_ok &= passed
             print(line)
     off = next((target for target in variants if target.name == GOVERNANCE_OFF), None)
+    governed_ok = True
     for target in variants if off is not None else ():
         if target.name.startswith("governance"):
-            ok &= compare_governed(target, off, scenarios, strict=target.name == "governance")
+            governed_ok &= compare_governed(target, off, scenarios, strict=target.name == "governance")
     print()
     for name, mem in memory.items():
         print(
@@ -468,8 +469,13 @@ def report(targets: list[Target], scenarios: list[Scenario], memory: dict[str, d
     errors = sum(m.errors for m in medians.values())
     if errors:
         print(f"WARNING: {errors} failed requests (socket errors or non-2xx); figures are suspect.")
+    # Each comparison's verdict on its own line: one FAIL must not read as the other's.
+    verdicts = [("gateway vs bare proxy", gateway_ok)]
+    if off is not None:
+        verdicts.append(("governance vs gov off", governed_ok))
+    ok = all(passed for _, passed in verdicts)
     print("\nRESULT:", "PASS" if ok else "FAIL",
-          "(gateway vs bare proxy, both bars" + ("; governance vs gov off, both bars)" if off else ")"))
+          "(" + "; ".join(f"{name}: {'PASS' if passed else 'FAIL'}" for name, passed in verdicts) + ")")
     return ok
 
 

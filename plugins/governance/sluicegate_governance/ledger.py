@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import itertools
 import logging
 import math
 from collections.abc import Callable
@@ -80,7 +81,7 @@ class LedgerWriter:
         """Write up to one batch; False when the database refused it (the rows stay queued)."""
         if not self.rows:
             return True
-        batch = [self.rows[i] for i in range(min(self.batch_size, len(self.rows)))]
+        batch = list(itertools.islice(self.rows, self.batch_size))  # a deque's [i] walks its blocks
         dropped = self.dropped
         try:
             await self.store.record(batch)
