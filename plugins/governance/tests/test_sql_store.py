@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import math
+import os
 import random
 import socket
 import sqlite3
 import struct
+import sys
 import threading
 import traceback
 
@@ -29,6 +31,7 @@ from sluicegate_governance.model import (
     VirtualKey,
 )
 from sluicegate_governance.protocols import Conflict, GovernanceStore, StoreUnavailable
+from sluicegate_governance.sql import sqlite_ledger
 from sluicegate_governance.sql import store as store_module
 from sluicegate_governance.sql.engine import EngineLimits, create_engine, parse_url
 from sluicegate_governance.sql.store import SqlStore
@@ -473,6 +476,53 @@ async def test_a_batch_of_many_rows_is_written_whole_and_in_order(store):
     assert page.rows == tuple(reversed(rows))
     [day] = await usage(store, Granularity.DAY)
     assert (day.requests, day.tokens_in) == (313, sum(range(313)))
+
+
+async def test_a_large_batch_is_prepared_a_chunk_at_a_time(store, monkeypatch):
+    # A batch's values and rollups are prepared PREPARE_CHUNK rows at a time, back to the event
+    # loop between chunks, so requests do not wait for a whole batch's preparation.
+    seen: list = []
+    group = store_module._group
+
+    def spy(rows, groups):
+        seen.append(len(rows))
+        group(rows, groups)
+
+    monkeypatch.setattr(store_module, "_group", spy)
+
+    async def ticker():
+        while True:
+            seen.append("tick")
+            await asyncio.sleep(0)
+
+    chunk = store_module.PREPARE_CHUNK
+    rows = [LedgerRow(at=DAY0 + index, request_id=f"req-{index:04d}", tokens_in=1) for index in range(2 * chunk + 7)]
+    task = asyncio.create_task(ticker())
+    try:
+        await asyncio.sleep(0)
+        await store.record(rows)
+    finally:
+        task.cancel()
+    chunks = [index for index, item in enumerate(seen) if item != "tick"]
+    assert [seen[index] for index in chunks] == [chunk, chunk, 7]
+    assert all("tick" in seen[a + 1:b] for a, b in zip(chunks, chunks[1:], strict=False))
+    assert (await store.logs(limit=len(rows) + 1)).rows == tuple(reversed(rows))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a nice value per thread is Linux's")
+async def test_the_sqlite_ledger_thread_is_nicer_than_the_process(sqlite_url):
+    # Its batches take milliseconds of CPU: at the process's priority they would hold a shared
+    # core for a whole time slice while requests wait.
+    store = SqlStore(sqlite_url)
+    await store.open()
+    try:
+        await store.record([LedgerRow(at=DAY0, request_id="req-1")])
+        ledger = store._sqlite_ledger
+        thread_nice = await asyncio.get_running_loop().run_in_executor(
+            ledger._executor, os.getpriority, os.PRIO_PROCESS, 0)  # on Linux: the calling thread's
+        assert thread_nice == min(19, os.getpriority(os.PRIO_PROCESS, 0) + sqlite_ledger.THREAD_NICE)
+    finally:
+        await store.aclose()
 
 
 async def test_logs_keep_what_no_database_could_take(store):

@@ -18,7 +18,10 @@ other processes'.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import sqlite3
+import sys
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -31,6 +34,22 @@ Inserts = Sequence[tuple[str, Sequence[Any]]]
 Upserts = Sequence[tuple[str, Sequence[Sequence[Any]]]]
 
 
+#: How much nicer than the process the ledger thread is (Linux): the scheduler then runs the
+#: event loop first when both want the same core. The thread needs a few percent of a busy
+#: core; 10 steps nicer it is still given about a tenth of one it must share.
+THREAD_NICE = 10
+
+
+def _yield_to_the_loop() -> None:
+    """Lower the calling thread's priority (on Linux ``nice`` is the calling thread's; elsewhere
+    it would be the whole process's). A batch's SQLite work runs for milliseconds: at equal
+    priority the scheduler lets it hold the core for a whole time slice while requests wait
+    (at one connection governance's p99 went from ~1.8 to ~1.0 ms)."""
+    if sys.platform == "linux":
+        with contextlib.suppress(OSError):
+            os.nice(THREAD_NICE)
+
+
 class SqliteLedger:
     """Writes batches to the SQLite file at ``path`` from one thread, one transaction each.
 
@@ -41,7 +60,8 @@ class SqliteLedger:
     def __init__(self, path: str, *, busy_timeout: float) -> None:
         self._path = path
         self._busy_timeout = busy_timeout
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sluicegate-ledger")
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sluicegate-ledger",
+                                            initializer=_yield_to_the_loop)
         self._connection: sqlite3.Connection | None = None
 
     async def write(self, inserts: Inserts, upserts: Upserts) -> None:

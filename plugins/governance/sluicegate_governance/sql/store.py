@@ -19,6 +19,7 @@ the points asked for; several dimensions at once (one team's usage by key) from 
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import itertools
 import math
@@ -121,6 +122,9 @@ def _json_insert(dialect: Any) -> str:
 _VALUES_INSERTS = tuple((size, _values_insert(size)) for size in ROWS_PER_INSERT)
 
 
+#: Ledger rows prepared between two returns to the event loop (a multiple of the largest
+#: ``ROWS_PER_INSERT``, so a batch is cut into the same statements as a whole).
+PREPARE_CHUNK = ROWS_PER_INSERT[0]
 _FIELDS = len(LedgerRow._fields)
 _NULLABLE = tuple(index for index, name in enumerate(LedgerRow._fields) if ledger.c[name].nullable)
 _STREAM = LedgerRow._fields.index("stream")
@@ -306,10 +310,21 @@ class SqlStore:
             await self._record(tamed)
 
     async def _record(self, rows: Sequence[LedgerRow]) -> None:
-        increments = _increments(rows)
+        # Prepared a chunk at a time, back to the event loop between chunks: a whole batch's values
+        # and rollups take the loop ~1.2 ms, which a request arriving meanwhile would wait for.
+        groups: Groups = {}
+        parts: list[tuple[str, list[Any]]] | None = [] if self._sqlite_ledger is not None else None
+        for start in range(0, len(rows), PREPARE_CHUNK):
+            if start:
+                await asyncio.sleep(0)
+            chunk = rows[start:start + PREPARE_CHUNK]
+            _group(chunk, groups)
+            if parts is not None:
+                parts.extend(_values_parts(chunk))
+        increments = _increments_of(groups)
         if self._sqlite_ledger is not None:
             # A SQLite file: the whole transaction in one hand-off (sql.sqlite_ledger says why).
-            await self._sqlite_ledger.write(list(_values_parts(rows)), self._driver_upserts_of(increments))
+            await self._sqlite_ledger.write(parts, self._driver_upserts_of(increments))
             return
         async with self._writing(conflicts=False) as conn:
             sql, how = self._ledger_sql or self._compile_ledger_insert(conn)
@@ -656,6 +671,8 @@ def _ledger_row(row: Row[Any]) -> LedgerRow:
 
 
 Totals = list[float]  # the MEASURES, in order
+#: Ledger rows by (hour, dimension values).
+Groups = dict[tuple[Any, ...], list[LedgerRow]]
 
 
 def _add(totals: dict[tuple[Any, ...], Totals], key: tuple[Any, ...], increment: Totals) -> None:
@@ -675,11 +692,8 @@ _SUMMED = tuple(operator.itemgetter(_FIELD[name])
                 for name in ("tokens_in", "tokens_out", "tokens_cached", "tokens_cache_written", "cost"))
 
 
-def _increments(rows: Iterable[LedgerRow]) -> list[tuple[Table, list[dict[str, Any]]]]:
-    """What a batch adds to each rollup and series table, one row per unique key, sorted. The
-    rows are grouped by hour and dimensions first (a batch holds few groups), and each group
-    summed column by column; the rest derive from those (fewer) hourly totals."""
-    groups: dict[tuple[Any, ...], list[LedgerRow]] = {}
+def _group(rows: Iterable[LedgerRow], groups: Groups) -> None:
+    """Add ``rows`` to ``groups``, by hour and dimensions (a batch holds few groups)."""
     for row in rows:
         key = (row[_AT] // HOUR * HOUR, _DIMENSION_VALUES(row))
         group = groups.get(key)
@@ -687,6 +701,12 @@ def _increments(rows: Iterable[LedgerRow]) -> list[tuple[Table, list[dict[str, A
             groups[key] = [row]
         else:
             group.append(row)
+
+
+def _increments_of(groups: Groups) -> list[tuple[Table, list[dict[str, Any]]]]:
+    """What a batch (its rows by ``_group``) adds to each rollup and series table, one row per
+    unique key, sorted: each group summed column by column; the rest derive from those (fewer)
+    hourly totals."""
     hourly: dict[tuple[Any, ...], Totals] = {}
     for (bucket, dimensions), group in groups.items():
         latencies = [latency for row in group if (latency := row[_LATENCY]) is not None]
