@@ -20,7 +20,7 @@ from sluicegate.exchange import COUNTING, GatewayRequest, RequestContext, Reques
 from sluicegate.extensions.pricing import Price, Pricing
 from sluicegate.features.token_usage import completion_allowance, estimate_prompt_tokens
 from sluicegate.pipeline import Order
-from sluicegate_governance.counters import Bound, Held
+from sluicegate_governance.counters import SLACK, Bound, Held
 from sluicegate_governance.keycache import Grant
 from sluicegate_governance.limits import KeyLimits, LimitHold
 from sluicegate_governance.periods import claims_for
@@ -118,7 +118,7 @@ class Guard:
         estimate = self.estimate(req, prompt, completion_allowance(req, self.default_max_tokens))
         held = bound.reserve(estimate, RESERVATION_TTL)
         if type(held) is Admission:
-            raise budget_exceeded(held)
+            raise budget_exceeded(held, estimate)
         facts = ctx.facts
         facts.count_content = True
         # Positional: attrs' __init__ with keywords costs a dict per call.
@@ -142,13 +142,13 @@ class Guard:
                 estimate = self.estimate(req, prompt, tokens - prompt)
                 held = bound.reserve(estimate, RESERVATION_TTL)
                 if type(held) is Admission:
-                    raise budget_exceeded(held)
+                    raise budget_exceeded(held, estimate)
                 reservation = Reservation(claims, None, estimate, prompt, hold, ctx.facts, bound, held)
             elif claims:
                 estimate = self.estimate(req, prompt, tokens - prompt)
                 admission = await self.counters.reserve(claims, estimate, ttl=RESERVATION_TTL)
                 if not admission.admitted:
-                    raise budget_exceeded(admission)
+                    raise budget_exceeded(admission, estimate)
                 reservation = Reservation(claims, admission.ticket, estimate, prompt, hold, ctx.facts)
             elif hold is not None:
                 reservation = Reservation([], None, 0.0, prompt, hold, ctx.facts)
@@ -190,7 +190,10 @@ class Guard:
         return known
 
 
-def budget_exceeded(admission: Admission) -> GatewayError:
+def budget_exceeded(admission: Admission, estimate: float) -> GatewayError:
+    """The refusal of a request ``estimate`` (its most) did not fit. A budget with something left
+    says why this request does not fit it: agents ask for large ``max_tokens`` (tens of
+    thousands), whose reservation can pass what is left long before it is spent."""
     claim = admission.refused_by
     assert claim is not None
     whose = "team" if claim.name.startswith("team:") else "key"
@@ -198,9 +201,13 @@ def budget_exceeded(admission: Admission) -> GatewayError:
         when = "It does not renew."
     else:
         when = "It renews at " + time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(claim.period_end)) + "."
-    return GatewayError(
-        f"This {whose}'s budget of {claim.limit:g} is spent ({admission.spent:.6g} spent, "
-        f"{admission.reserved:.6g} in flight). {when}",
-        status=429, type="insufficient_quota", code="budget_exceeded",
-        headers={"x-should-retry": "false"},
-    )
+    standing = f"({admission.spent:.6g} spent, {admission.reserved:.6g} in flight)"
+    left = claim.limit - admission.spent - admission.reserved
+    if left > SLACK:
+        message = (f"This request may cost up to {estimate:.6g} (its prompt and max_tokens at the model's "
+                   f"price), more than the {left:.6g} left of this {whose}'s budget of {claim.limit:g} "
+                   f"{standing}. A smaller max_tokens may fit. {when}")
+    else:
+        message = f"This {whose}'s budget of {claim.limit:g} is spent {standing}. {when}"
+    return GatewayError(message, status=429, type="insufficient_quota", code="budget_exceeded",
+                        headers={"x-should-retry": "false"})

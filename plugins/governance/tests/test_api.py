@@ -409,6 +409,21 @@ async def test_a_spent_budget_is_refused_until_it_renews(gov):
     assert (await gov.chat(key["key"])).status == 200
 
 
+async def test_a_request_that_may_cost_more_than_is_left_says_so(gov):
+    # Agents ask for tens of thousands of max_tokens: a reservation of that much can pass what is
+    # left of a budget long before it is spent, and the refusal must say which it is.
+    key = await gov.new_key(budget={"amount": 0.2, "period": "day"})
+    refused = await gov.chat(key["key"], max_tokens=500)  # at least 0.5 reserved, of 0.2
+    error = assert_openai_error(refused, 429, "budget_exceeded")
+    assert refused.headers["x-should-retry"] == "false"
+    message = error["message"]
+    assert "may cost up to 0.5" in message and "more than the 0.2 left of this key's budget of 0.2" in message
+    assert "(0 spent, 0 in flight)" in message and "max_tokens" in message and "renews at" in message
+    assert "is spent" not in message
+    # Nothing was reserved or spent by the refusal: a request that fits is served.
+    assert (await gov.chat(key["key"], max_tokens=1)).status == 200
+
+
 async def test_a_team_budget_binds_every_key_of_the_team(gov):
     team = await gov.new_team(budget={"amount": 0.2, "period": "month"})
     one = await gov.new_key(team_id=team["id"])
