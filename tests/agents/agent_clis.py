@@ -139,6 +139,8 @@ class CodexProvider:
     base_url: str  # ends in /v1: Codex appends /responses
     model: str
     websockets: bool = False
+    #: Codex's own retry policy left at its default (else: one attempt).
+    retries: bool = False
 
     def toml(self) -> str:
         lines = [
@@ -162,8 +164,7 @@ class CodexProvider:
             f'env_key = "{CODEX_TOKEN_VAR}"',
             f"supports_websockets = {'true' if self.websockets else 'false'}",
             # One attempt: a round trip that only works on a retry is a failure here.
-            "request_max_retries = 0",
-            "stream_max_retries = 0",
+            *(() if self.retries else ("request_max_retries = 0", "stream_max_retries = 0")),
             "stream_idle_timeout_ms = 20000",
             "websocket_connect_timeout_ms = 5000",
         ]
