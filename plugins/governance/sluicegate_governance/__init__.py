@@ -90,6 +90,7 @@ def make_governance(*, options: StoreOptions, services: Any) -> Governance | Non
     governance = Governance(store, counters, limits, pricing, writer, box, services.lasting,
                             refresh_interval=options.refresh_interval, retention_days=options.retention_days,
                             default_max_tokens=options.default_max_tokens,
+                            reserve_max_tokens=options.reserve_max_tokens,
                             wall_clock=services.wall_clock, clock=services.clock, log=services.log)
     services.shared[SHARED] = governance
     return governance
@@ -108,7 +109,8 @@ def make_guard(*, options: Any, services: Any) -> Guard | None:
     if governance is None:
         return None
     return Guard(governance.counters, governance.limits, governance.pricing, governance.pending,
-                 default_max_tokens=governance.default_max_tokens, wall_clock=services.wall_clock)
+                 default_max_tokens=governance.default_max_tokens,
+                 reserve_max_tokens=governance.reserve_max_tokens, wall_clock=services.wall_clock)
 
 
 @hookimpl

@@ -58,12 +58,14 @@ _NO_CLAIMS: tuple = (None, [], math.inf, None)
 class Guard:
     def __init__(self, counters: SpendCounters, limits: KeyLimits, pricing: Pricing | None,
                  pending: dict[str, Reservation], *, default_max_tokens: int,
-                 wall_clock: Callable[[], float]) -> None:
+                 reserve_max_tokens: int | None = None, wall_clock: Callable[[], float]) -> None:
         self.counters = counters
         self.limits = limits
         self.pricing = pricing
         self.pending = pending
         self.default_max_tokens = default_max_tokens
+        # The most completion tokens a reservation counts ([store] reserve_max_tokens); inf: all.
+        self.reserve_cap = math.inf if reserve_max_tokens is None else reserve_max_tokens
         self.wall_clock = wall_clock
         # key id -> (the grant, its claims, when the first of their periods ends, the claims
         # bound to their counters): calendar arithmetic and counter lookups once per key and
@@ -115,7 +117,8 @@ class Guard:
         if bound is None:
             return call_next(ctx, req)  # no budget on the key or its team
         prompt = estimate_prompt_tokens(req.wire)
-        estimate = self.estimate(req, prompt, completion_allowance(req, self.default_max_tokens))
+        completion = completion_allowance(req, self.default_max_tokens)
+        estimate = self.estimate(req, prompt, completion if completion <= self.reserve_cap else self.reserve_cap)
         held = bound.reserve(estimate, RESERVATION_TTL)
         if type(held) is Admission:
             raise budget_exceeded(held, estimate)
@@ -138,14 +141,15 @@ class Guard:
         hold = await self.limits.admit(grant, tokens if generating else 0) if grant.limited else None
         reservation = None
         try:
+            reserved = min(tokens - prompt, self.reserve_cap)
             if bound is not None:
-                estimate = self.estimate(req, prompt, tokens - prompt)
+                estimate = self.estimate(req, prompt, reserved)
                 held = bound.reserve(estimate, RESERVATION_TTL)
                 if type(held) is Admission:
                     raise budget_exceeded(held, estimate)
                 reservation = Reservation(claims, None, estimate, prompt, hold, ctx.facts, bound, held)
             elif claims:
-                estimate = self.estimate(req, prompt, tokens - prompt)
+                estimate = self.estimate(req, prompt, reserved)
                 admission = await self.counters.reserve(claims, estimate, ttl=RESERVATION_TTL)
                 if not admission.admitted:
                     raise budget_exceeded(admission, estimate)

@@ -45,7 +45,7 @@ _new_row = tuple.__new__
 class Governance:
     def __init__(self, store: GovernanceStore, counters: SpendCounters, limits: KeyLimits,
                  pricing: Pricing | None, writer: LedgerWriter, box: IndexBox, lasting: dict[str, Any], *, refresh_interval: float,
-                 retention_days: int, default_max_tokens: int, wall_clock: Callable[[], float], clock: Callable[[], float],
+                 retention_days: int, default_max_tokens: int, reserve_max_tokens: int | None = None, wall_clock: Callable[[], float], clock: Callable[[], float],
                  log: logging.Logger) -> None:
         self.store = store
         self.counters = counters
@@ -58,6 +58,7 @@ class Governance:
         self.refresh_interval = refresh_interval
         self.retention_days = retention_days
         self.default_max_tokens = default_max_tokens
+        self.reserve_max_tokens = reserve_max_tokens
         self.wall_clock = wall_clock
         self.clock = clock
         self.log = log

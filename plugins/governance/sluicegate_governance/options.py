@@ -6,7 +6,7 @@ import os
 
 from attrs import define, field
 
-from sluicegate.config.checks import positive
+from sluicegate.config.checks import optional_at_least_one, positive
 from sluicegate.plugin_options import FeatureOptions
 from sluicegate.secrets import Secret
 
@@ -32,13 +32,19 @@ class StoreOptions(FeatureOptions):
     redis_url: Secret | None = None
     # Seconds between two checks for changed keys and teams (a revocation elsewhere).
     refresh_interval: float = field(default=0.5, validator=positive)
-    # Ledger rows written per batch, and the most held while the database is unreachable.
+    # Ledger rows written per batch (one transaction).
     batch_size: int = field(default=2000, validator=positive)
     # Seconds a ledger row waits at most for its batch to fill (LiteLLM's proxy_batch_write_at).
     flush_interval: float = field(default=1.0, validator=positive)
+    # Ledger rows held at most while the database is unreachable; past it the oldest are dropped
+    # (counted, and a warning says how many).
     buffer_limit: int = field(default=100_000, validator=positive)
     # Completion tokens a budget reserves for a request that sets no max_tokens.
     default_max_tokens: int = field(default=4096, validator=positive)
+    # The most completion tokens a budget reserves for one request, whatever its max_tokens
+    # (unset: all of them). Agents ask for tens of thousands; a cap lets a budget's last part be
+    # used, and lets spend pass the budget by what in-flight requests generate beyond it.
+    reserve_max_tokens: int | None = field(default=None, validator=optional_at_least_one)
 
 
 @define(kw_only=True)

@@ -20,6 +20,8 @@ import pytest
 import pytest_asyncio
 from attrs import define
 
+from sluicegate.errors import ConfigError
+from sluicegate.gateway import GatewaySource
 from sluicegate.server.runner import RunningServer
 from sluicegate.testing.gateway import running_gateway
 from sluicegate_governance.issued import digest, shown_prefix
@@ -422,6 +424,34 @@ async def test_a_request_that_may_cost_more_than_is_left_says_so(gov):
     assert "is spent" not in message
     # Nothing was reserved or spent by the refusal: a request that fits is served.
     assert (await gov.chat(key["key"], max_tokens=1)).status == 200
+
+
+async def test_reserve_max_tokens_caps_what_a_request_reserves(tmp_path):
+    # [store] reserve_max_tokens: an agent's max_tokens of thousands reserves at most the cap, so
+    # a budget's last part serves it (and the vendor's real usage is what is spent).
+    capped = config(tmp_path, **{"refresh_interval = 3600": "refresh_interval = 3600\nreserve_max_tokens = 50"})
+    async with running_gateway(capped, env=ENV, services={"wall_clock": WallClock()}) as server, \
+            aiohttp.ClientSession() as http:
+        gov = Gov(server, http, WallClock(), [])
+        key = await gov.new_key(budget={"amount": 0.2, "period": "day"})
+        served = await gov.chat(key["key"], max_tokens=500)  # 0.5 of the 0.2 without the cap
+        assert served.status == 200, served.text
+
+        async def settled():
+            info = await gov.call("GET", "/v1/key/info", token=key["key"])
+            return info.data if info.data["spend"]["spent"] > 0 else None
+
+        info = await wait_for(settled, "the request's settlement")
+        usage = served.data["usage"]
+        assert info["spend"]["spent"] == pytest.approx((usage["prompt_tokens"] + usage["completion_tokens"]) / 1000)
+        assert info["spend"]["reserved"] == 0
+
+
+def test_reserve_max_tokens_must_be_a_whole_number_of_tokens(tmp_path):
+    bad = config(tmp_path, **{"refresh_interval = 3600": "refresh_interval = 3600\nreserve_max_tokens = 0"})
+    with pytest.raises(ConfigError) as caught:
+        GatewaySource(text=bad, env=ENV).load()
+    assert "store.reserve_max_tokens" in str(caught.value), str(caught.value)
 
 
 async def test_a_team_budget_binds_every_key_of_the_team(gov):
