@@ -208,9 +208,9 @@ def budget_exceeded(admission: Admission, estimate: float) -> GatewayError:
     standing = f"({admission.spent:.6g} spent, {admission.reserved:.6g} in flight)"
     left = claim.limit - admission.spent - admission.reserved
     if left > SLACK:
-        message = (f"This request may cost up to {estimate:.6g} (its prompt and max_tokens at the model's "
-                   f"price), more than the {left:.6g} left of this {whose}'s budget of {claim.limit:g} "
-                   f"{standing}. A smaller max_tokens may fit. {when}")
+        message = (f"This request may cost up to {estimate:.6g} (its prompt and the most it may generate, at "
+                   f"the model's price), more than the {left:.6g} left of this {whose}'s budget of "
+                   f"{claim.limit:g} {standing}. A smaller max_tokens may fit. {when}")
     else:
         message = f"This {whose}'s budget of {claim.limit:g} is spent {standing}. {when}"
     return GatewayError(message, status=429, type="insufficient_quota", code="budget_exceeded",
