@@ -45,8 +45,8 @@ _new_row = tuple.__new__
 class Governance:
     def __init__(self, store: GovernanceStore, counters: SpendCounters, limits: KeyLimits,
                  pricing: Pricing | None, writer: LedgerWriter, box: IndexBox, lasting: dict[str, Any], *, refresh_interval: float,
-                 retention_days: int, default_max_tokens: int, reserve_max_tokens: int | None = None, wall_clock: Callable[[], float], clock: Callable[[], float],
-                 log: logging.Logger) -> None:
+                 retention_days: int, default_max_tokens: int, reserve_max_tokens: int | None = None,
+                 wall_clock: Callable[[], float], clock: Callable[[], float], log: logging.Logger) -> None:
         self.store = store
         self.counters = counters
         self.limits = limits
