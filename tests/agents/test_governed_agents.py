@@ -3,7 +3,8 @@ each CLI sends its key the way it does by default (Claude Code ``x-api-key`` fro
 ``ANTHROPIC_API_KEY``, Codex ``Authorization: Bearer``), its tool round trip is served and
 recorded in the ledger against the key, and a key whose budget cannot cover the CLI's next call
 stops the CLI at once with the gateway's reason, without a retry and without the vendor being
-called.
+called; with ``[store] reserve_max_tokens`` Claude Code works on a budget smaller than what its
+``max_tokens`` would reserve.
 
 Keys are made as an operator makes them, through the admin API; what was recorded is read back
 through it too.
@@ -31,6 +32,8 @@ from agent_clis import (
 )
 from agent_vendors import FINAL_TEXT, MESSAGES, PROMPT, conversation, received, serve_anthropic, serve_chat
 
+from sluicegate.features.token_usage import estimate_prompt_tokens
+
 pytestmark = pytest.mark.usefixtures("pinned_clis")
 
 ADMIN_TOKEN = "admin-token-governed-agents-0123456789"
@@ -44,7 +47,7 @@ REFUSED_WITHIN = 20.0
 PRICE = 1.0
 
 
-def config(vendor_url: str, store: Path) -> str:
+def config(vendor_url: str, store: Path, *, price: float = PRICE, store_extra: str = "") -> str:
     return f"""
 [admin]
 token = "${{ADMIN_TOKEN}}"
@@ -66,24 +69,25 @@ targets = ["anthropic/{CLAUDE_MODEL}"]
 targets = ["compat/gpt-4o-mini"]
 
 [pricing.prices."anthropic/*"]
-input = {PRICE}
-output = {PRICE}
+input = {price}
+output = {price}
 
 [pricing.prices."compat/*"]
-input = {PRICE}
-output = {PRICE}
+input = {price}
+output = {price}
 
 [store]
 url = "sqlite+aiosqlite:///{store}"
 flush_interval = 0.1
+{store_extra}
 
 [retry]
 attempts = 1
 """
 
 
-async def governed_gateway(gateway, vendor_url: str, tmp_path: Path):
-    return await gateway(config(vendor_url, tmp_path / "store.db"),
+async def governed_gateway(gateway, vendor_url: str, tmp_path: Path, **options: Any):
+    return await gateway(config(vendor_url, tmp_path / "store.db", **options),
                          env={"VENDOR_KEY": VENDOR_KEY, "ADMIN_TOKEN": ADMIN_TOKEN})
 
 
@@ -168,6 +172,30 @@ async def test_claude_code_on_a_key_whose_budget_cannot_cover_a_call_stops_at_on
     rows = await ledger(server, key["id"], 1)
     assert [row["status"] for row in rows] == [429], rows  # one call: no retry
     assert trap.escapes == []
+
+
+async def test_claude_code_on_a_small_budget_works_with_reserve_max_tokens(gateway, fake_upstream, trap, tmp_path,
+                                                                         workdir):
+    # Claude Code asks for 64,000 max_tokens a call: at 10 per million tokens that alone reserves
+    # 0.64, more than this key's 0.5. [store] reserve_max_tokens counts at most 1,000 of them.
+    serve_anthropic(fake_upstream)
+    server = await governed_gateway(gateway, fake_upstream.url, tmp_path, price=10.0,
+                                    store_extra="reserve_max_tokens = 1000")
+    budget = 0.5
+    key = await new_key(server, budget={"amount": budget, "period": "day"})
+
+    env = claude_env_with_key(tmp_path / "home", trap, server.base_url, key["key"], retries=False)
+    done = await run(claude_argv(PROMPT, model=CLAUDE_MODEL), env=env, cwd=workdir, time_limit=CLI_TIMEOUT)
+
+    result = json.loads(done.stdout or "{}")
+    assert done.returncode == 0 and result.get("result") == FINAL_TEXT, done.describe()
+    first = fake_upstream.requests[0]
+    uncapped = (estimate_prompt_tokens(first.body) + first.json()["max_tokens"]) * 10.0 / 1e6
+    assert uncapped > budget  # without the cap the first call would have been refused
+    calls = len([request for request in fake_upstream.requests if request.path == MESSAGES])
+    rows = await ledger(server, key["id"], calls)
+    assert [row["status"] for row in rows] == [200] * calls
+    assert 0 < sum(row["cost"] for row in rows) < budget
 
 
 # -- Codex CLI ----------------------------------------------------------------------------------
