@@ -94,6 +94,22 @@ async def anthropic_count_tokens(request: web.Request) -> web.StreamResponse:
     return web.json_response({"input_tokens": 1234})
 
 
+def vendor_providers(vendor_url: str) -> str:
+    """The gateway's providers for the fake vendor at ``vendor_url``: ``anthropic`` (native
+    Messages) and ``compat`` (OpenAI chat), each with the key in the ``VENDOR_KEY`` variable."""
+    return f"""
+[providers.anthropic]
+type = "anthropic"
+base_url = "{vendor_url}/v1"
+api_key = "${{VENDOR_KEY}}"
+
+[providers.compat]
+type = "openai"
+base_url = "{vendor_url}/v1"
+api_key = "${{VENDOR_KEY}}"
+"""
+
+
 def serve_anthropic(upstream: FakeUpstream) -> None:
     upstream.on(MESSAGES, anthropic_messages)
     upstream.on(COUNT_TOKENS, anthropic_count_tokens)

@@ -27,6 +27,7 @@ from agent_vendors import (
     received,
     serve_anthropic,
     serve_chat,
+    vendor_providers,
 )
 
 from sluicegate.testing import FakeUpstream
@@ -49,17 +50,7 @@ def config(vendor_url: str, target: str) -> str:
     return f"""
 [auth]
 tokens = ["{CLIENT_TOKEN}"]
-
-[providers.anthropic]
-type = "anthropic"
-base_url = "{vendor_url}/v1"
-api_key = "${{VENDOR_KEY}}"
-
-[providers.compat]
-type = "openai"
-base_url = "{vendor_url}/v1"
-api_key = "${{VENDOR_KEY}}"
-
+{vendor_providers(vendor_url)}
 [models."{MODEL}"]
 targets = ["{target.format(model=MODEL)}"]
 

@@ -30,7 +30,16 @@ from agent_clis import (
     codex_env,
     run,
 )
-from agent_vendors import FINAL_TEXT, MESSAGES, PROMPT, conversation, received, serve_anthropic, serve_chat
+from agent_vendors import (
+    FINAL_TEXT,
+    MESSAGES,
+    PROMPT,
+    conversation,
+    received,
+    serve_anthropic,
+    serve_chat,
+    vendor_providers,
+)
 
 from sluicegate.features.token_usage import estimate_prompt_tokens
 
@@ -51,17 +60,7 @@ def config(vendor_url: str, store: Path, *, price: float = PRICE, store_extra: s
     return f"""
 [admin]
 token = "${{ADMIN_TOKEN}}"
-
-[providers.anthropic]
-type = "anthropic"
-base_url = "{vendor_url}/v1"
-api_key = "${{VENDOR_KEY}}"
-
-[providers.compat]
-type = "openai"
-base_url = "{vendor_url}/v1"
-api_key = "${{VENDOR_KEY}}"
-
+{vendor_providers(vendor_url)}
 [models."{CLAUDE_MODEL}"]
 targets = ["anthropic/{CLAUDE_MODEL}"]
 
